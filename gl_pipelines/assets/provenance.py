@@ -1,0 +1,40 @@
+"""Materialization metadata that lets an auditor trace a stored number back to its source."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+from dagster import MetadataValue
+
+
+def provenance_metadata(
+    *,
+    endpoint: str,
+    window: tuple[datetime, datetime],
+    query: str,
+    payload_sha256: str,
+    resource_version: str,
+    duration_s: float,
+    frame: pd.DataFrame,
+) -> dict[str, object]:
+    start, end = window
+    counts = frame["quality"].value_counts().to_dict() if "quality" in frame else {}
+    return {
+        "source_endpoint": endpoint,
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "query": query,
+        "payload_sha256": payload_sha256,
+        "resource_version": resource_version,
+        "extraction_seconds": round(duration_s, 3),
+        "dagster/row_count": len(frame),
+        **{f"rows_{quality}": int(counts.get(quality, 0)) for quality in ("good", "uncertain", "bad")},
+        "preview": MetadataValue.md(preview_markdown(frame)),
+    }
+
+
+def preview_markdown(frame: pd.DataFrame, rows: int = 10) -> str:
+    if frame.empty:
+        return "_no rows_"
+    return frame.head(rows).to_markdown(index=False)
