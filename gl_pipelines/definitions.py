@@ -7,15 +7,21 @@ Endpoints and the warehouse path can be overridden from the environment for the 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
-from dagster import Definitions, EnvVar, define_asset_job
+from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning, define_asset_job
 
 from gl_pipelines.assets.scada import build_scada_assets
 from gl_pipelines.checks.scada import build_scada_checks
 from gl_pipelines.config import SiteConfig, load_site_config
 from gl_pipelines.resources.opcua import OpcUaResource
 from gl_pipelines.resources.warehouse import warehouse_io_manager
+
+# Used on purpose and pinned to dagster 1.13: single-run backfill policies (beta) and partitioned
+# asset checks (preview). The README lists them; the warnings would otherwise flood every run log.
+warnings.filterwarnings("ignore", category=BetaWarning)
+warnings.filterwarnings("ignore", category=PreviewWarning)
 
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[1] / "data" / "warehouse.duckdb"
 

@@ -28,7 +28,8 @@ def build_scada_checks(source: OpcUaSource, thresholds: CheckThresholds) -> list
         return AssetCheckResult(
             passed=validation.success,
             severity=AssetCheckSeverity.ERROR,
-            description="; ".join(f"{o.expectation}: {o.unexpected_count} unexpected" for o in failed) or None,
+            description="; ".join(f"{o.expectation}: {o.unexpected_count} unexpected" for o in failed)
+            or f"all {len(validation.outcomes)} expectations met on {len(scada_readings)} rows",
             metadata={
                 "rows": len(scada_readings),
                 "failed_expectations": [o.expectation for o in failed],

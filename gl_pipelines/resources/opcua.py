@@ -151,7 +151,7 @@ class OpcUaResource(ConfigurableResource):
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.retry_attempts),
-            wait=wait_exponential_jitter(initial=self.retry_initial_wait_s, max=self.retry_max_wait_s),
+            wait=wait_exponential_jitter(multiplier=self.retry_initial_wait_s, max=self.retry_max_wait_s),
             reraise=True,
         ):
             with attempt:
@@ -181,6 +181,7 @@ class OpcUaResource(ConfigurableResource):
         # asyncua's watchdog probes the server every second by default and gives up on the session
         # if the probe is slow; a server busy encoding big history responses is slow, not dead.
         client = Client(self.endpoint, timeout=self.request_timeout_s, watchdog_intervall=self.request_timeout_s)
+        client.session_timeout = 600_000  # ms; a read needs minutes at most, and servers commonly cap it there
         if self.username:
             client.set_user(self.username)
         if self.password:

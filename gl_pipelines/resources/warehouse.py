@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import duckdb
 from dagster._core.storage.db_io_manager import DbIOManager
+from dagster._utils.backoff import backoff
 from dagster_duckdb.io_manager import DuckDbClient, _get_cleanup_statement
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
@@ -22,8 +24,20 @@ class TransactionalDuckDbClient(DuckDbClient):
 
     @staticmethod
     @contextmanager
-    def connect(context, table_slice) -> Iterator:
-        with DuckDbClient.connect(context, table_slice) as connection:
+    def connect(context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
+        # Opened here rather than through the stock client, which skips close() when the body
+        # raises and so leaves the file open in this process after a failed write.
+        connection = backoff(
+            fn=duckdb.connect,
+            retry_on=(RuntimeError, duckdb.IOException),
+            kwargs={
+                "database": context.resource_config["database"],
+                "read_only": False,
+                "config": {"custom_user_agent": "gl-pipelines", **context.resource_config["connection_config"]},
+            },
+            max_retries=10,
+        )
+        try:
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield connection
@@ -31,6 +45,8 @@ class TransactionalDuckDbClient(DuckDbClient):
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+        finally:
+            connection.close()
 
     @staticmethod
     def delete_table_slice(context, table_slice, connection) -> None:

@@ -94,13 +94,11 @@ class DemoOpcUaServer:
         ns = await server.register_namespace("urn:gl-pipelines:demo-plant")
         assert ns == 2, "demo NodeIds assume namespace index 2"
         await self._build_address_space(server)
-        await server.write_attribute_value(
-            ua.NodeId(_LIMIT_NODE),
-            ua.DataValue(ua.Variant(self.max_nodes_per_history_read, ua.VariantType.UInt32)),
-        )
+        self._server = server
+        await self._publish_history_read_limit()
         server.iserver.history_manager.read_history = self._read_history
         await server.start()
-        self._server = server
+        self._loop = asyncio.get_running_loop()
         self._live_task = asyncio.create_task(self._update_live_values())
         log.info("demo OPC UA server on %s serving %d tags", self.endpoint, len(self.tags))
 
@@ -110,6 +108,16 @@ class DemoOpcUaServer:
         if self._server:
             await self._server.stop()
             self._server = None
+
+    def set_history_read_limit(self, max_nodes: int) -> None:
+        """Change MaxNodesPerHistoryReadData, both enforced and advertised (callable from any thread)."""
+        self.max_nodes_per_history_read = max_nodes
+        asyncio.run_coroutine_threadsafe(self._publish_history_read_limit(), self._loop).result(timeout=10)
+
+    async def _publish_history_read_limit(self) -> None:
+        assert self._server is not None
+        limit = ua.DataValue(ua.Variant(self.max_nodes_per_history_read, ua.VariantType.UInt32))
+        await self._server.write_attribute_value(ua.NodeId(_LIMIT_NODE), limit)
 
     def drop_connections(self) -> None:
         """Close every client socket, as a server restart or a network cut does."""

@@ -185,9 +185,8 @@ def test_markdown_lists_failures_with_examples():
     markdown = validate(df).as_markdown()
 
     assert markdown.splitlines()[0] == "| expectation | ok | unexpected | examples |"
-    assert (
-        "| value within tag range | ❌ | 1 | Boiler1.O2 @ 2026-11-01T03:00:10+00:00 = 42.0 (range 0..21) |"
-        in (markdown.splitlines())
+    assert "| value within tag range | ❌ | 1 | Boiler1.O2 @ 2026-11-01T03:00:10+00:00 = 42.0 (range 0..21) |" in (
+        markdown.splitlines()
     )
     assert "| ts not null | ✅ | 0 |  |" in markdown.splitlines()
 

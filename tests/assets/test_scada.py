@@ -1,0 +1,195 @@
+"""SCADA assets materialized in process against the real demo server and a real DuckDB file."""
+
+import re
+from datetime import timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetSelection, DagsterInstance, instance_for_test, materialize
+
+from gl_pipelines.assets.scada import daily_summary
+from gl_pipelines.definitions import build_definitions
+from tests.conftest import DEMO_HOUR
+from tests.expected import expected_readings
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+READINGS_ONLY = AssetSelection.assets("scada_readings").without_checks()
+
+
+@pytest.fixture
+def instance():
+    with instance_for_test() as instance:
+        yield instance
+
+
+def run(defs, instance: DagsterInstance, selection, **kwargs):
+    return materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        instance=instance,
+        selection=selection,
+        raise_on_error=False,
+        **kwargs,
+    )
+
+
+def table(path, name: str, order: str = "tag, ts") -> pd.DataFrame:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.sql(f"select * from plant.{name} order by {order}").df()
+
+
+def tag_names(site) -> list[str]:
+    return [tag.name for tag in site.opcua.tags]
+
+
+def test_partition_lands_exact_values_with_provenance(site, tmp_path, instance):
+    warehouse = tmp_path / "w.duckdb"
+    defs = build_definitions(site, warehouse)
+    result = run(defs, instance, ["scada_readings"], partition_key="2026-11-01-03:00")
+    assert result.success
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+
+    stored = table(warehouse, "scada_readings")
+    expected = expected_readings(tag_names(site), DEMO_HOUR, DEMO_HOUR + timedelta(hours=1))
+    assert len(stored) == len(expected) == 6 * 360
+    np.testing.assert_array_equal(stored["value"].to_numpy(), expected["value"].to_numpy())
+    assert (pd.to_datetime(stored["ts"], utc=True) == expected["ts"]).all()
+    assert set(stored["source"]) == {"demo-opcua"}
+
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["source_endpoint"].value == site.opcua.endpoint
+    assert metadata["window_start"].value == "2026-11-01T03:00:00+00:00"
+    assert len(metadata["payload_sha256"].value) == 64
+    assert metadata["dagster/row_count"].value == 2160
+    assert metadata["rows_good"].value + metadata["rows_uncertain"].value == 2160
+    assert "asyncua/" in metadata["resource_version"].value
+
+
+def test_rerun_replaces_the_partition(site, tmp_path, instance):
+    warehouse = tmp_path / "w.duckdb"
+    defs = build_definitions(site, warehouse)
+    digests = []
+    for _ in range(2):
+        result = run(defs, instance, READINGS_ONLY, partition_key="2026-11-01-03:00")
+        assert result.success
+        digests.append(result.get_asset_materialization_events()[0].materialization.metadata["payload_sha256"].value)
+    run(defs, instance, READINGS_ONLY, partition_key="2026-11-01-04:00")
+    stored = table(warehouse, "scada_readings")
+    assert len(stored) == 2 * 2160
+    assert not stored.duplicated(["tag", "ts"]).any()
+    assert digests[0] == digests[1]
+
+
+def test_backfill_in_one_run_lands_the_same_rows_as_48_runs(site, tmp_path, instance):
+    single, per_partition = tmp_path / "single.duckdb", tmp_path / "each.duckdb"
+    result = run(
+        build_definitions(site, single),
+        instance,
+        READINGS_ONLY,
+        tags={RANGE_START: "2026-10-30-00:00", RANGE_END: "2026-10-31-23:00"},
+    )
+    assert result.success
+    each_defs = build_definitions(site, per_partition)
+    for hour in pd.date_range("2026-10-30", periods=48, freq="h"):
+        assert run(each_defs, instance, READINGS_ONLY, partition_key=hour.strftime("%Y-%m-%d-%H:%M")).success
+    one, many = table(single, "scada_readings"), table(per_partition, "scada_readings")
+    assert len(one) == 48 * 6 * 360
+    pd.testing.assert_frame_equal(one, many)
+
+
+def materialize_day(defs, instance):
+    return run(
+        defs, instance, ["scada_readings"], tags={RANGE_START: "2026-11-01-00:00", RANGE_END: "2026-11-01-23:00"}
+    )
+
+
+def step_failure_message(result) -> str:
+    failures = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    return failures[0].event_specific_data.error.to_string()
+
+
+def test_daily_summary_matches_the_model(site, tmp_path, instance):
+    warehouse = tmp_path / "w.duckdb"
+    defs = build_definitions(site, warehouse)
+    assert materialize_day(defs, instance).success
+    assert run(defs, instance, ["scada_daily_summary"], partition_key="2026-11-01").success
+    stored = table(warehouse, "scada_daily_summary", order="tag")
+    expected = expected_readings(
+        tag_names(site), DEMO_HOUR.replace(hour=0), DEMO_HOUR.replace(hour=0) + timedelta(days=1)
+    )
+    good = expected[expected["status_code"] == 0]
+    assert (stored["count"] == 8640).all()
+    np.testing.assert_allclose(stored["mean"], good.groupby("tag")["value"].mean().sort_index(), rtol=1e-12)
+    np.testing.assert_allclose(stored["max"], good.groupby("tag")["value"].max().sort_index(), rtol=1e-12)
+    np.testing.assert_array_equal(stored["count_good"], good.groupby("tag").size().sort_index())
+
+
+def test_failed_check_blocks_the_daily_summary(site, tmp_path, instance, plant):
+    warehouse = tmp_path / "w.duckdb"
+    defs = build_definitions(site, warehouse)
+    assert materialize_day(defs, instance).success
+
+    plant.faults.out_of_range["Boiler1.FlueGasO2"] = 35.0  # above the configured 0..21 %
+    bad_hour = run(defs, instance, ["scada_readings"], partition_key="2026-11-01-05:00")
+    checks = {check.check_name: check for check in bad_hour.get_asset_check_evaluations()}
+    assert not checks["scada_readings_expectations"].passed
+    assert "Boiler1.FlueGasO2" in checks["scada_readings_expectations"].metadata["results"].value
+
+    blocked = run(defs, instance, ["scada_daily_summary"], partition_key="2026-11-01")
+    assert not blocked.success
+    message = step_failure_message(blocked)
+    assert "scada_readings_expectations[2026-11-01-05:00]: failed" in message
+    assert "2026-11-01-04:00" not in message
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {row[0] for row in con.sql("select table_name from information_schema.tables").fetchall()}
+    assert "scada_daily_summary" not in tables
+
+    plant.faults.out_of_range.clear()
+    assert run(defs, instance, ["scada_readings"], partition_key="2026-11-01-05:00").success
+    assert run(defs, instance, ["scada_daily_summary"], partition_key="2026-11-01").success
+
+
+def test_mostly_bad_quality_fails_completeness_and_blocks(site, tmp_path, instance, plant):
+    defs = build_definitions(site, tmp_path / "w.duckdb")
+    for tag in tag_names(site):
+        plant.faults.bad_status_every[tag] = 2  # half the samples Bad: below the 90 % good threshold
+    result = run(defs, instance, ["scada_readings"], partition_key="2026-11-01-03:00")
+    checks = {check.check_name: check for check in result.get_asset_check_evaluations()}
+    assert not checks["scada_readings_completeness"].passed
+    # half the samples Bad, and the odd uncertain one among the rest
+    assert re.search(r"; 49\.\d% good \(need 90%\)$", checks["scada_readings_completeness"].description)
+    assert checks["scada_readings_expectations"].passed  # bad rows are legitimate rows
+    summary = run(defs, instance, ["scada_daily_summary"], partition_key="2026-11-01")
+    assert "scada_readings_completeness[2026-11-01-03:00]: failed" in step_failure_message(summary)
+    assert "2026-11-01-04:00: not materialized" in step_failure_message(summary)
+
+
+def test_failed_extraction_leaves_the_stored_partition_untouched(site, tmp_path, instance, plant):
+    warehouse = tmp_path / "w.duckdb"
+    assert run(build_definitions(site, warehouse), instance, READINGS_ONLY, partition_key="2026-11-01-03:00").success
+    before = table(warehouse, "scada_readings")
+
+    plant.faults.outside_window.add("Boiler1.StackTemp")
+    result = run(build_definitions(site, warehouse), instance, READINGS_ONLY, partition_key="2026-11-01-03:00")
+    assert not result.success
+    assert "tag Boiler1.StackTemp: server returned 1 value(s) outside" in step_failure_message(result)
+    pd.testing.assert_frame_equal(table(warehouse, "scada_readings"), before)
+
+
+def test_unknown_node_fails_the_run_naming_the_tag(site, tmp_path, instance):
+    ghost = site.opcua.tags[0].model_copy(update={"name": "Boiler9.Ghost", "node_id": "ns=2;s=Boiler9.Ghost"})
+    broken = site.model_copy(update={"opcua": site.opcua.model_copy(update={"tags": [*site.opcua.tags, ghost]})})
+    result = run(
+        build_definitions(broken, tmp_path / "w.duckdb"), instance, READINGS_ONLY, partition_key="2026-11-01-03:00"
+    )
+    assert not result.success
+    assert "tag Boiler9.Ghost (ns=2;s=Boiler9.Ghost)" in step_failure_message(result)
+    assert "BadNodeIdUnknown" in step_failure_message(result)
+
+
+def test_daily_summary_function_on_an_empty_frame():
+    empty = daily_summary(pd.DataFrame(columns=["ts", "tag", "value", "unit", "quality"]))
+    assert empty.empty and "pct_good" in empty.columns
