@@ -9,14 +9,20 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from dagster import BetaWarning, Definitions, EnvVar, PreviewWarning, define_asset_job
+from dagster import AssetKey, BetaWarning, Definitions, EnvVar, PreviewWarning, define_asset_job
 
+from gl_pipelines.assets.partitions import site_hourly_partitions
 from gl_pipelines.assets.scada import build_scada_assets
 from gl_pipelines.checks.scada import build_scada_checks
 from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.resources.opcua import OpcUaResource
+from gl_pipelines.resources.alerting import AlertWebhookResource
+from gl_pipelines.resources.opcua import OpcUaResource, redact_url
 from gl_pipelines.resources.warehouse import warehouse_io_manager
+from gl_pipelines.sensors.alerts import run_failure_alert
+from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
+from gl_pipelines.sensors.schedules import partition_schedule
 
 # Used on purpose and pinned to dagster 1.13: single-run backfill policies (beta) and partitioned
 # asset checks (preview). The README lists them; the warnings would otherwise flood every run log.
@@ -28,20 +34,62 @@ DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[1] / "data" / "warehouse.du
 
 def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitions:
     opcua = site.opcua
+    timezone = site.site.timezone
+    opcua_server = urlsplit(redact_url(opcua.endpoint)).netloc
+    scada_hourly_job = define_asset_job(
+        "scada_hourly_job",
+        selection="scada_readings",
+        partitions_def=site_hourly_partitions(timezone),
+        # The instance's run queue allows one run at a time per value of this tag.
+        tags={"gl/opcua-server": opcua_server},
+        description="Hourly OPC UA extraction with its blocking checks.",
+    )
     return Definitions(
-        assets=build_scada_assets(opcua),
-        asset_checks=build_scada_checks(opcua, site.checks),
-        jobs=[define_asset_job("scada_hourly_job", selection="scada_readings")],
+        assets=build_scada_assets(opcua, timezone),
+        asset_checks=build_scada_checks(opcua, site.checks, timezone),
+        jobs=[scada_hourly_job],
+        schedules=[
+            partition_schedule(
+                scada_hourly_job, site_hourly_partitions(timezone), minute_of_hour=5, source_resource_key="opcua"
+            ),
+        ],
+        sensors=[
+            build_source_health_sensor(
+                [
+                    MonitoredSource(
+                        "opcua", AssetKey("scada_readings"), scada_hourly_job, site_hourly_partitions(timezone)
+                    )
+                ]
+            ),
+            run_failure_alert,
+        ],
         resources={
             "opcua": OpcUaResource(
-                endpoint=os.environ.get("GL_OPCUA_ENDPOINT", opcua.endpoint),
+                endpoint=opcua.endpoint,
                 source_name=opcua.source_name,
-                username=EnvVar("GL_OPCUA_USERNAME") if os.environ.get("GL_OPCUA_USERNAME") else None,
-                password=EnvVar("GL_OPCUA_PASSWORD") if os.environ.get("GL_OPCUA_PASSWORD") else None,
+                username=_secret("GL_OPCUA_USERNAME"),
+                password=_secret("GL_OPCUA_PASSWORD"),
             ),
             "warehouse": warehouse_io_manager(str(warehouse_path)),
+            "alert_webhook": AlertWebhookResource(
+                url=_secret("GL_ALERT_WEBHOOK_URL"), bearer_token=_secret("GL_ALERT_WEBHOOK_TOKEN")
+            ),
         },
     )
+
+
+def _secret(name: str) -> EnvVar | None:
+    """An EnvVar (read at launch, hidden in the UI) when the deployment sets it, else nothing."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def site_from_environment() -> SiteConfig:
+    """The site config ($GL_SITE_CONFIG or the demo), with $GL_OPCUA_ENDPOINT overriding the endpoint."""
+    site = load_site_config()
+    endpoint = os.environ.get("GL_OPCUA_ENDPOINT")
+    if endpoint:
+        site = site.model_copy(update={"opcua": site.opcua.model_copy(update={"endpoint": endpoint})})
+    return site
 
 
 def _warehouse_path() -> Path:
@@ -50,4 +98,4 @@ def _warehouse_path() -> Path:
     return path
 
 
-defs = build_definitions(load_site_config(), _warehouse_path())
+defs = build_definitions(site_from_environment(), _warehouse_path())

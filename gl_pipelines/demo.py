@@ -1,8 +1,9 @@
 """`gl-demo` / `python -m gl_pipelines.demo`: the whole pipeline for one demo day, on this machine.
 
 Starts the demo plant on a free loopback port in its own process, materializes every asset for
-the day (hourly sources as one single-run backfill, then the daily assets), and prints where the
-results are with rows per asset and the check outcomes.
+one plant day in the site's time zone (the hourly sources as one single-run backfill of that
+day's UTC hours, then the daily assets), and prints where the results are with rows per asset
+and the check outcomes. The default day, 2026-11-01, is the US fall-back day: 25 hours.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def run_demo(day: date, warehouse: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="gl-demo", description=__doc__)
-    parser.add_argument("--day", type=date.fromisoformat, default=DEMO_DAY, help="UTC day to materialize")
+    parser.add_argument("--day", type=date.fromisoformat, default=DEMO_DAY, help="plant day (site time zone)")
     parser.add_argument("--warehouse", type=Path, default=Path(os.environ.get("GL_WAREHOUSE", DEFAULT_WAREHOUSE)))
     args = parser.parse_args(argv)
     args.warehouse.parent.mkdir(parents=True, exist_ok=True)

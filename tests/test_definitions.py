@@ -1,7 +1,10 @@
 """The code location loads offline and has the shape the rest of the project relies on."""
 
+from datetime import timedelta
+
 from dagster import AssetKey
 
+from gl_pipelines.assets.partitions import utc_window
 from gl_pipelines.definitions import defs
 
 
@@ -18,12 +21,23 @@ def test_asset_graph_snapshot():
         assert graph.get_check_spec(key).blocking
 
 
-def test_partitions_are_hour_beginning_utc():
+def test_partitions_are_hour_beginning_on_the_plant_clock():
     readings = defs.resolve_assets_def("scada_readings")
-    window = readings.partitions_def.time_window_for_partition_key("2026-11-01-03:00")
-    assert window.start.isoformat() == "2026-11-01T03:00:00+00:00"
-    assert window.end.isoformat() == "2026-11-01T04:00:00+00:00"
+    window = utc_window(readings.partitions_def.time_window_for_partition_key("2026-11-01-03:00"))
+    assert [moment.isoformat() for moment in window] == ["2026-11-01T09:00:00+00:00", "2026-11-01T10:00:00+00:00"]
     assert readings.backfill_policy.max_partitions_per_run is None  # single run
+
+
+def test_fall_back_day_has_25_distinct_hours():
+    readings = defs.resolve_assets_def("scada_readings").partitions_def
+    day = defs.resolve_assets_def("scada_daily_summary").partitions_def.time_window_for_partition_key("2026-11-01")
+    keys = readings.get_partition_keys_in_time_window(day)
+    assert len(keys) == 25 and "2026-11-01-01:00-0600" in keys
+    windows = [utc_window(readings.time_window_for_partition_key(key)) for key in keys]
+    assert all(end - start == timedelta(hours=1) for start, end in windows)
+    assert all(a[1] == b[0] for a, b in zip(windows, windows[1:], strict=False))
+    spring = defs.resolve_assets_def("scada_daily_summary").partitions_def.time_window_for_partition_key("2026-03-08")
+    assert len(readings.get_partition_keys_in_time_window(spring)) == 23
 
 
 def test_resources_configured_without_secrets_in_plain_config():

@@ -1,11 +1,43 @@
 """Partitions shared by every source, so schedules, backfills and mappings line up.
 
-Hour-beginning, UTC: partition 2026-11-01-03:00 holds samples in [03:00, 04:00) UTC.
+Partitions follow the plant's clock (the site's time zone) so an operator's "the 2 am hour" or
+"yesterday" is one partition; the data inside stays UTC. Hourly partitions are hour-beginning:
+`2026-11-01-03:00` holds samples in [03:00, 04:00) local time. On the US fall-back day the
+repeated hour gets its own key (`2026-11-01-01:00-0600`), so a plant day maps to 23, 24 or 25
+hourly partitions and nothing is lost or double counted.
 """
 
-from dagster import DailyPartitionsDefinition, HourlyPartitionsDefinition
+from datetime import UTC, datetime
+from functools import cache
+
+from dagster import DailyPartitionsDefinition, HourlyPartitionsDefinition, PartitionKeyRange, TimeWindow
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 HISTORY_START = "2025-01-01"
+RANGE_START_TAG, RANGE_END_TAG = ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG
+"""Run tags that make one run cover a partition range (a single-run backfill)."""
+WAREHOUSE_POOL = "duckdb_warehouse"
+"""Every step that opens the DuckDB file runs in this pool; the instance limits it to one at a time."""
 
-hourly_partitions = HourlyPartitionsDefinition(start_date=f"{HISTORY_START}-00:00", timezone="UTC")
-daily_partitions = DailyPartitionsDefinition(start_date=HISTORY_START, timezone="UTC")
+
+@cache
+def site_hourly_partitions(timezone: str) -> HourlyPartitionsDefinition:
+    return HourlyPartitionsDefinition(start_date=f"{HISTORY_START}-00:00", timezone=timezone)
+
+
+@cache
+def site_daily_partitions(timezone: str) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=HISTORY_START, timezone=timezone)
+
+
+def hours_of(timezone: str, window: TimeWindow) -> PartitionKeyRange:
+    """The hourly partitions covering a (daily) time window."""
+    keys = site_hourly_partitions(timezone).get_partition_keys_in_time_window(window)
+    return PartitionKeyRange(keys[0], keys[-1])
+
+
+def utc_window(window: TimeWindow) -> tuple[datetime, datetime]:
+    """A partition window as UTC instants. Always convert before arithmetic or comparisons:
+    Python subtracts two datetimes of the same zone by wall clock, which makes the repeated
+    fall-back hour last zero seconds."""
+    return window.start.astimezone(UTC), window.end.astimezone(UTC)

@@ -4,34 +4,42 @@ Assets stay thin: ask the resource for the partition window, attach provenance, 
 frame. The warehouse IO manager replaces the window's rows, so re-runs never duplicate.
 """
 
+from datetime import timedelta
+
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
     AssetsDefinition,
+    AutomationCondition,
     BackfillPolicy,
+    FreshnessPolicy,
     MetadataValue,
     Output,
+    RetryRequested,
     TimeWindowPartitionMapping,
     asset,
 )
 
-from gl_pipelines.assets.partitions import daily_partitions, hourly_partitions
+from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_daily_partitions, site_hourly_partitions, utc_window
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
 from gl_pipelines.checks.gate import require_checks_passed
 from gl_pipelines.checks.scada import SCADA_BLOCKING_CHECKS
 from gl_pipelines.config import OpcUaSource
-from gl_pipelines.resources.opcua import RESOURCE_VERSION, OpcUaResource, TagRef
+from gl_pipelines.resources.opcua import RESOURCE_VERSION, OpcUaResource, OpcUaTransientError, TagRef
 
+TRANSIENT_STEP_RETRIES = 2
 SUMMARY_COLUMNS = ["day", "tag", "unit", "count", "count_good", "pct_good", "min", "mean", "max"]
 
 
-def daily_summary(readings: pd.DataFrame) -> pd.DataFrame:
-    """Per UTC day and tag: sample counts, share of good samples, and min/mean/max of good values."""
+def daily_summary(readings: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """Per plant day (midnight in `timezone`, stored as its UTC instant) and tag: sample counts,
+    share of good samples, and min/mean/max of the good values."""
     if readings.empty:
         return pd.DataFrame({column: [] for column in SUMMARY_COLUMNS}).astype({"day": "datetime64[ns, UTC]"})
-    frame = readings.assign(day=readings["ts"].dt.floor("D"), is_good=readings["quality"].eq("good"))
+    local_midnight = readings["ts"].dt.tz_convert(timezone).dt.normalize().dt.tz_convert("UTC")
+    frame = readings.assign(day=local_midnight, is_good=readings["quality"].eq("good"))
     frame["good_value"] = frame["value"].where(frame["is_good"])
     summary = frame.groupby(["day", "tag", "unit"], as_index=False).agg(
         count=("ts", "size"),
@@ -44,27 +52,33 @@ def daily_summary(readings: pd.DataFrame) -> pd.DataFrame:
     return summary[SUMMARY_COLUMNS]
 
 
-def build_scada_assets(source: OpcUaSource) -> list[AssetsDefinition]:
-    """The SCADA assets for one site's OPC UA source."""
+def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinition]:
+    """The SCADA assets for one site's OPC UA source; plant days in the site's `timezone`."""
     tags = [TagRef(tag.name, tag.node_id, tag.unit) for tag in source.tags]
 
     @asset(
-        partitions_def=hourly_partitions,
+        partitions_def=site_hourly_partitions(timezone),
         backfill_policy=BackfillPolicy.single_run(),
         io_manager_key="warehouse",
         group_name="scada",
         kinds={"opcua", "duckdb"},
         metadata={"partition_expr": "ts"},
-        pool="opcua",
+        pool=WAREHOUSE_POOL,
+        freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
         description="Raw OPC UA history, one row per tag and source timestamp, every quality kept.",
     )
     def scada_readings(context: AssetExecutionContext, opcua: OpcUaResource) -> Output[pd.DataFrame]:
-        window = context.partition_time_window
-        context.log.info(f"reading {len(tags)} tags from {opcua.safe_endpoint} for [{window.start}, {window.end})")
-        raw = opcua.read_raw_history(tags, window.start, window.end)
+        start, end = utc_window(context.partition_time_window)
+        context.log.info(f"reading {len(tags)} tags from {opcua.safe_endpoint} for [{start}, {end})")
+        try:
+            raw = opcua.read_raw_history(tags, start, end)
+        except OpcUaTransientError as error:
+            # The resource already retried with backoff; give the server a few minutes before
+            # failing the run, and never retry permanent errors (unknown NodeId, bad data).
+            raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=120) from error
         metadata = provenance_metadata(
             endpoint=opcua.safe_endpoint,
-            window=(window.start, window.end),
+            window=(start, end),
             query=f"HistoryReadRaw {len(tags)} nodes, {raw.requests} requests",
             payload_sha256=raw.payload_sha256,
             resource_version=RESOURCE_VERSION,
@@ -74,14 +88,16 @@ def build_scada_assets(source: OpcUaSource) -> list[AssetsDefinition]:
         return Output(raw.frame, metadata=metadata)
 
     @asset(
-        partitions_def=daily_partitions,
+        partitions_def=site_daily_partitions(timezone),
         backfill_policy=BackfillPolicy.single_run(),
         ins={"scada_readings": AssetIn(partition_mapping=TimeWindowPartitionMapping())},
         io_manager_key="warehouse",
         group_name="scada",
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "day"},
-        description="Per tag and UTC day: count, % good, min/mean/max of good values.",
+        pool=WAREHOUSE_POOL,
+        automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
+        description=f"Per tag and plant day ({timezone}): count, % good, min/mean/max of good values.",
     )
     def scada_daily_summary(context: AssetExecutionContext, scada_readings: pd.DataFrame) -> Output[pd.DataFrame]:
         require_checks_passed(
@@ -90,13 +106,13 @@ def build_scada_assets(source: OpcUaSource) -> list[AssetsDefinition]:
             SCADA_BLOCKING_CHECKS,
             context.asset_partition_keys_for_input("scada_readings"),
         )
-        summary = daily_summary(scada_readings)
-        window = context.partition_time_window
+        summary = daily_summary(scada_readings, timezone)
+        start, end = utc_window(context.partition_time_window)
         return Output(
             summary,
             metadata={
-                "window_start": window.start.isoformat(),
-                "window_end": window.end.isoformat(),
+                "window_start": start.isoformat(),
+                "window_end": end.isoformat(),
                 "input_rows": len(scada_readings),
                 "dagster/row_count": len(summary),
                 "preview": MetadataValue.md(preview_markdown(summary, rows=20)),

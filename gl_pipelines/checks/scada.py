@@ -3,7 +3,7 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, MetadataValue, asset_check
 
-from gl_pipelines.assets.partitions import hourly_partitions
+from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_hourly_partitions, utc_window
 from gl_pipelines.checks.completeness import completeness
 from gl_pipelines.checks.expectations import validate_readings
 from gl_pipelines.config import CheckThresholds, OpcUaSource
@@ -11,19 +11,20 @@ from gl_pipelines.config import CheckThresholds, OpcUaSource
 SCADA_BLOCKING_CHECKS = ("scada_readings_expectations", "scada_readings_completeness")
 
 
-def build_scada_checks(source: OpcUaSource, thresholds: CheckThresholds) -> list[AssetChecksDefinition]:
+def build_scada_checks(source: OpcUaSource, thresholds: CheckThresholds, timezone: str) -> list[AssetChecksDefinition]:
     tag_ranges = source.tag_ranges()
     tag_names = [tag.name for tag in source.tags]
 
     @asset_check(
         asset="scada_readings",
         blocking=True,
-        partitions_def=hourly_partitions,
+        partitions_def=site_hourly_partitions(timezone),
+        pool=WAREHOUSE_POOL,
         description="great-expectations suite: not null, value within tag range, unique (ts, tag), ts in window.",
     )
     def scada_readings_expectations(context, scada_readings: pd.DataFrame) -> AssetCheckResult:
-        window = context.op_execution_context.partition_time_window
-        validation = validate_readings(scada_readings, tag_ranges, window.start, window.end)
+        start, end = utc_window(context.op_execution_context.partition_time_window)
+        validation = validate_readings(scada_readings, tag_ranges, start, end)
         failed = validation.failed()
         return AssetCheckResult(
             passed=validation.success,
@@ -40,15 +41,15 @@ def build_scada_checks(source: OpcUaSource, thresholds: CheckThresholds) -> list
     @asset_check(
         asset="scada_readings",
         blocking=True,
-        partitions_def=hourly_partitions,
+        partitions_def=site_hourly_partitions(timezone),
+        pool=WAREHOUSE_POOL,
         description="Share of expected samples present and share of good quality above the site's thresholds.",
     )
     def scada_readings_completeness(context, scada_readings: pd.DataFrame) -> AssetCheckResult:
-        window = context.op_execution_context.partition_time_window
         result = completeness(
             scada_readings,
             tag_names,
-            (window.start, window.end),
+            utc_window(context.op_execution_context.partition_time_window),
             source.sample_interval_s,
             thresholds.min_expected_share,
             thresholds.min_good_share,

@@ -127,6 +127,7 @@ class OpcUaResource(ConfigurableResource):
     private_key_path: str | None = Field(default=None, description="Client private key (PEM).")
     server_certificate_path: str | None = Field(default=None, description="Pinned server certificate.")
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    health_timeout_s: float = Field(default=5.0, gt=0, description="Whole health probe; keeps sensor ticks short.")
     request_timeout_s: float = Field(default=60.0, gt=0, description="Per HistoryRead request.")
     max_nodes_per_request: int = Field(default=200, gt=0, description="Capped by the server's own limit.")
     max_values_per_node: int = Field(default=10_000, ge=0, description="NumValuesPerNode per page.")
@@ -170,7 +171,7 @@ class OpcUaResource(ConfigurableResource):
 
         began = time.perf_counter()
         try:
-            state = asyncio.run(probe())
+            state = asyncio.run(asyncio.wait_for(probe(), self.health_timeout_s))
         except Exception as exc:
             return HealthStatus(False, self.safe_endpoint, f"{type(exc).__name__}: {exc}", time.perf_counter() - began)
         return HealthStatus(

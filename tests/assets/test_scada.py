@@ -1,7 +1,7 @@
 """SCADA assets materialized in process against the real demo server and a real DuckDB file."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -11,8 +11,12 @@ from dagster import AssetSelection, DagsterInstance, instance_for_test, material
 
 from gl_pipelines.assets.scada import daily_summary
 from gl_pipelines.definitions import build_definitions
-from tests.conftest import DEMO_HOUR
 from tests.expected import expected_readings
+
+# Partition keys follow the demo site's clock (America/Chicago, UTC-6 after the 2026-11-01 fall-back).
+HOUR_KEY = "2026-11-01-03:00"
+HOUR_UTC = datetime(2026, 11, 1, 9, tzinfo=UTC)
+PLANT_DAY_UTC = (datetime(2026, 11, 1, 5, tzinfo=UTC), datetime(2026, 11, 2, 6, tzinfo=UTC))  # 25 hours
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -48,12 +52,12 @@ def tag_names(site) -> list[str]:
 def test_partition_lands_exact_values_with_provenance(site, tmp_path, instance):
     warehouse = tmp_path / "w.duckdb"
     defs = build_definitions(site, warehouse)
-    result = run(defs, instance, ["scada_readings"], partition_key="2026-11-01-03:00")
+    result = run(defs, instance, ["scada_readings"], partition_key=HOUR_KEY)
     assert result.success
     assert all(check.passed for check in result.get_asset_check_evaluations())
 
     stored = table(warehouse, "scada_readings")
-    expected = expected_readings(tag_names(site), DEMO_HOUR, DEMO_HOUR + timedelta(hours=1))
+    expected = expected_readings(tag_names(site), HOUR_UTC, HOUR_UTC + timedelta(hours=1))
     assert len(stored) == len(expected) == 6 * 360
     np.testing.assert_array_equal(stored["value"].to_numpy(), expected["value"].to_numpy())
     assert (pd.to_datetime(stored["ts"], utc=True) == expected["ts"]).all()
@@ -61,7 +65,7 @@ def test_partition_lands_exact_values_with_provenance(site, tmp_path, instance):
 
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["source_endpoint"].value == site.opcua.endpoint
-    assert metadata["window_start"].value == "2026-11-01T03:00:00+00:00"
+    assert metadata["window_start"].value == "2026-11-01T09:00:00+00:00"
     assert len(metadata["payload_sha256"].value) == 64
     assert metadata["dagster/row_count"].value == 2160
     assert metadata["rows_good"].value + metadata["rows_uncertain"].value == 2160
@@ -73,7 +77,7 @@ def test_rerun_replaces_the_partition(site, tmp_path, instance):
     defs = build_definitions(site, warehouse)
     digests = []
     for _ in range(2):
-        result = run(defs, instance, READINGS_ONLY, partition_key="2026-11-01-03:00")
+        result = run(defs, instance, READINGS_ONLY, partition_key=HOUR_KEY)
         assert result.success
         digests.append(result.get_asset_materialization_events()[0].materialization.metadata["payload_sha256"].value)
     run(defs, instance, READINGS_ONLY, partition_key="2026-11-01-04:00")
@@ -117,11 +121,10 @@ def test_daily_summary_matches_the_model(site, tmp_path, instance):
     assert materialize_day(defs, instance).success
     assert run(defs, instance, ["scada_daily_summary"], partition_key="2026-11-01").success
     stored = table(warehouse, "scada_daily_summary", order="tag")
-    expected = expected_readings(
-        tag_names(site), DEMO_HOUR.replace(hour=0), DEMO_HOUR.replace(hour=0) + timedelta(days=1)
-    )
+    expected = expected_readings(tag_names(site), *PLANT_DAY_UTC)
     good = expected[expected["status_code"] == 0]
-    assert (stored["count"] == 8640).all()
+    assert (stored["count"] == 25 * 360).all()  # the fall-back day has 25 hours
+    assert (pd.to_datetime(stored["day"], utc=True) == PLANT_DAY_UTC[0]).all()
     np.testing.assert_allclose(stored["mean"], good.groupby("tag")["value"].mean().sort_index(), rtol=1e-12)
     np.testing.assert_allclose(stored["max"], good.groupby("tag")["value"].max().sort_index(), rtol=1e-12)
     np.testing.assert_array_equal(stored["count_good"], good.groupby("tag").size().sort_index())
@@ -156,7 +159,7 @@ def test_mostly_bad_quality_fails_completeness_and_blocks(site, tmp_path, instan
     defs = build_definitions(site, tmp_path / "w.duckdb")
     for tag in tag_names(site):
         plant.faults.bad_status_every[tag] = 2  # half the samples Bad: below the 90 % good threshold
-    result = run(defs, instance, ["scada_readings"], partition_key="2026-11-01-03:00")
+    result = run(defs, instance, ["scada_readings"], partition_key=HOUR_KEY)
     checks = {check.check_name: check for check in result.get_asset_check_evaluations()}
     assert not checks["scada_readings_completeness"].passed
     # half the samples Bad, and the odd uncertain one among the rest
@@ -169,11 +172,11 @@ def test_mostly_bad_quality_fails_completeness_and_blocks(site, tmp_path, instan
 
 def test_failed_extraction_leaves_the_stored_partition_untouched(site, tmp_path, instance, plant):
     warehouse = tmp_path / "w.duckdb"
-    assert run(build_definitions(site, warehouse), instance, READINGS_ONLY, partition_key="2026-11-01-03:00").success
+    assert run(build_definitions(site, warehouse), instance, READINGS_ONLY, partition_key=HOUR_KEY).success
     before = table(warehouse, "scada_readings")
 
     plant.faults.outside_window.add("Boiler1.StackTemp")
-    result = run(build_definitions(site, warehouse), instance, READINGS_ONLY, partition_key="2026-11-01-03:00")
+    result = run(build_definitions(site, warehouse), instance, READINGS_ONLY, partition_key=HOUR_KEY)
     assert not result.success
     assert "tag Boiler1.StackTemp: server returned 1 value(s) outside" in step_failure_message(result)
     pd.testing.assert_frame_equal(table(warehouse, "scada_readings"), before)
@@ -182,14 +185,12 @@ def test_failed_extraction_leaves_the_stored_partition_untouched(site, tmp_path,
 def test_unknown_node_fails_the_run_naming_the_tag(site, tmp_path, instance):
     ghost = site.opcua.tags[0].model_copy(update={"name": "Boiler9.Ghost", "node_id": "ns=2;s=Boiler9.Ghost"})
     broken = site.model_copy(update={"opcua": site.opcua.model_copy(update={"tags": [*site.opcua.tags, ghost]})})
-    result = run(
-        build_definitions(broken, tmp_path / "w.duckdb"), instance, READINGS_ONLY, partition_key="2026-11-01-03:00"
-    )
+    result = run(build_definitions(broken, tmp_path / "w.duckdb"), instance, READINGS_ONLY, partition_key=HOUR_KEY)
     assert not result.success
     assert "tag Boiler9.Ghost (ns=2;s=Boiler9.Ghost)" in step_failure_message(result)
     assert "BadNodeIdUnknown" in step_failure_message(result)
 
 
 def test_daily_summary_function_on_an_empty_frame():
-    empty = daily_summary(pd.DataFrame(columns=["ts", "tag", "value", "unit", "quality"]))
+    empty = daily_summary(pd.DataFrame(columns=["ts", "tag", "value", "unit", "quality"]), "America/Chicago")
     assert empty.empty and "pct_good" in empty.columns

@@ -1,0 +1,179 @@
+"""End-to-end fixtures: a scratch PostgreSQL database, the demo plant and `dagster dev` as real processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+
+from tests.conftest import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+PG = {"host": os.environ.get("GL_PG_HOST", "127.0.0.1"), "port": int(os.environ.get("GL_PG_PORT", "5432"))}
+PG_USER = os.environ.get("GL_PG_USER", "postgres")
+PG_PASSWORD = os.environ.get("GL_PG_PASSWORD", "")
+
+
+def pg_connect(dbname: str):
+    return psycopg2.connect(dbname=dbname, user=PG_USER, password=PG_PASSWORD, **PG)
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database with a random name, dropped afterwards (with FORCE: the daemon may still hold connections)."""
+    try:
+        admin = pg_connect("postgres")
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG} (run scripts/ci-services): {exc}")
+    admin.autocommit = True
+    name = f"gl_e2e_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def _stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Terminate the process's whole group (dagster dev spawns the webserver, daemon, code server, run workers)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=timeout)
+
+
+def _read_line(process: subprocess.Popen, timeout: float) -> str:
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            return ""
+    return process.stdout.readline()
+
+
+@pytest.fixture
+def plant_endpoint() -> Iterator[str]:
+    """The demo plant in its own process (real OPC UA server on loopback), only the configured tags."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        line = _read_line(process, timeout=60)
+        if "demo plant ready" not in line:
+            pytest.fail(f"demo plant did not start (exit code {process.poll()}, said {line!r})")
+        yield f"opc.tcp://127.0.0.1:{port}/gl-demo"
+    finally:
+        _stop(process)
+
+
+@dataclass
+class DagsterDev:
+    url: str
+    home: Path
+    env: dict[str, str]
+    log: Path
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        response = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+WORKSPACE_QUERY = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
+"""
+RELOAD_MUTATION = """
+mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) { __typename } }
+"""
+
+
+def _wait_for_location(dev: DagsterDev, process: subprocess.Popen, timeout: float) -> None:
+    """Wait for the webserver, then for the code location; reload it if it failed to load (definitions being edited)."""
+    deadline = time.monotonic() + timeout
+    last, last_reload = "nothing yet", time.monotonic()
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"dagster dev exited with {process.returncode}:\n{dev.log_tail()}")
+        try:
+            httpx.get(f"{dev.url}/server_info", timeout=5).raise_for_status()
+            entries = dev.graphql(WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        else:
+            entry = next((e for e in entries if e["name"] == "gl_pipelines"), None)
+            loaded = entry and entry["loadStatus"] == "LOADED" and entry["locationOrLoadError"]
+            if loaded and entry["locationOrLoadError"]["__typename"] == "RepositoryLocation":
+                return
+            last = str(entry)
+            if loaded and time.monotonic() - last_reload > 10:
+                dev.graphql(RELOAD_MUTATION, {"name": "gl_pipelines"})
+                last_reload = time.monotonic()
+        time.sleep(1)
+    pytest.fail(f"code location gl_pipelines not loaded after {timeout:.0f} s: {last}\n{dev.log_tail()}")
+
+
+@pytest.fixture
+def dagster_dev(tmp_path: Path, pg_database: str, plant_endpoint: str) -> Iterator[DagsterDev]:
+    """`dagster dev` (webserver + daemon + code server) on the deployment dagster.yaml, storage in `pg_database`."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "GL_PG_HOST": PG["host"],
+        "GL_PG_PORT": str(PG["port"]),
+        "GL_PG_USER": PG_USER,
+        "GL_PG_PASSWORD": PG_PASSWORD,
+        "GL_PG_DB": pg_database,
+        "GL_OPCUA_ENDPOINT": plant_endpoint,
+        "GL_WAREHOUSE": str(tmp_path / "w.duckdb"),
+    }
+    port = free_port()
+    log = tmp_path / "dagster-dev.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    dev = DagsterDev(url=f"http://127.0.0.1:{port}", home=home, env=env, log=log)
+    try:
+        _wait_for_location(dev, process, timeout=90)
+        yield dev
+    finally:
+        _stop(process)
