@@ -11,7 +11,17 @@ import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dagster import AssetKey, BetaWarning, Definitions, EnvVar, PreviewWarning, define_asset_job
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    BetaWarning,
+    DefaultSensorStatus,
+    Definitions,
+    EnvVar,
+    PreviewWarning,
+    define_asset_job,
+)
 
 from gl_pipelines.assets.partitions import site_hourly_partitions
 from gl_pipelines.assets.scada import build_scada_assets
@@ -62,6 +72,10 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
                 ]
             ),
             run_failure_alert,
+            # Evaluates the assets' AutomationConditions (the daily summary follows its hours).
+            AutomationConditionSensorDefinition(
+                "plant_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING
+            ),
         ],
         resources={
             "opcua": OpcUaResource(

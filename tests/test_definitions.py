@@ -43,3 +43,18 @@ def test_fall_back_day_has_25_distinct_hours():
 def test_resources_configured_without_secrets_in_plain_config():
     opcua = defs.resources["opcua"]
     assert opcua.password is None and opcua.endpoint.startswith("opc.tcp://")
+
+
+def test_operations_wiring():
+    assert {schedule.name for schedule in defs.schedules} == {"scada_hourly_job_schedule"}
+    assert {sensor.name for sensor in defs.sensors} == {"source_health", "run_failure_alert", "plant_automation"}
+    readings = defs.resolve_assets_def("scada_readings")
+    freshness = next(iter(readings.specs)).freshness_policy
+    assert freshness.fail_window.to_timedelta() == timedelta(hours=3)
+    summary = defs.resolve_assets_def("scada_daily_summary")
+    condition = summary.automation_conditions_by_key[summary.key]
+    assert [child.get_label() for child in condition.children] == ["eager", "all_deps_blocking_checks_passed"]
+    job = defs.resolve_job_def("scada_hourly_job")
+    assert job.tags["gl/opcua-server"] == "127.0.0.1:4840"
+    for key in [readings.key, summary.key]:
+        assert defs.resolve_assets_def(key).op.pool == "duckdb_warehouse"

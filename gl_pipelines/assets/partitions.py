@@ -7,10 +7,11 @@ repeated hour gets its own key (`2026-11-01-01:00-0600`), so a plant day maps to
 hourly partitions and nothing is lost or double counted.
 """
 
+import os
 from datetime import UTC, datetime
 from functools import cache
 
-from dagster import DailyPartitionsDefinition, HourlyPartitionsDefinition, PartitionKeyRange, TimeWindow
+from dagster import BackfillPolicy, DailyPartitionsDefinition, HourlyPartitionsDefinition, PartitionKeyRange, TimeWindow
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 HISTORY_START = "2025-01-01"
@@ -41,3 +42,10 @@ def utc_window(window: TimeWindow) -> tuple[datetime, datetime]:
     Python subtracts two datetimes of the same zone by wall clock, which makes the repeated
     fall-back hour last zero seconds."""
     return window.start.astimezone(UTC), window.end.astimezone(UTC)
+
+
+def backfill_policy() -> BackfillPolicy:
+    """One run per backfill by default (the asset reads its whole window at once); set
+    $GL_BACKFILL_PARTITIONS_PER_RUN to split very long backfills into runs of that many partitions."""
+    per_run = os.environ.get("GL_BACKFILL_PARTITIONS_PER_RUN")
+    return BackfillPolicy.multi_run(int(per_run)) if per_run else BackfillPolicy.single_run()

@@ -13,7 +13,6 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AutomationCondition,
-    BackfillPolicy,
     FreshnessPolicy,
     MetadataValue,
     Output,
@@ -22,7 +21,13 @@ from dagster import (
     asset,
 )
 
-from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_daily_partitions, site_hourly_partitions, utc_window
+from gl_pipelines.assets.partitions import (
+    WAREHOUSE_POOL,
+    backfill_policy,
+    site_daily_partitions,
+    site_hourly_partitions,
+    utc_window,
+)
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
 from gl_pipelines.checks.gate import require_checks_passed
 from gl_pipelines.checks.scada import SCADA_BLOCKING_CHECKS
@@ -58,7 +63,7 @@ def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinit
 
     @asset(
         partitions_def=site_hourly_partitions(timezone),
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(),
         io_manager_key="warehouse",
         group_name="scada",
         kinds={"opcua", "duckdb"},
@@ -89,7 +94,7 @@ def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinit
 
     @asset(
         partitions_def=site_daily_partitions(timezone),
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=backfill_policy(),
         ins={"scada_readings": AssetIn(partition_mapping=TimeWindowPartitionMapping())},
         io_manager_key="warehouse",
         group_name="scada",
