@@ -24,6 +24,7 @@ from pydantic import Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from gl_pipelines.resources.health import HealthStatus
+from gl_pipelines.resources.opcua_codec import EPOCH_TICKS, RawResult, RawValues, decode_history_read_response
 
 READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status_code", "status", "source"]
 RESOURCE_VERSION = f"gl-pipelines-opcua/1 asyncua/{version('asyncua')}"
@@ -95,23 +96,6 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ua.UaStatusCodeError):
         return exc.code in TRANSIENT_STATUS
     return isinstance(exc, OpcUaTransientError | OSError | TimeoutError | asyncio.TimeoutError | ConnectionError)
-
-
-class _TagSamples:
-    """Accumulates one tag's DataValues across continuation-point pages."""
-
-    __slots__ = ("stamps", "values", "codes")
-
-    def __init__(self) -> None:
-        self.stamps: list[datetime | None] = []
-        self.values: list[object] = []
-        self.codes: list[int] = []
-
-    def extend(self, datavalues: Sequence[ua.DataValue]) -> None:
-        for dv in datavalues:
-            self.stamps.append(dv.SourceTimestamp or dv.ServerTimestamp)
-            self.values.append(dv.Value.Value if dv.Value is not None else None)
-            self.codes.append(dv.StatusCode.value if dv.StatusCode is not None else 0)
 
 
 class OpcUaResource(ConfigurableResource):
@@ -200,7 +184,7 @@ class OpcUaResource(ConfigurableResource):
 
     async def _read_once(
         self, tags: Sequence[TagRef], start: datetime, end: datetime
-    ) -> tuple[dict[str, _TagSamples], int]:
+    ) -> tuple[dict[str, list[RawValues]], int]:
         async with await self._connected() as client:
             server_limit = await client.get_node(
                 ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData
@@ -209,16 +193,16 @@ class OpcUaResource(ConfigurableResource):
             gate = asyncio.Semaphore(self.max_requests_in_flight)
             batches = [tags[i : i + per_request] for i in range(0, len(tags), per_request)]
             results = await asyncio.gather(*(self._read_batch(client, b, start, end, gate) for b in batches))
-        samples: dict[str, _TagSamples] = {}
+        samples: dict[str, list[RawValues]] = {}
         for batch_samples, _ in results:
             samples.update(batch_samples)
         return samples, sum(made for _, made in results)
 
     async def _read_batch(
         self, client: Client, batch: Sequence[TagRef], start: datetime, end: datetime, gate: asyncio.Semaphore
-    ) -> tuple[dict[str, _TagSamples], int]:
+    ) -> tuple[dict[str, list[RawValues]], int]:
         """Read one batch, following continuation points until every node is complete."""
-        samples = {tag.name: _TagSamples() for tag in batch}
+        samples: dict[str, list[RawValues]] = {tag.name: [] for tag in batch}
         pending: dict[TagRef, bytes | None] = dict.fromkeys(batch)
         requests = 0
         try:
@@ -229,11 +213,12 @@ class OpcUaResource(ConfigurableResource):
                 following: dict[TagRef, bytes] = {}
                 repeated: list[TagRef] = []
                 for (tag, sent_point), result in zip(pending.items(), results, strict=True):
-                    self._raise_for_node(tag, result.StatusCode)
-                    samples[tag.name].extend(result.HistoryData.DataValues if result.HistoryData else [])
-                    if result.ContinuationPoint:
-                        following[tag] = result.ContinuationPoint
-                        if result.ContinuationPoint == sent_point:
+                    self._raise_for_node(tag, result.status)
+                    if result.data is not None:
+                        samples[tag.name].append(result.data)
+                    if result.continuation_point:
+                        following[tag] = result.continuation_point
+                        if result.continuation_point == sent_point:
                             repeated.append(tag)
                 pending = following
                 if repeated:
@@ -249,7 +234,7 @@ class OpcUaResource(ConfigurableResource):
 
     async def _history_read(
         self, client: Client, nodes: dict[TagRef, bytes | None], start: datetime, end: datetime
-    ) -> list[ua.HistoryReadResult]:
+    ) -> list[RawResult]:
         params = ua.HistoryReadParameters()
         params.HistoryReadDetails = ua.ReadRawModifiedDetails(
             IsReadModified=False,
@@ -264,8 +249,13 @@ class OpcUaResource(ConfigurableResource):
             ua.HistoryReadValueId(NodeId=ua.NodeId.from_string(tag.node_id), ContinuationPoint=point)
             for tag, point in nodes.items()
         ]
+        request = ua.HistoryReadRequest()
+        request.Parameters = params
         try:
-            return await asyncio.wait_for(client.uaclient.history_read(params), self.request_timeout_s)
+            # asyncua's own history_read would decode every DataValue into objects; we take the
+            # response bytes (after its ServiceFault check) and decode them as columns.
+            data = await asyncio.wait_for(client.uaclient.session._send_request(request), self.request_timeout_s)
+            return decode_history_read_response(data)
         except ua.UaStatusCodeError as exc:
             if exc.code in TRANSIENT_STATUS:
                 raise
@@ -289,10 +279,9 @@ class OpcUaResource(ConfigurableResource):
         except Exception:  # the link may be gone already; the server frees them with the session
             return
 
-    def _raise_for_node(self, tag: TagRef, status: ua.StatusCode | None) -> None:
-        if status is None or status.is_good():
+    def _raise_for_node(self, tag: TagRef, code: int) -> None:
+        if code >> 30 == 0:  # Good severity
             return
-        code = status.value
         if code in TRANSIENT_STATUS:
             raise ua.UaStatusCodeError(code)
         raise OpcUaError(
@@ -300,42 +289,55 @@ class OpcUaResource(ConfigurableResource):
         )
 
     def _to_frame(
-        self, tags: Sequence[TagRef], samples: dict[str, _TagSamples], start: datetime, end: datetime
+        self, tags: Sequence[TagRef], samples: dict[str, list[RawValues]], start: datetime, end: datetime
     ) -> tuple[pd.DataFrame, str]:
-        parts = []
+        """All tags' pages as one canonical frame, built column-wise (no per-tag DataFrames)."""
+        pages = [(tag, page) for tag in tags for page in samples[tag.name] if len(page)]
+        if not pages:
+            empty = _empty_frame()
+            empty["source"] = pd.Series([], dtype=object)
+            return empty[READINGS_COLUMNS], hashlib.sha256().hexdigest()
+        ticks = np.concatenate([page.ticks for _, page in pages])
+        codes = np.concatenate([page.codes for _, page in pages])
+        counts = [len(page) for _, page in pages]
+        tag_of_row = np.repeat(np.arange(len(pages)), counts)
+        if (ticks == 0).any():
+            tag = pages[tag_of_row[np.flatnonzero(ticks == 0)[0]]][0]
+            raise OpcUaError(f"{self.safe_endpoint}: tag {tag.name}: a value came without any timestamp")
+        if all(isinstance(page.values, np.ndarray) for _, page in pages):
+            values, reasons = np.concatenate([page.values for _, page in pages]), {}
+            raw_values = values.tobytes()
+        else:
+            listed = [item for _, page in pages for item in list(page.values)]
+            values, reasons = _numeric(listed)
+            raw_values = repr(listed).encode()
         digest = hashlib.sha256()
-        for tag in tags:
-            got = samples[tag.name]
-            if any(stamp is None for stamp in got.stamps):
-                raise OpcUaError(f"{self.safe_endpoint}: tag {tag.name}: a value came without any timestamp")
-            stamps = pd.DatetimeIndex(got.stamps)
-            stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
-            codes = np.asarray(got.codes, dtype=np.uint32)
-            values, reasons = _numeric(got.values)
+        for tag, _ in pages:
             digest.update(tag.node_id.encode())
-            digest.update(stamps.asi8.tobytes())
-            digest.update(codes.tobytes())
-            digest.update(repr(got.values).encode())
-            quality = quality_of(codes)
-            status = pd.Series(codes).map(status_name).to_numpy(dtype=object)
-            if reasons:
-                for index, reason in reasons.items():
-                    quality[index], status[index] = "bad", reason
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "ts": stamps,
-                        "tag": tag.name,
-                        "value": values,
-                        "unit": tag.unit,
-                        "quality": quality,
-                        "status_code": codes.astype(np.int64),
-                        "status": status,
-                    }
-                )
-            )
-        frame = pd.concat(parts, ignore_index=True) if parts else _empty_frame()
-        frame["source"] = self.source_name
+        for column in (ticks, codes):
+            digest.update(column.tobytes())
+        digest.update(raw_values)
+        quality = quality_of(codes)
+        names = {code: status_name(int(code)) for code in np.unique(codes)}
+        status = (
+            np.array([names[code] for code in codes], dtype=object)
+            if len(names) > 1
+            else np.full(len(codes), next(iter(names.values())), dtype=object)
+        )
+        for index, reason in reasons.items():
+            quality[index], status[index] = "bad", reason
+        frame = pd.DataFrame(
+            {
+                "ts": pd.to_datetime((ticks - EPOCH_TICKS) * 100, utc=True),
+                "tag": np.array([tag.name for tag, _ in pages], dtype=object)[tag_of_row],
+                "value": values,
+                "unit": np.array([tag.unit for tag, _ in pages], dtype=object)[tag_of_row],
+                "quality": quality,
+                "status_code": codes.astype(np.int64),
+                "status": status,
+                "source": self.source_name,
+            }
+        )
         outside = frame[(frame["ts"] < pd.Timestamp(start)) | (frame["ts"] >= pd.Timestamp(end))]
         if len(outside):
             first = outside.iloc[0]
@@ -348,7 +350,7 @@ class OpcUaResource(ConfigurableResource):
 
 def _numeric(raw: list[object]) -> tuple[np.ndarray, dict[int, str]]:
     """Values as float64; non-numeric ones become NaN with a reason keyed by row position."""
-    if all(type(item) is float or item is None for item in raw):
+    if all(type(item) is float or type(item) is int or item is None for item in raw):
         return np.asarray(raw, dtype=np.float64), {}
     values = np.full(len(raw), np.nan)
     reasons = {}

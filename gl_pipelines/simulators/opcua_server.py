@@ -17,6 +17,7 @@ import numpy as np
 from asyncua import Server, ua
 from asyncua.common.utils import Buffer
 
+from gl_pipelines.resources.opcua_codec import HISTORY_DATA_BINARY, encode_history_data
 from gl_pipelines.simulators import plant_model
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED, SAMPLE_INTERVAL_S, TagModel
 
@@ -194,40 +195,38 @@ class DemoOpcUaServer:
             times = times[:limit]
         if self.faults.repeat_continuation_point and rv.ContinuationPoint:
             continuation = start
-        values = self._datavalues(tag, times)
-        if tag.name in self.faults.outside_window and continuation is None:
-            stamp = datetime.fromtimestamp(end.timestamp() + 3600, tz=UTC)
-            values.append(
-                ua.DataValue(ua.Variant(1.0, ua.VariantType.Double), SourceTimestamp=stamp, ServerTimestamp=stamp)
-            )
+        body = self._encode(
+            tag, times, extra_outside=tag.name in self.faults.outside_window and continuation is None, end=end
+        )
         result = _result(ua.StatusCodes.Good)
-        result.HistoryData = ua.HistoryData()
-        result.HistoryData.DataValues = values
+        result.HistoryData = ua.ExtensionObject(TypeId=HISTORY_DATA_BINARY, Body=body)
         if continuation is not None:
             result.ContinuationPoint = ua.ua_binary.Primitives.DateTime.pack(continuation)
         return result
 
-    def _datavalues(self, tag: TagModel, times: np.ndarray) -> list[ua.DataValue]:
+    def _encode(self, tag: TagModel, times: np.ndarray, *, extra_outside: bool, end: datetime) -> bytes:
+        """The HistoryData body for `times`, with any faults switched on for this tag applied."""
         values = tag.values(times, self.seed)
         codes = tag.status_codes(times, self.seed)
         faults = self.faults
         if tag.name in faults.out_of_range:
             values = np.full_like(values, faults.out_of_range[tag.name])
-        bad_every = faults.bad_status_every.get(tag.name)
-        text_every = faults.non_numeric_every.get(tag.name)
-        out = []
-        double, string = ua.VariantType.Double, ua.VariantType.String
-        for epoch, value, code in zip(times.tolist(), values.tolist(), codes.tolist(), strict=True):
-            stamp = datetime.fromtimestamp(epoch, tz=UTC)
-            slot = epoch // self.sample_interval_s
-            if bad_every and slot % bad_every == 0:
-                variant, code = ua.Variant(), STATUS_BAD_SENSOR_FAILURE
-            elif text_every and slot % text_every == 0:
-                variant = ua.Variant("ERR", string)
-            else:
-                variant = ua.Variant(value, double)
-            out.append(ua.DataValue(variant, ua.StatusCode(code), stamp, stamp))
-        return out
+        slots = times // self.sample_interval_s
+        no_value = np.zeros(len(times), dtype=bool)
+        if bad_every := faults.bad_status_every.get(tag.name):
+            no_value = slots % bad_every == 0
+            codes = np.where(no_value, STATUS_BAD_SENSOR_FAILURE, codes).astype(np.uint32)
+        text = {}
+        if text_every := faults.non_numeric_every.get(tag.name):
+            text = {int(i): "ERR" for i in np.flatnonzero((slots % text_every == 0) & ~no_value)}
+        if extra_outside:
+            times = np.append(times, int(end.timestamp()) + 3600)
+            values, codes, no_value = (
+                np.append(values, 1.0),
+                np.append(codes, 0).astype(np.uint32),
+                np.append(no_value, False),
+            )
+        return encode_history_data(times, values, codes, no_value, text)
 
 
 def _result(code: int) -> ua.HistoryReadResult:
