@@ -80,7 +80,7 @@ def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinit
         except OpcUaTransientError as error:
             # The resource already retried with backoff; give the server a few minutes before
             # failing the run, and never retry permanent errors (unknown NodeId, bad data).
-            raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=120) from error
+            raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=opcua.step_retry_wait_s) from error
         metadata = provenance_metadata(
             endpoint=opcua.safe_endpoint,
             window=(start, end),

@@ -119,6 +119,9 @@ class OpcUaResource(ConfigurableResource):
     retry_attempts: int = Field(default=4, ge=1, description="Total tries on connection/timeouts.")
     retry_initial_wait_s: float = Field(default=0.5, ge=0)
     retry_max_wait_s: float = Field(default=10.0, ge=0)
+    step_retry_wait_s: float = Field(
+        default=120.0, ge=0, description="After the retries above fail, wait this long before the step tries again."
+    )
 
     @property
     def safe_endpoint(self) -> str:

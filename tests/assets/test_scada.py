@@ -11,6 +11,8 @@ from dagster import AssetSelection, DagsterInstance, instance_for_test, material
 
 from gl_pipelines.assets.scada import daily_summary
 from gl_pipelines.definitions import build_definitions
+from gl_pipelines.resources.opcua import OpcUaResource
+from tests.conftest import free_port
 from tests.expected import expected_readings
 
 # Partition keys follow the demo site's clock (America/Chicago, UTC-6 after the 2026-11-01 fall-back).
@@ -194,3 +196,25 @@ def test_unknown_node_fails_the_run_naming_the_tag(site, tmp_path, instance):
 def test_daily_summary_function_on_an_empty_frame():
     empty = daily_summary(pd.DataFrame(columns=["ts", "tag", "value", "unit", "quality"]), "America/Chicago")
     assert empty.empty and "pct_good" in empty.columns
+
+
+def test_server_down_is_retried_by_the_step_then_fails_clearly(site, tmp_path, instance):
+    defs = build_definitions(site, tmp_path / "w.duckdb")
+    dead = OpcUaResource(
+        endpoint=f"opc.tcp://127.0.0.1:{free_port()}/gone",
+        retry_attempts=2,
+        retry_initial_wait_s=0.01,
+        step_retry_wait_s=0.1,
+    )
+    result = materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources={**defs.resources, "opcua": dead},
+        instance=instance,
+        selection=READINGS_ONLY,
+        partition_key=HOUR_KEY,
+        raise_on_error=False,
+    )
+    assert not result.success
+    retries = [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retries) == 2
+    assert "/gone: cannot connect" in step_failure_message(result)
