@@ -1,32 +1,64 @@
-"""Blocking checks on `scada_readings`: a bad hour never reaches the daily summary or a report."""
+"""Blocking checks on `scada_readings`: a bad hour never reaches the daily summary or a report.
+
+Both checks run in one step so the partition is loaded from the warehouse once.
+"""
+
+from collections.abc import Iterator
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, MetadataValue, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetIn,
+    MetadataValue,
+    multi_asset_check,
+)
 
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_hourly_partitions, utc_window
 from gl_pipelines.checks.completeness import completeness
 from gl_pipelines.checks.expectations import validate_readings
 from gl_pipelines.config import CheckThresholds, OpcUaSource
 
-SCADA_BLOCKING_CHECKS = ("scada_readings_expectations", "scada_readings_completeness")
+EXPECTATIONS, COMPLETENESS = "scada_readings_expectations", "scada_readings_completeness"
+SCADA_BLOCKING_CHECKS = (EXPECTATIONS, COMPLETENESS)
 
 
 def build_scada_checks(source: OpcUaSource, thresholds: CheckThresholds, timezone: str) -> list[AssetChecksDefinition]:
     tag_ranges = source.tag_ranges()
     tag_names = [tag.name for tag in source.tags]
+    partitions = site_hourly_partitions(timezone)
 
-    @asset_check(
-        asset="scada_readings",
-        blocking=True,
-        partitions_def=site_hourly_partitions(timezone),
+    @multi_asset_check(
+        name="scada_readings_checks",
+        specs=[
+            AssetCheckSpec(
+                EXPECTATIONS,
+                asset="scada_readings",
+                blocking=True,
+                partitions_def=partitions,
+                description="great-expectations suite: not null, value within tag range, unique (ts, tag), "
+                "ts in window.",
+            ),
+            AssetCheckSpec(
+                COMPLETENESS,
+                asset="scada_readings",
+                blocking=True,
+                partitions_def=partitions,
+                description="Share of expected samples present and share of good quality above the site's thresholds.",
+            ),
+        ],
+        ins={"scada_readings": AssetIn("scada_readings")},
         pool=WAREHOUSE_POOL,
-        description="great-expectations suite: not null, value within tag range, unique (ts, tag), ts in window.",
     )
-    def scada_readings_expectations(context, scada_readings: pd.DataFrame) -> AssetCheckResult:
+    def scada_readings_checks(context, scada_readings: pd.DataFrame) -> Iterator[AssetCheckResult]:
         start, end = utc_window(context.op_execution_context.partition_time_window)
+
         validation = validate_readings(scada_readings, tag_ranges, start, end)
         failed = validation.failed()
-        return AssetCheckResult(
+        yield AssetCheckResult(
+            check_name=EXPECTATIONS,
             passed=validation.success,
             severity=AssetCheckSeverity.ERROR,
             description="; ".join(f"{o.expectation}: {o.unexpected_count} unexpected" for o in failed)
@@ -38,23 +70,16 @@ def build_scada_checks(source: OpcUaSource, thresholds: CheckThresholds, timezon
             },
         )
 
-    @asset_check(
-        asset="scada_readings",
-        blocking=True,
-        partitions_def=site_hourly_partitions(timezone),
-        pool=WAREHOUSE_POOL,
-        description="Share of expected samples present and share of good quality above the site's thresholds.",
-    )
-    def scada_readings_completeness(context, scada_readings: pd.DataFrame) -> AssetCheckResult:
         result = completeness(
             scada_readings,
             tag_names,
-            utc_window(context.op_execution_context.partition_time_window),
+            (start, end),
             source.sample_interval_s,
             thresholds.min_expected_share,
             thresholds.min_good_share,
         )
-        return AssetCheckResult(
+        yield AssetCheckResult(
+            check_name=COMPLETENESS,
             passed=result.passed,
             severity=AssetCheckSeverity.ERROR,
             description=result.describe(),
@@ -67,4 +92,4 @@ def build_scada_checks(source: OpcUaSource, thresholds: CheckThresholds, timezon
             },
         )
 
-    return [scada_readings_expectations, scada_readings_completeness]
+    return [scada_readings_checks]

@@ -331,7 +331,7 @@ class OpcUaResource(ConfigurableResource):
             quality[index], status[index] = "bad", reason
         frame = pd.DataFrame(
             {
-                "ts": pd.to_datetime((ticks - EPOCH_TICKS) * 100, utc=True),
+                "ts": pd.to_datetime((ticks - EPOCH_TICKS) * 100, unit="ns", utc=True),
                 "tag": np.array([tag.name for tag, _ in pages], dtype=object)[tag_of_row],
                 "value": values,
                 "unit": np.array([tag.unit for tag, _ in pages], dtype=object)[tag_of_row],
