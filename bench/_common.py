@@ -1,0 +1,147 @@
+"""What the benchmark scripts share: the demo plant in its own process, a site config, quiet Dagster runs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Runs print every Dagster event to stderr by default; the benchmark only wants its figures.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+# Anything that would send the resource to another server, add credentials or change the backfill policy.
+_SITE_ENV = (
+    "GL_OPCUA_ENDPOINT",
+    "GL_OPCUA_USERNAME",
+    "GL_OPCUA_PASSWORD",
+    "GL_SITE_CONFIG",
+    "GL_BACKFILL_PARTITIONS_PER_RUN",
+)
+
+
+def quiet() -> None:
+    """Silence asyncua's per-session notices and Dagster's beta/preview warnings."""
+    for name in ("asyncua", "dagster"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"dagster\..*")
+    warnings.filterwarnings("ignore", message=r".*(beta|preview).*", category=Warning)
+    for name in _SITE_ENV:
+        os.environ.pop(name, None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def demo_plant(synthetic_tags: int, timeout_s: float = 90.0) -> Iterator[tuple[str, int]]:
+    """Start `python -m gl_pipelines.simulators` on a free port; yield (endpoint, pid); always stop it."""
+    port = free_port()
+    with tempfile.TemporaryFile(mode="w+") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port)]
+            + ["--synthetic-tags", str(synthetic_tags)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout_s
+            line = ""
+            while "demo plant ready" not in line:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or proc.poll() is not None:
+                    stderr.seek(0)
+                    raise RuntimeError(f"demo plant did not start (exit {proc.poll()}): {stderr.read()[-2000:]}")
+                ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 1.0))
+                if ready:
+                    line = proc.stdout.readline()
+            yield f"opc.tcp://127.0.0.1:{port}/gl-demo", proc.pid
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def site_config(endpoint: str, synthetic_tags: int, *, boiler: bool):
+    """The demo site pointed at `endpoint`, with the boiler tags (optional) plus Synthetic.T0001...."""
+    from gl_pipelines.config import DEMO_SITE_CONFIG, OpcUaSource, OpcUaTag, load_site_config
+
+    demo = load_site_config(DEMO_SITE_CONFIG)
+    tags = list(demo.opcua.tags) if boiler else []
+    tags += [
+        OpcUaTag(name=f"Synthetic.T{i:04d}", node_id=f"ns=2;s=Synthetic.T{i:04d}", unit="percent", min=0, max=100)
+        for i in range(1, synthetic_tags + 1)
+    ]
+    source = OpcUaSource(
+        endpoint=endpoint,
+        source_name=demo.opcua.source_name,
+        sample_interval_s=demo.opcua.sample_interval_s,
+        tags=tags,
+    )
+    return demo.model_copy(update={"opcua": source})
+
+
+def scada_definitions(site, warehouse_path: str | Path):
+    """(scada_readings, its asset checks, resources) from the project's own build_definitions."""
+    from dagster import AssetKey
+
+    from gl_pipelines.definitions import build_definitions
+
+    defs = build_definitions(site, str(warehouse_path))
+    (readings,) = [a for a in defs.assets if a.key == AssetKey("scada_readings")]
+    if defs.resources["opcua"].endpoint != site.opcua.endpoint:
+        raise RuntimeError("the opcua resource does not point at the benchmark's demo plant")
+    return readings, list(defs.asset_checks or []), dict(defs.resources)
+
+
+def plant_day_hours(readings, days_ago: int = 3) -> list[tuple[str, datetime, datetime]]:
+    """(partition key, UTC start, UTC end) of every hour of one whole past plant day with 24 hours.
+
+    Keys come from the asset's own partitions definition (the plant's time zone), skipping the
+    23- and 25-hour days around daylight-saving changes.
+    """
+    from dagster import TimeWindow
+
+    partitions = readings.partitions_def
+    zone = ZoneInfo(partitions.timezone)
+    for back in range(days_ago, days_ago + 7):
+        day = (datetime.now(zone) - timedelta(days=back)).date()
+        window = TimeWindow(
+            datetime.combine(day, dt_time(0), zone), datetime.combine(day + timedelta(days=1), dt_time(0), zone)
+        )
+        keys = partitions.get_partition_keys_in_time_window(window)
+        if len(keys) == 24:
+            hours = []
+            for key in keys:
+                hour = partitions.time_window_for_partition_key(key)
+                hours.append((key, hour.start.astimezone(UTC), hour.end.astimezone(UTC)))
+            return hours
+    raise RuntimeError("no 24-hour plant day in the past week")
+
+
+def emit(bench: str, figures: list[dict]) -> None:
+    """Print one JSON object per figure per line and write the same lines to bench/results/<bench>.jsonl."""
+    lines = [json.dumps({"bench": bench, **figure}) for figure in figures]
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{bench}.jsonl").write_text("".join(line + "\n" for line in lines))
+    for line in lines:
+        print(line, flush=True)
