@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -72,6 +72,93 @@ class OpcUaSource(_Strict):
         return {tag.name: (tag.min, tag.max) for tag in self.tags}
 
 
+REGISTER_TABLES = ("holding", "input")
+BIT_TABLES = ("coil", "discrete")
+REGISTER_COUNT = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "int64": 4, "uint64": 4, "float64": 4}
+
+
+class ModbusPoint(_Strict):
+    """One value on a Modbus device. `address` is the 0-based protocol address: holding register
+    `40001` in a vendor manual is table `holding`, address 0 (subtract 40001; input registers
+    `30001` -> subtract 30001; coils `00001` -> subtract 1; discrete inputs `10001` -> subtract 10001)."""
+
+    name: str = Field(min_length=1, description="Site point name stored in the warehouse.")
+    table: Literal["holding", "input", "coil", "discrete"]
+    address: int = Field(ge=0, le=65535)
+    type: Literal["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "bool"]
+    byte_order: Literal["big", "little"] = Field(default="big", description="Bytes within each 16-bit word.")
+    word_order: Literal["big", "little"] = Field(default="big", description="Words within a multi-word value.")
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str = Field(min_length=1)
+    min: float | None = None
+    max: float | None = None
+    totalizer: bool = Field(default=False, description="A cumulative counter read for consumption.")
+    rollover: float | None = Field(default=None, gt=0, description="Raw count at which the totalizer wraps to 0.")
+
+    @property
+    def register_count(self) -> int:
+        return 1 if self.type == "bool" else REGISTER_COUNT[self.type]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModbusPoint:
+        if (self.type == "bool") != (self.table in BIT_TABLES):
+            raise ValueError(f"type {self.type!r} cannot live in table {self.table!r} (bool <-> coil/discrete)")
+        last = self.address + self.register_count - 1
+        if last > 65535:
+            raise ValueError(f"{self.type} at address {self.address} ends at {last}, past 65535")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        if self.rollover is not None and not self.totalizer:
+            raise ValueError("rollover is only meaningful for a totalizer")
+        return self
+
+
+class ModbusDevice(_Strict):
+    name: str = Field(min_length=1)
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    device_id: int = Field(default=1, ge=0, le=255, description="Modbus unit/device id.")
+    timeout_s: float = Field(default=3.0, gt=0)
+    points: list[ModbusPoint] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> ModbusDevice:
+        names: set[str] = set()
+        taken: dict[tuple[str, int], str] = {}
+        for point in self.points:
+            if point.name in names:
+                raise ValueError(f"device {self.name}: duplicate point name {point.name!r}")
+            names.add(point.name)
+            for address in range(point.address, point.address + point.register_count):
+                other = taken.get((point.table, address))
+                if other:
+                    raise ValueError(
+                        f"device {self.name}: point {point.name!r} overlaps point {other!r} "
+                        f"at {point.table} address {address}"
+                    )
+                taken[(point.table, address)] = point.name
+        return self
+
+
+class ModbusSource(_Strict):
+    source_name: str = "modbus"
+    max_gap: int = Field(default=10, ge=0, le=124, description="Unused registers bridged to merge two reads.")
+    max_read_delay_s: float = Field(
+        default=900, gt=0, description="A boundary snapshot read later than this is refused: meters keep no history."
+    )
+    devices: list[ModbusDevice] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> ModbusSource:
+        seen: set[str] = set()
+        for device in self.devices:
+            if device.name in seen:
+                raise ValueError(f"duplicate device name {device.name!r}")
+            seen.add(device.name)
+        return self
+
+
 class SiteInfo(_Strict):
     name: str
     timezone: str = Field(description="IANA zone of the plant, for local-day reporting and schedules.")
@@ -94,6 +181,7 @@ class CheckThresholds(_Strict):
 class SiteConfig(_Strict):
     site: SiteInfo
     opcua: OpcUaSource
+    modbus: ModbusSource | None = None
     checks: CheckThresholds = CheckThresholds()
 
 

@@ -68,3 +68,43 @@ def test_missing_file_and_bad_yaml(tmp_path):
     broken.write_text("opcua: [unclosed")
     with pytest.raises(SiteConfigError, match="broken.yaml: not valid YAML"):
         load_site_config(broken)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda raw: raw["modbus"]["devices"][1]["points"][0].update(table="holding", address=202),
+            "device gas_meter: point 'GasMeter.Total' overlaps point 'GasMeter.Flow' at holding address 202",
+        ),
+        (
+            lambda raw: raw["modbus"]["devices"][1]["points"][0].update(address=65535),
+            "float32 at address 65535 ends at 65536, past 65535",
+        ),
+        (lambda raw: raw["modbus"]["devices"][1]["points"][0].update(address=70000), "address' = 70000"),
+        (lambda raw: raw["modbus"]["devices"][0]["points"][0].update(type="float16"), "type' = 'float16'"),
+        (
+            lambda raw: raw["modbus"]["devices"][2]["points"][2].update(table="holding"),
+            "type 'bool' cannot live in table 'holding'",
+        ),
+        (
+            lambda raw: raw["modbus"]["devices"][0]["points"][0].update(type="bool"),
+            "type 'bool' cannot live in table 'input'",
+        ),
+        (lambda raw: raw["modbus"]["devices"][0]["points"][0].update(rollover=10), "rollover is only meaningful"),
+        (lambda raw: raw["modbus"]["devices"].append(dict(raw["modbus"]["devices"][0])), "duplicate device name"),
+    ],
+)
+def test_bad_register_map_names_device_and_point(tmp_path, mutate, expected):
+    path = write_variant(tmp_path, mutate)
+    with pytest.raises(SiteConfigError) as error:
+        load_site_config(path)
+    assert str(error.value).startswith(str(path))
+    assert expected in str(error.value)
+
+
+def test_register_map_of_the_demo_site():
+    modbus = load_site_config().modbus
+    points = {point.name: point for device in modbus.devices for point in device.points}
+    assert points["GasMeter.Total"].register_count == 4 and points["GasMeter.Total"].totalizer
+    assert points["SteamMeter.Total"].word_order == "little"  # CDAB, as many flow computers store counters
