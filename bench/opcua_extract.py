@@ -129,7 +129,8 @@ def materialize_hour(assets, resources, instance, key: str, *, with_checks_of=No
     )
     if with_checks_of:
         evaluations = result.get_asset_check_evaluations()
-        if len(evaluations) != len(with_checks_of) or not all(e.passed for e in evaluations):
+        expected = sum(len(list(checks.check_keys)) for checks in with_checks_of)
+        if len(evaluations) != expected or not all(e.passed for e in evaluations):
             raise RuntimeError(f"checks did not all pass: {[(e.check_name, e.passed) for e in evaluations]}")
     (materialization,) = result.asset_materializations_for_node("scada_readings")
     return int(materialization.metadata["dagster/row_count"].value)
