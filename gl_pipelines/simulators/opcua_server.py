@@ -99,6 +99,7 @@ class DemoOpcUaServer:
         await self._publish_history_read_limit()
         server.iserver.history_manager.read_history = self._read_history
         await server.start()
+        self.port = server.bserver.port  # the real one when asked for port 0
         self._loop = asyncio.get_running_loop()
         self._live_task = asyncio.create_task(self._update_live_values())
         log.info("demo OPC UA server on %s serving %d tags", self.endpoint, len(self.tags))

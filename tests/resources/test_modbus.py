@@ -1,0 +1,301 @@
+"""ModbusResource against the real demo Modbus server over loopback."""
+
+from __future__ import annotations
+
+import ast
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gl_pipelines.config import REGISTER_COUNT, ModbusDevice, ModbusPoint, load_site_config
+from gl_pipelines.resources import modbus as modbus_module
+from gl_pipelines.resources.modbus import READINGS_COLUMNS, ModbusReadError, ModbusResource
+from gl_pipelines.simulators.meter_model import value_function
+from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
+from gl_pipelines.simulators.plant_model import DEFAULT_SEED
+from tests.conftest import free_port
+
+DEMO = load_site_config().modbus
+ORDERS = [("big", "big"), ("big", "little"), ("little", "big"), ("little", "little")]
+
+
+def contiguous_1000(name: str, device_id: int) -> ModbusDevice:
+    """1,000 holding registers with no gap: per 125, one uint16 then 62 float32 (none straddles a limit)."""
+    points = []
+    for block in range(8):
+        base = block * 125
+        points.append(ModbusPoint(name=f"{name}.U{block}", table="holding", address=base, type="uint16", unit="1"))
+        points += [
+            ModbusPoint(
+                name=f"{name}.F{block}_{i}", table="holding", address=base + 1 + 2 * i, type="float32", unit="1"
+            )
+            for i in range(62)
+        ]
+    return ModbusDevice(name=name, host="127.0.0.1", device_id=device_id, points=points)
+
+
+def every_type_and_order(device_id: int) -> ModbusDevice:
+    """Every register type in all four byte/word layouts, scaled, plus coils and discrete inputs."""
+    points, address = [], 0
+    for data_type in sorted(REGISTER_COUNT):
+        for byte_order, word_order in ORDERS:
+            points.append(
+                ModbusPoint(
+                    name=f"Types.{data_type}.{byte_order[0]}{word_order[0]}",
+                    table="input" if data_type.startswith("float") else "holding",
+                    address=address,
+                    type=data_type,
+                    byte_order=byte_order,
+                    word_order=word_order,
+                    scale=0.5,
+                    offset=10,
+                    unit="1",
+                )
+            )
+            address += REGISTER_COUNT[data_type] + 1
+    points += [
+        ModbusPoint(name=f"Types.bit{i}", table=t, address=i, type="bool", unit="1")
+        for i, t in enumerate(["coil", "discrete"] * 3)
+    ]
+    return ModbusDevice(name="every_type", host="127.0.0.1", device_id=device_id, points=points)
+
+
+@pytest.fixture(scope="module")
+def modbus_server():
+    port = free_port()
+    devices = [*DEMO.devices, contiguous_1000("big_meter", 10), every_type_and_order(11)]
+    source = DEMO.model_copy(update={"devices": [d.model_copy(update={"port": port}) for d in devices]})
+    with ThreadedDemoModbusServer(source=source, port=port) as server:
+        yield server
+
+
+@pytest.fixture
+def meters(modbus_server):
+    """The running server with faults cleared before and after each test; nothing may ever write to it."""
+    modbus_server.faults = ModbusFaults()
+    yield modbus_server
+    modbus_server.faults = ModbusFaults()
+    assert modbus_server.stats.writes_rejected == 0
+
+
+def devices(server, *names: str) -> list[ModbusDevice]:
+    return [d for d in server.source.devices if d.name in names]
+
+
+def demo_devices(server) -> list[ModbusDevice]:
+    return devices(server, *(d.name for d in DEMO.devices))
+
+
+def resource(server, **overrides) -> ModbusResource:
+    settings = {"retry_initial_wait_s": 0.02, "retry_max_wait_s": 0.1} | overrides
+    return ModbusResource.from_source(server.source, **settings)
+
+
+def requests_to(server, name: str) -> int:
+    return server.stats.requests_by_device.get(name, 0)
+
+
+def assert_matches_model(frame: pd.DataFrame, devices: list[ModbusDevice], read_from: datetime) -> None:
+    """Each value is what the meter model gives at some moment between the call and the row's read time,
+    within the register's resolution (one raw count x scale, or float32 precision)."""
+    points = {p.name: (d, p) for d in devices for p in d.points}
+    assert sorted(frame["tag"]) == sorted(points)
+    for row in frame.itertuples():
+        device, point = points[row.tag]
+        moments = np.linspace(read_from.timestamp(), row.ts.timestamp(), 50)
+        model = value_function(point, DEFAULT_SEED, device.name)
+        expected = np.array([float(model(t)) for t in moments])
+        low, high = expected.min(), expected.max()
+        tolerance = abs(point.scale) + 1e-6 * max(abs(low), abs(high))
+        assert low - tolerance <= row.value <= high + tolerance, (row.tag, row.value, low, high)
+
+
+def test_demo_meters_read_as_the_model_says(meters):
+    demo = demo_devices(meters)
+    before, started = meters.stats.requests, datetime.now(UTC)
+    snapshot = resource(meters).read_points(demo)
+    frame = snapshot.frame
+    assert list(frame.columns) == READINGS_COLUMNS
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]" and frame["value"].dtype == np.float64
+    assert (frame["ts"] >= pd.Timestamp(started)).all() and (frame["ts"] <= pd.Timestamp.now(tz="UTC")).all()
+    assert set(frame["quality"]) == {"good"} and set(frame["status"]) == {"ok"}
+    assert set(frame["source"]) == {"demo-modbus"}
+    assert dict(zip(frame["tag"], frame["device"], strict=True)) == {p.name: d.name for d in demo for p in d.points}
+    assert dict(zip(frame["tag"], frame["unit"], strict=True)) == {p.name: p.unit for d in demo for p in d.points}
+    assert_matches_model(frame, demo, started)
+    assert frame.set_index("tag").loc["PowerMeter.Running", "value"] == 1.0
+    # steam 2 tables, gas 2, power 3 (input, holding, coil): one request each.
+    assert snapshot.requests == meters.stats.requests - before == 7
+    assert snapshot.endpoints == tuple(f"modbus://127.0.0.1:{meters.port}/{i}" for i in (1, 2, 3))
+    assert len(snapshot.payload_sha256) == 64 and snapshot.duration_s > 0
+
+
+def test_every_type_and_layout_decodes_what_the_server_encoded(meters):
+    device = devices(meters, "every_type")
+    started = datetime.now(UTC)
+    frame = resource(meters).read_points(device).frame
+    assert set(frame["quality"]) == {"good"}
+    assert_matches_model(frame, device, started)
+
+
+def test_thousand_contiguous_registers_take_eight_requests(meters):
+    big = devices(meters, "big_meter")
+    before, started = requests_to(meters, "big_meter"), datetime.now(UTC)
+    snapshot = resource(meters).read_points(big)
+    assert requests_to(meters, "big_meter") - before == snapshot.requests == 8
+    assert len(snapshot.frame) == 8 * 63 and set(snapshot.frame["quality"]) == {"good"}
+    assert_matches_model(snapshot.frame, big, started)
+
+
+def test_a_uint32_near_rollover_decodes_unsigned(meters):
+    """The steam totalizer (uint32, words swapped) just below 2**32 counts: the high bit set, never negative."""
+    raw_now = round(float(value_function("SteamMeter.Total")(time.time())) / 0.001)
+    meters.faults.counter_shift["SteamMeter.Total"] = 2**32 - 5_000 - raw_now
+    frame = resource(meters).read_points(devices(meters, "steam_meter")).frame.set_index("tag")
+    assert 4_294_962.0 < frame.loc["SteamMeter.Total", "value"] < 4_294_967.296
+
+
+@pytest.mark.parametrize("code", [2, 10])
+def test_exception_response_becomes_bad_rows_without_retries(meters, code):
+    meters.faults.exception_for["gas_meter"] = code
+    before = requests_to(meters, "gas_meter")
+    frame = resource(meters).read_points(demo_devices(meters)).frame
+    gas = frame[frame["device"] == "gas_meter"]
+    assert set(gas["quality"]) == {"bad"} and gas["value"].isna().all()
+    name = {2: "ILLEGAL DATA ADDRESS", 10: "GATEWAY PATH UNAVAILABLE"}[code]
+    statuses = dict(zip(gas["tag"], gas["status"], strict=True))
+    assert statuses == {
+        "GasMeter.Total": f"exception {code} ({name}) from device gas_meter (holding 200..203)",
+        "GasMeter.Flow": f"exception {code} ({name}) from device gas_meter (input 10..11)",
+    }
+    assert requests_to(meters, "gas_meter") - before == 2  # one per block: asking again cannot help
+    others = frame[frame["device"] != "gas_meter"]
+    assert len(others) == 5 and set(others["quality"]) == {"good"}
+
+
+def test_busy_device_is_retried_and_read_once_it_recovers(meters):
+    meters.faults.exception_for["steam_meter"] = 6
+    before = requests_to(meters, "steam_meter")
+
+    def recover():
+        """Clear the fault well after the first request was answered busy, well before the retry (>= 0.6 s)."""
+        deadline = time.monotonic() + 10
+        while requests_to(meters, "steam_meter") == before and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.2)
+        meters.faults.exception_for.clear()
+
+    helper = threading.Thread(target=recover)
+    helper.start()
+    snapshot = resource(meters, retry_initial_wait_s=0.6, retry_max_wait_s=2).read_points(
+        devices(meters, "steam_meter")
+    )
+    helper.join()
+    assert set(snapshot.frame["quality"]) == {"good"} and set(snapshot.frame["status"]) == {"ok"}
+    assert snapshot.requests == requests_to(meters, "steam_meter") - before == 3  # busy, its retry, the other block
+
+
+def test_busy_that_persists_becomes_bad_rows_after_the_retries(meters):
+    meters.faults.exception_for["steam_meter"] = 6
+    before = requests_to(meters, "steam_meter")
+    frame = resource(meters, retry_attempts=3).read_points(demo_devices(meters)).frame
+    steam = frame[frame["device"] == "steam_meter"]
+    assert set(steam["quality"]) == {"bad"}
+    assert (
+        steam["status"]
+        .str.fullmatch(r"exception 6 \(SERVER DEVICE BUSY\) from device steam_meter .* after 3 tries")
+        .all()
+    )
+    assert requests_to(meters, "steam_meter") - before == 2 * 3
+    assert set(frame.loc[frame["device"] != "steam_meter", "quality"]) == {"good"}
+
+
+def test_gateway_target_that_never_answers_is_retried_then_bad(meters):
+    """An id nobody serves: the server answers as a gateway would, 0x0B, which is worth retrying."""
+    ghost = devices(meters, "steam_meter")[0].model_copy(update={"name": "ghost", "device_id": 99})
+    frame = resource(meters, retry_attempts=2).read_points([ghost, *demo_devices(meters)]).frame
+    ghost_rows = frame[frame["device"] == "ghost"]
+    assert (
+        ghost_rows["status"]
+        .str.startswith("exception 11 (GATEWAY TARGET DEVICE FAILED TO RESPOND) from device ghost")
+        .all()
+    )
+    assert ghost_rows["status"].str.endswith("after 2 tries").all()
+    assert set(frame.loc[frame["device"] != "ghost", "quality"]) == {"good"}
+
+
+def test_dropped_connection_is_reconnected_and_retried(meters):
+    meters.faults.drop_after_requests = 3  # the third request is never answered and every socket closes
+    before = meters.stats.requests
+    began = time.perf_counter()
+    snapshot = resource(meters).read_points(demo_devices(meters))
+    assert set(snapshot.frame["quality"]) == {"good"}
+    assert snapshot.requests == meters.stats.requests - before == 8  # 7 + the one lost
+    assert time.perf_counter() - began < 2.0  # noticed the closed socket, did not wait out the 3 s timeout
+
+
+def test_unreachable_device_gives_bad_rows_with_the_reason(meters):
+    closed = free_port()
+    away = devices(meters, "gas_meter")[0].model_copy(update={"port": closed})
+    frame = resource(meters).read_points([*devices(meters, "steam_meter", "power_meter"), away]).frame
+    gas = frame[frame["device"] == "gas_meter"]
+    assert set(gas["quality"]) == {"bad"}
+    assert (
+        gas["status"]
+        == f"unreachable: device gas_meter at 127.0.0.1:{closed}: cannot connect (refused, or no answer within 3 s) "
+        "after 3 tries"
+    ).all()
+    assert set(frame.loc[frame["device"] != "gas_meter", "quality"]) == {"good"}
+
+
+def test_silent_device_times_out(meters):
+    """A socket that accepts but never answers (a hung meter): a `timeout` row, not a hang."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        hung = devices(meters, "gas_meter")[0].model_copy(update={"port": listener.getsockname()[1], "timeout_s": 0.2})
+        frame = resource(meters, retry_attempts=2).read_points([hung, *devices(meters, "steam_meter")]).frame
+    gas = frame[frame["device"] == "gas_meter"]
+    assert gas["status"].str.fullmatch(r"timeout: no answer from device gas_meter .* within 0\.2 s after 2 tries").all()
+    assert set(frame.loc[frame["device"] == "steam_meter", "quality"]) == {"good"}
+
+
+def test_every_device_failing_raises_naming_them(meters):
+    dead = [d.model_copy(update={"port": free_port()}) for d in devices(meters, "steam_meter", "gas_meter")]
+    with pytest.raises(ModbusReadError, match="every Modbus device failed: steam_meter .*; gas_meter .*unreachable"):
+        resource(meters, retry_attempts=1).read_points(dead)
+
+
+def test_health_check(meters):
+    healthy = resource(meters).health_check(demo_devices(meters))
+    assert healthy.ok and healthy.detail == "3/3 devices answered"
+    assert healthy.endpoint == ", ".join(f"modbus://127.0.0.1:{meters.port}/{i}" for i in (1, 2, 3))
+    meters.faults.exception_for["power_meter"] = 4
+    sick = resource(meters).health_check(demo_devices(meters))
+    assert not sick.ok and "exception 4 (SERVER DEVICE FAILURE) from device power_meter" in sick.detail
+    down = resource(meters, retry_attempts=1).health_check(
+        [demo_devices(meters)[0].model_copy(update={"port": free_port()})]
+    )
+    assert not down.ok and "every Modbus device failed: steam_meter" in down.detail
+
+
+def test_health_check_defaults_to_the_configured_devices(meters):
+    configured = resource(meters)
+    assert [d.name for d in configured.devices] == [d.name for d in meters.source.devices]
+    assert configured.health_check().ok
+
+
+def test_read_only(meters):
+    """No write in the module: no pymodbus write_* call, no method that could write."""
+    tree = ast.parse(Path(modbus_module.__file__).read_text())
+    called = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert not {name for name in called if name.startswith("write")}
+    assert not [name for name in dir(ModbusResource) if "write" in name.lower()]
+    resource(meters).read_points(demo_devices(meters))
+    assert meters.stats.writes_rejected == 0
