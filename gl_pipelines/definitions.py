@@ -23,11 +23,14 @@ from dagster import (
     define_asset_job,
 )
 
+from gl_pipelines.assets.meters import build_meter_assets
 from gl_pipelines.assets.partitions import site_hourly_partitions
 from gl_pipelines.assets.scada import build_scada_assets
+from gl_pipelines.checks.meters import build_meter_checks
 from gl_pipelines.checks.scada import build_scada_checks
 from gl_pipelines.config import SiteConfig, load_site_config
 from gl_pipelines.resources.alerting import AlertWebhookResource
+from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.resources.opcua import OpcUaResource, redact_url
 from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.sensors.alerts import run_failure_alert
@@ -45,50 +48,63 @@ DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[1] / "data" / "warehouse.du
 def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitions:
     opcua = site.opcua
     timezone = site.site.timezone
-    opcua_server = urlsplit(redact_url(opcua.endpoint)).netloc
+    hourly = site_hourly_partitions(timezone)
     scada_hourly_job = define_asset_job(
         "scada_hourly_job",
         selection="scada_readings",
-        partitions_def=site_hourly_partitions(timezone),
+        partitions_def=hourly,
         # The instance's run queue allows one run at a time per value of this tag.
-        tags={"gl/opcua-server": opcua_server},
+        tags={"gl/opcua-server": urlsplit(redact_url(opcua.endpoint)).netloc},
         description="Hourly OPC UA extraction with its blocking checks.",
     )
+    assets = build_scada_assets(opcua, timezone)
+    checks = build_scada_checks(opcua, site.checks, timezone)
+    jobs = [scada_hourly_job]
+    schedules = [partition_schedule(scada_hourly_job, hourly, minute_of_hour=5, source_resource_key="opcua")]
+    monitored = [MonitoredSource("opcua", AssetKey("scada_readings"), scada_hourly_job, hourly)]
+    resources = {
+        "opcua": OpcUaResource(
+            endpoint=opcua.endpoint,
+            source_name=opcua.source_name,
+            username=_secret("GL_OPCUA_USERNAME"),
+            password=_secret("GL_OPCUA_PASSWORD"),
+        ),
+        "warehouse": warehouse_io_manager(str(warehouse_path)),
+        "alert_webhook": AlertWebhookResource(
+            url=_secret("GL_ALERT_WEBHOOK_URL"), bearer_token=_secret("GL_ALERT_WEBHOOK_TOKEN")
+        ),
+    }
+    if site.modbus:
+        meter_hourly_job = define_asset_job(
+            "meter_hourly_job",
+            selection="meter_readings",
+            partitions_def=hourly,
+            tags={"gl/modbus-device": site.modbus.source_name},
+            description="The snapshot of every Modbus point as the hour closes, with its blocking checks.",
+        )
+        assets += build_meter_assets(site.modbus, timezone)
+        checks += build_meter_checks(site.modbus, timezone)
+        jobs.append(meter_hourly_job)
+        # Minute 0: a meter snapshot should be as close to the hour boundary as the daemon allows.
+        schedules.append(partition_schedule(meter_hourly_job, hourly, minute_of_hour=0, source_resource_key="modbus"))
+        monitored.append(
+            MonitoredSource("modbus", AssetKey("meter_readings"), meter_hourly_job, hourly, catch_up=False)
+        )
+        resources["modbus"] = ModbusResource.from_source(site.modbus)
     return Definitions(
-        assets=build_scada_assets(opcua, timezone),
-        asset_checks=build_scada_checks(opcua, site.checks, timezone),
-        jobs=[scada_hourly_job],
-        schedules=[
-            partition_schedule(
-                scada_hourly_job, site_hourly_partitions(timezone), minute_of_hour=5, source_resource_key="opcua"
-            ),
-        ],
+        assets=assets,
+        asset_checks=checks,
+        jobs=jobs,
+        schedules=schedules,
         sensors=[
-            build_source_health_sensor(
-                [
-                    MonitoredSource(
-                        "opcua", AssetKey("scada_readings"), scada_hourly_job, site_hourly_partitions(timezone)
-                    )
-                ]
-            ),
+            build_source_health_sensor(monitored),
             run_failure_alert,
-            # Evaluates the assets' AutomationConditions (the daily summary follows its hours).
+            # Evaluates the assets' AutomationConditions (daily summary, hourly consumption).
             AutomationConditionSensorDefinition(
                 "plant_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING
             ),
         ],
-        resources={
-            "opcua": OpcUaResource(
-                endpoint=opcua.endpoint,
-                source_name=opcua.source_name,
-                username=_secret("GL_OPCUA_USERNAME"),
-                password=_secret("GL_OPCUA_PASSWORD"),
-            ),
-            "warehouse": warehouse_io_manager(str(warehouse_path)),
-            "alert_webhook": AlertWebhookResource(
-                url=_secret("GL_ALERT_WEBHOOK_URL"), bearer_token=_secret("GL_ALERT_WEBHOOK_TOKEN")
-            ),
-        },
+        resources=resources,
     )
 
 
@@ -98,12 +114,23 @@ def _secret(name: str) -> EnvVar | None:
 
 
 def site_from_environment() -> SiteConfig:
-    """The site config ($GL_SITE_CONFIG or the demo), with $GL_OPCUA_ENDPOINT overriding the endpoint."""
+    """The site config ($GL_SITE_CONFIG or the demo), with $GL_OPCUA_ENDPOINT overriding the OPC UA
+    endpoint and $GL_MODBUS_HOST / $GL_MODBUS_PORT every Modbus device's address (the demo plant)."""
     site = load_site_config()
     endpoint = os.environ.get("GL_OPCUA_ENDPOINT")
     if endpoint:
         site = site.model_copy(update={"opcua": site.opcua.model_copy(update={"endpoint": endpoint})})
+    host, port = os.environ.get("GL_MODBUS_HOST"), os.environ.get("GL_MODBUS_PORT")
+    if site.modbus and (host or port):
+        site = with_modbus_address(site, host, int(port) if port else None)
     return site
+
+
+def with_modbus_address(site: SiteConfig, host: str | None, port: int | None) -> SiteConfig:
+    """The site with every Modbus device moved to `host`/`port` (where given)."""
+    update = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    devices = [device.model_copy(update=update) for device in site.modbus.devices]
+    return site.model_copy(update={"modbus": site.modbus.model_copy(update={"devices": devices})})
 
 
 def _warehouse_path() -> Path:

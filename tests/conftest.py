@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from gl_pipelines.config import SiteConfig, load_site_config
+from gl_pipelines.definitions import with_modbus_address
+from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
 from gl_pipelines.simulators.opcua_server import OpcUaFaults, ThreadedDemoOpcUaServer
 
 N_SYNTHETIC = 250  # enough to need several HistoryRead batches at the server's limit of 100
@@ -40,7 +42,23 @@ def plant(opcua_server):
     opcua_server.max_values_per_node = limits[1]
 
 
+@pytest.fixture(scope="session")
+def demo_modbus_server():
+    with ThreadedDemoModbusServer(source=load_site_config().modbus, port=0) as server:
+        yield server
+
+
 @pytest.fixture
-def site(plant) -> SiteConfig:
+def modbus_server(demo_modbus_server):
+    """The running demo Modbus server with its faults cleared before and after each test."""
+    demo_modbus_server.faults = ModbusFaults()
+    yield demo_modbus_server
+    demo_modbus_server.faults = ModbusFaults()
+
+
+@pytest.fixture
+def site(plant, demo_modbus_server) -> SiteConfig:
+    """The demo site pointing at the demo plant's OPC UA and Modbus servers on their free ports."""
     demo = load_site_config()
-    return demo.model_copy(update={"opcua": demo.opcua.model_copy(update={"endpoint": plant.endpoint})})
+    demo = demo.model_copy(update={"opcua": demo.opcua.model_copy(update={"endpoint": plant.endpoint})})
+    return with_modbus_address(demo, "127.0.0.1", demo_modbus_server.port)

@@ -10,12 +10,21 @@ from gl_pipelines.definitions import defs
 
 def test_asset_graph_snapshot():
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {"scada_readings", "scada_daily_summary"}
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
+        "scada_readings",
+        "scada_daily_summary",
+        "meter_readings",
+        "meter_hourly_consumption",
+    }
+    assert graph.get(AssetKey("meter_hourly_consumption")).parent_keys == {AssetKey("meter_readings")}
     assert graph.get(AssetKey("scada_daily_summary")).parent_keys == {AssetKey("scada_readings")}
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert checks == {
         ("scada_readings", "scada_readings_expectations"),
         ("scada_readings", "scada_readings_completeness"),
+        ("meter_readings", "meter_readings_complete"),
+        ("meter_readings", "meter_readings_in_range"),
+        ("meter_hourly_consumption", "meter_consumption_non_negative"),
     }
     for key in graph.asset_check_keys:
         assert graph.get_check_spec(key).blocking
@@ -46,7 +55,7 @@ def test_resources_configured_without_secrets_in_plain_config():
 
 
 def test_operations_wiring():
-    assert {schedule.name for schedule in defs.schedules} == {"scada_hourly_job_schedule"}
+    assert {schedule.name for schedule in defs.schedules} == {"scada_hourly_job_schedule", "meter_hourly_job_schedule"}
     assert {sensor.name for sensor in defs.sensors} == {"source_health", "run_failure_alert", "plant_automation"}
     readings = defs.resolve_assets_def("scada_readings")
     freshness = next(iter(readings.specs)).freshness_policy

@@ -20,7 +20,8 @@ def test_demo_materializes_the_day_and_prints_a_summary(tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "plant.scada_readings: 54000 rows" in done.stdout  # 25 hours: the fall-back day
+    assert "plant.meter_hourly_consumption: 3 rows" in done.stdout
     assert "plant.scada_daily_summary: 6 rows" in done.stdout
-    assert "checks: 2 passed, 0 failed" in done.stdout
+    assert "checks: 7 passed, 0 failed" in done.stdout
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(distinct tag) from plant.scada_readings").fetchone()[0] == 6

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import version
 from urllib.parse import urlsplit, urlunsplit
@@ -65,7 +65,7 @@ class TagRef:
 class RawHistory:
     """Canonical readings plus what an auditor needs to trace them back to the server."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame = field(repr=False)  # asyncio.run formats its result; a DataFrame repr costs ms
     payload_sha256: str
     requests: int
     duration_s: float

@@ -39,6 +39,8 @@ class MonitoredSource:
     asset_key: AssetKey
     job: UnresolvedAssetJobDefinition
     partitions_def: TimeWindowPartitionsDefinition
+    catch_up: bool = True
+    """False for sources without history (Modbus meters): missed partitions cannot be read back."""
 
 
 def missing_partitions(context, source: MonitoredSource, since: datetime, now: datetime) -> list[str]:
@@ -81,7 +83,12 @@ def build_source_health_sensor(sources: list[MonitoredSource], minimum_interval_
                 state[key] = {"down_since": down_since}
                 continue
             state[key] = {"down_since": None}
-            if down_since:
+            if down_since and not source.catch_up:
+                context.log.warning(
+                    f"{key} recovered after outage since {down_since}; it keeps no history, "
+                    "so the partitions missed meanwhile stay missing"
+                )
+            elif down_since:
                 since = max(datetime.fromisoformat(down_since), now - MAX_CATCH_UP)
                 gap = missing_partitions(context, source, since, now)
                 context.log.info(f"{key} recovered after outage since {down_since}; missing partitions: {gap}")

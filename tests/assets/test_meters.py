@@ -1,0 +1,156 @@
+"""Meter assets against the real demo Modbus server: live snapshots, consumption, refusals."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetSelection, instance_for_test, materialize, partition_loading_context
+
+from gl_pipelines.assets.meters import snapshot_refusal
+from gl_pipelines.assets.partitions import site_hourly_partitions, utc_window
+from gl_pipelines.definitions import build_definitions
+from gl_pipelines.simulators import meter_model
+
+READINGS = AssetSelection.assets("meter_readings")
+CONSUMPTION = AssetSelection.assets("meter_hourly_consumption")
+
+
+@pytest.fixture
+def meters(site, modbus_server, tmp_path):
+    """Definitions whose meters point at the demo server; snapshots allowed up to 2 h late for the test."""
+    site = site.model_copy(update={"modbus": site.modbus.model_copy(update={"max_read_delay_s": 7300})})
+    warehouse = tmp_path / "w.duckdb"
+    with instance_for_test() as instance:
+        yield build_definitions(site, warehouse), instance, warehouse, modbus_server
+
+
+def run(defs, instance, selection, key):
+    return materialize(
+        [*defs.assets, *defs.asset_checks],
+        resources=defs.resources,
+        instance=instance,
+        selection=selection,
+        partition_key=key,
+        raise_on_error=False,
+    )
+
+
+def closed_hours(defs) -> tuple[str, str]:
+    """The last two closed hourly partitions on the plant clock."""
+    hourly = defs.resolve_assets_def("meter_readings").partitions_def
+    with partition_loading_context(datetime.now(UTC)):
+        last = hourly.get_last_partition_key()
+    previous = hourly.get_partition_key_for_timestamp(
+        (utc_window(hourly.time_window_for_partition_key(last))[0] - timedelta(minutes=30)).timestamp()
+    )
+    return previous, last
+
+
+def table(path, name):
+    with duckdb.connect(str(path), read_only=True) as con:
+        return (
+            con.sql(f"select * from plant.{name} order by tag").df()
+            if name == "meter_readings"
+            else con.sql(f"select * from plant.{name} order by meter").df()
+        )
+
+
+def failure_text(result) -> str:
+    return next(
+        e for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+    ).event_specific_data.error.to_string()
+
+
+def test_snapshot_of_the_hour_just_closed_matches_the_meters(meters):
+    defs, instance, warehouse, _ = meters
+    _, last = closed_hours(defs)
+    result = run(defs, instance, READINGS, last)
+    assert result.success
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+    stored = table(warehouse, "meter_readings")
+    assert len(stored) == 7 and (stored["quality"] == "good").all()
+    start = utc_window(site_hourly_partitions("America/Chicago").time_window_for_partition_key(last))[0]
+    assert (pd.to_datetime(stored["hour_start"], utc=True) == start).all()
+    for row in stored.itertuples():
+        expected = float(meter_model.engineering_value(row.tag, row.ts.to_pydatetime()))
+        assert row.value == pytest.approx(expected, rel=1e-3, abs=0.05), row.tag
+
+
+def test_past_hour_is_refused_not_faked(meters):
+    defs, instance, warehouse, _ = meters
+    result = run(defs, instance, READINGS, "2026-11-01-03:00")
+    assert not result.success
+    assert "Modbus meters keep no history, so a past hour cannot be read and is not faked" in failure_text(result)
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute("select count(*) from information_schema.tables").fetchone()[0] == 0
+
+
+def test_refusal_rules():
+    boundary = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    assert snapshot_refusal("h", boundary, boundary + timedelta(seconds=30), 900) is None
+    assert "the hour closes at" in snapshot_refusal("h", boundary, boundary - timedelta(seconds=1), 900)
+    assert "keep no history" in snapshot_refusal("h", boundary, boundary + timedelta(minutes=16), 900)
+
+
+def snapshots_and_consumption(defs, instance):
+    previous, last = closed_hours(defs)
+    assert run(defs, instance, READINGS, previous).success
+    time.sleep(1.5)
+    second = run(defs, instance, READINGS, last)
+    return second, run(defs, instance, CONSUMPTION, last)
+
+
+def test_consumption_from_two_live_snapshots_matches_the_physics(meters):
+    defs, instance, warehouse, _ = meters
+    _, result = snapshots_and_consumption(defs, instance)
+    assert result.success
+    consumption = table(warehouse, "meter_hourly_consumption").set_index("meter")
+    assert set(consumption["flag"]) == {"ok"}
+    scales = {"SteamMeter.Total": 0.001, "GasMeter.Total": 0.01, "PowerMeter.Energy": 0.0}
+    for meter, row in consumption.iterrows():
+        t0, t1 = row["read_start"].to_pydatetime(), row["read_end"].to_pydatetime()
+        per_hour = 3600 / (t1 - t0).total_seconds()
+        expected = meter_model.consumption(meter, t0, t1) * per_hour
+        quantum = 2 * scales[meter] * per_hour  # one raw count at each end
+        assert row["consumption"] == pytest.approx(expected, rel=0.02, abs=quantum), meter
+
+
+def test_counter_rollover_and_meter_reset_between_snapshots(meters):
+    defs, instance, warehouse, server = meters
+    previous, last = closed_hours(defs)
+    rollover = 4_294_967_296
+    raw_now = meter_model.engineering_value("SteamMeter.Total", datetime.now(UTC)) / 0.001
+    server.faults.counter_shift["SteamMeter.Total"] = rollover - (raw_now % rollover) - 12  # ~1 s before it wraps
+    assert run(defs, instance, READINGS, previous).success
+    server.faults.reset_at["PowerMeter.Energy"] = datetime.now(UTC)
+    time.sleep(1.5)
+    assert run(defs, instance, READINGS, last).success
+    result = run(defs, instance, CONSUMPTION, last)
+    assert result.success
+    consumption = table(warehouse, "meter_hourly_consumption").set_index("meter")
+    assert consumption.loc["SteamMeter.Total", "flag"] == "rollover"
+    assert 10 < consumption.loc["SteamMeter.Total", "consumption"] < 60  # t/h, not a 4-million-tonne jump
+    assert consumption.loc["PowerMeter.Energy", "flag"] == "reset"
+    assert np.isnan(consumption.loc["PowerMeter.Energy", "consumption"])
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+
+
+def test_device_exception_gives_named_bad_rows_and_blocks_consumption(meters):
+    defs, instance, warehouse, server = meters
+    previous, last = closed_hours(defs)
+    assert run(defs, instance, READINGS, previous).success
+    server.faults.exception_for["gas_meter"] = 2
+    readings = run(defs, instance, READINGS, last)
+    checks = {check.check_name: check for check in readings.get_asset_check_evaluations()}
+    assert not checks["meter_readings_complete"].passed
+    assert "GasMeter.Total" in checks["meter_readings_complete"].description
+    assert "exception 2" in checks["meter_readings_complete"].description
+    stored = table(warehouse, "meter_readings")
+    assert set(stored.loc[stored["quality"] == "bad", "tag"]) == {"GasMeter.Flow", "GasMeter.Total"}
+    assert (stored.loc[stored["device"] != "gas_meter", "quality"] == "good").all()
+    blocked = run(defs, instance, CONSUMPTION, last)
+    assert not blocked.success
+    assert f"meter_readings_complete[{last}]: failed" in failure_text(blocked)
