@@ -128,9 +128,11 @@ def _screenshot_ui(url: str) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         try:
-            page.goto(f"{url}/asset-groups")
+            # The group's own lineage page: the global one collapses groups once there are several.
+            page.goto(f"{url}/locations/gl_pipelines/asset-groups/scada/lineage")
             for name in (ASSET, "scada_daily_summary"):
                 expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Loading...")).to_have_count(0, timeout=30_000)  # the cards' live data
             page.screenshot(path=ARTIFACTS / "e2e-asset-graph.png", full_page=True)
 
             page.goto(f"{url}/assets/{ASSET}?view=checks")
