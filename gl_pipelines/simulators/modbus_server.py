@@ -13,11 +13,9 @@ points into the block just before pymodbus answers, so gaps in the map read as 0
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import functools
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusPoint, ModbusSou
 from gl_pipelines.resources.modbus_codec import encode_registers
 from gl_pipelines.simulators.meter_model import ValueFunction, value_function
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED
+from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -229,20 +228,8 @@ def _zero_block(size: int, *, bits: bool) -> SimData:
     return SimData(0, count=size, values=0, datatype=DataType.REGISTERS)
 
 
-class ThreadedDemoModbusServer:
-    """Runs a DemoModbusServer on its own event loop in a daemon thread (for tests and the demo)."""
+class ThreadedDemoModbusServer(ThreadedServer[DemoModbusServer]):
+    """A DemoModbusServer on its own event loop in a daemon thread (for tests and the demo)."""
 
     def __init__(self, **kwargs) -> None:
-        self.server = DemoModbusServer(**kwargs)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="demo-modbus", daemon=True)
-
-    def __enter__(self) -> DemoModbusServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=60)
-        return self.server
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        super().__init__(DemoModbusServer(**kwargs), name="demo-modbus")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -20,6 +19,7 @@ from asyncua.common.utils import Buffer
 from gl_pipelines.resources.opcua_codec import HISTORY_DATA_BINARY, encode_history_data
 from gl_pipelines.simulators import plant_model
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED, SAMPLE_INTERVAL_S, TagModel
+from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -240,20 +240,8 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class ThreadedDemoOpcUaServer:
-    """Runs a DemoOpcUaServer on its own event loop in a daemon thread (for tests and the demo)."""
+class ThreadedDemoOpcUaServer(ThreadedServer[DemoOpcUaServer]):
+    """A DemoOpcUaServer on its own event loop in a daemon thread (for tests and the demo)."""
 
     def __init__(self, **kwargs) -> None:
-        self.server = DemoOpcUaServer(**kwargs)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="demo-opcua", daemon=True)
-
-    def __enter__(self) -> DemoOpcUaServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout=60)
-        return self.server
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        super().__init__(DemoOpcUaServer(**kwargs), name="demo-opcua")
