@@ -14,6 +14,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
@@ -145,3 +146,23 @@ def emit(bench: str, figures: list[dict]) -> None:
     (RESULTS_DIR / f"{bench}.jsonl").write_text("".join(line + "\n" for line in lines))
     for line in lines:
         print(line, flush=True)
+
+
+@dataclass
+class Samples:
+    """Per repetition: wall seconds, CPU seconds of the measuring process, CPU seconds of the servers."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(self.wall)
+
+    def summary(self) -> dict:
+        return {
+            "wall_s": [round(x, 4) for x in self.wall],
+            "cpu_s": round(min(self.cpu), 4),
+            "server_cpu_s": round(min(self.server_cpu), 4),
+        }

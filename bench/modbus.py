@@ -34,9 +34,9 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from _common import emit, quiet
+from _common import Samples, emit, quiet
 
 BENCH = "modbus"
 REPEATS = 5
@@ -188,24 +188,6 @@ def timed(fn, *args) -> tuple[float, float, object]:
     wall, cpu = time.perf_counter(), time.process_time()
     out = fn(*args)
     return time.perf_counter() - wall, time.process_time() - cpu, out
-
-
-@dataclass
-class Samples:
-    wall: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-    server_cpu: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.wall)
-
-    def summary(self) -> dict:
-        return {
-            "wall_s": [round(x, 4) for x in self.wall],
-            "cpu_s": round(min(self.cpu), 4),
-            "server_cpu_s": round(min(self.server_cpu), 4),
-        }
 
 
 def main(server_processes: int, latency_ms: float) -> None:

@@ -33,11 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from _common import QUIET_RUN_CONFIG, demo_plant, emit, plant_day_hours, quiet, scada_definitions, site_config
+from _common import QUIET_RUN_CONFIG, Samples, demo_plant, emit, plant_day_hours, quiet, scada_definitions, site_config
 
 BENCH = "opcua_extract"
 N_TAGS = 1000
@@ -163,26 +162,6 @@ def run_child(*args: str) -> dict:
         [sys.executable, __file__, *args], check=True, capture_output=True, text=True, timeout=180
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-@dataclass
-class Samples:
-    """Per repetition: wall seconds, CPU seconds of the reading process, CPU seconds of the demo plant."""
-
-    wall: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-    server_cpu: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return min(self.wall)
-
-    def summary(self) -> dict:
-        return {
-            "wall_s": [round(x, 3) for x in self.wall],
-            "cpu_s": round(min(self.cpu), 3),
-            "server_cpu_s": round(min(self.server_cpu), 3),
-        }
 
 
 def main() -> None:
