@@ -4,49 +4,70 @@ Dagster's `blocking=True` stops downstream steps inside the same run. Hourly rea
 their daily summary live in different runs (different partitions definitions), so the
 downstream asset asks the instance, for every upstream partition: which run wrote the data
 now stored, and did each blocking check pass in that run? A check evaluated by a single-run
-backfill covers the whole range; Dagster 1.13 records that result without a partition and
-leaves the per-partition records "planned", so a run-wide result counts for every partition
-that run wrote.
+backfill covers the whole range; Dagster 1.13 records that result without a partition, so a
+run-wide result counts for every partition that run wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import AssetCheckKey, AssetKey, AssetRecordsFilter, Failure, MetadataValue
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, Failure, MetadataValue
 
-_HISTORY_LIMIT = 2000
+_PAGE = 1000
+
+
+def writer_runs(instance, upstream: AssetKey, partition_keys: Sequence[str]) -> dict[str, str]:
+    """Partition -> the run that wrote its latest materialization (paged: a year is 8,760 hours)."""
+    wanted, writers = set(partition_keys), {}
+    for start in range(0, len(partition_keys), _PAGE):
+        chunk = list(partition_keys[start : start + _PAGE])
+        cursor = None
+        while True:
+            page = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=upstream, asset_partitions=chunk), limit=_PAGE, cursor=cursor
+            )
+            for record in page.records:  # newest first
+                if record.partition_key in wanted:
+                    writers.setdefault(record.partition_key, record.run_id)
+            if not page.has_more or all(key in writers for key in chunk):
+                break
+            cursor = page.cursor
+    return writers
+
+
+def check_results(instance, run_id: str, upstream: AssetKey) -> dict[tuple[str, str | None], bool]:
+    """(check name, partition or None for run-wide) -> passed, for the checks evaluated in one run."""
+    results: dict[tuple[str, str | None], bool] = {}
+    cursor = None
+    while True:
+        page = instance.get_records_for_run(
+            run_id, cursor=cursor, of_type=DagsterEventType.ASSET_CHECK_EVALUATION, limit=_PAGE
+        )
+        for record in page.records:  # oldest first: a later evaluation (a retry) wins
+            evaluation = record.event_log_entry.dagster_event.event_specific_data
+            if evaluation.asset_key == upstream:
+                results[(evaluation.check_name, evaluation.partition)] = evaluation.passed
+        if not page.has_more:
+            return results
+        cursor = page.cursor
 
 
 def blocking_problems(instance, upstream: AssetKey, check_names: Sequence[str], partition_keys: Sequence[str]):
     """One line per (check, partition) that has not passed on the data currently stored."""
-    materializations = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=upstream, asset_partitions=list(partition_keys)),
-        limit=_HISTORY_LIMIT,
-    ).records
-    writer_run: dict[str, str] = {}
-    for record in materializations:  # newest first
-        writer_run.setdefault(record.partition_key, record.run_id)
-    status: dict[tuple[str, str, str | None], AssetCheckExecutionRecordStatus] = {}
-    for name in check_names:
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            AssetCheckKey(upstream, name), limit=_HISTORY_LIMIT
-        )
-        for record in history:  # newest first
-            status.setdefault((name, record.run_id, record.partition), record.status)
+    writers = writer_runs(instance, upstream, partition_keys)
+    by_run = {run_id: check_results(instance, run_id, upstream) for run_id in set(writers.values())}
     problems = []
     for partition in partition_keys:
-        run_id = writer_run.get(partition)
+        run_id = writers.get(partition)
         if run_id is None:
             problems.append(f"{partition}: not materialized")
             continue
+        results = by_run[run_id]
         for name in check_names:
-            result = status.get((name, run_id, partition))
-            if result in (None, AssetCheckExecutionRecordStatus.PLANNED):
-                result = status.get((name, run_id, None), result)
-            if result != AssetCheckExecutionRecordStatus.SUCCEEDED:
-                state = result.value.lower() if result else "not evaluated"
+            passed = results.get((name, partition), results.get((name, None)))
+            if passed is not True:
+                state = "not evaluated" if passed is None else "failed"
                 problems.append(f"{name}[{partition}]: {state} (run {run_id[:8]})")
     return problems
 
