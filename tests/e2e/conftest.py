@@ -74,7 +74,8 @@ def plant_endpoint() -> Iterator[str]:
     """The demo plant in its own process (real OPC UA server on loopback), only the configured tags."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"],
+        [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"]
+        + ["--modbus-port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
