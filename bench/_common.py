@@ -50,13 +50,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def demo_plant(synthetic_tags: int, timeout_s: float = 90.0) -> Iterator[tuple[str, int]]:
-    """Start `python -m gl_pipelines.simulators` on a free port; yield (endpoint, pid); always stop it."""
+def demo_plant(synthetic_tags: int = 0, timeout_s: float = 90.0, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
+    """Start `python -m gl_pipelines.simulators` on free ports (run from `cwd`, e.g. a copy of the code);
+    yield (OPC UA endpoint, pid); always stop it."""
     port = free_port()
     with tempfile.TemporaryFile(mode="w+") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port)]
+            [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--modbus-port", "0"]
             + ["--synthetic-tags", str(synthetic_tags)],
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
