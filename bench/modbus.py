@@ -44,20 +44,10 @@ N_FLEET = 20
 
 
 def big_map(name: str):
-    """1,000 holding registers, no gap: per 125 registers one uint16 then 62 float32, 504 points."""
-    from gl_pipelines.config import ModbusDevice, ModbusPoint
+    """The 1,000-register contiguous map the figure names."""
+    from gl_pipelines.simulators.register_maps import contiguous_1000
 
-    points = []
-    for block in range(8):
-        base = block * 125
-        points.append(ModbusPoint(name=f"{name}.U{block}", table="holding", address=base, type="uint16", unit="1"))
-        points += [
-            ModbusPoint(
-                name=f"{name}.F{block}_{i}", table="holding", address=base + 1 + 2 * i, type="float32", unit="1"
-            )
-            for i in range(62)
-        ]
-    return ModbusDevice(name=name, host="127.0.0.1", device_id=1, points=points)
+    return contiguous_1000(name)
 
 
 def fleet_meter(name: str):

@@ -19,25 +19,11 @@ from gl_pipelines.resources.modbus import READINGS_COLUMNS, ModbusReadError, Mod
 from gl_pipelines.simulators.meter_model import value_function
 from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED
+from gl_pipelines.simulators.register_maps import contiguous_1000
 from tests.conftest import free_port
 
 DEMO = load_site_config().modbus
 ORDERS = [("big", "big"), ("big", "little"), ("little", "big"), ("little", "little")]
-
-
-def contiguous_1000(name: str, device_id: int) -> ModbusDevice:
-    """1,000 holding registers with no gap: per 125, one uint16 then 62 float32 (none straddles a limit)."""
-    points = []
-    for block in range(8):
-        base = block * 125
-        points.append(ModbusPoint(name=f"{name}.U{block}", table="holding", address=base, type="uint16", unit="1"))
-        points += [
-            ModbusPoint(
-                name=f"{name}.F{block}_{i}", table="holding", address=base + 1 + 2 * i, type="float32", unit="1"
-            )
-            for i in range(62)
-        ]
-    return ModbusDevice(name=name, host="127.0.0.1", device_id=device_id, points=points)
 
 
 def every_type_and_order(device_id: int) -> ModbusDevice:
