@@ -11,7 +11,7 @@ import os
 from datetime import UTC, datetime
 from functools import cache
 
-from dagster import BackfillPolicy, DailyPartitionsDefinition, HourlyPartitionsDefinition, PartitionKeyRange, TimeWindow
+from dagster import BackfillPolicy, DailyPartitionsDefinition, HourlyPartitionsDefinition, TimeWindow
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 HISTORY_START = "2025-01-01"
@@ -29,12 +29,6 @@ def site_hourly_partitions(timezone: str) -> HourlyPartitionsDefinition:
 @cache
 def site_daily_partitions(timezone: str) -> DailyPartitionsDefinition:
     return DailyPartitionsDefinition(start_date=HISTORY_START, timezone=timezone)
-
-
-def hours_of(timezone: str, window: TimeWindow) -> PartitionKeyRange:
-    """The hourly partitions covering a (daily) time window."""
-    keys = site_hourly_partitions(timezone).get_partition_keys_in_time_window(window)
-    return PartitionKeyRange(keys[0], keys[-1])
 
 
 def utc_window(window: TimeWindow) -> tuple[datetime, datetime]:
