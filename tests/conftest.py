@@ -13,6 +13,8 @@ from gl_pipelines.definitions import with_modbus_address
 from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
 from gl_pipelines.simulators.opcua_server import OpcUaFaults, ThreadedDemoOpcUaServer
 
+pytest_plugins = ["tests.fixtures_historian", "tests.fixtures_erp", "tests.fixtures_cems"]
+
 N_SYNTHETIC = 250  # enough to need several HistoryRead batches at the server's limit of 100
 DEMO_HOUR = datetime(2026, 11, 1, 3, tzinfo=UTC)
 

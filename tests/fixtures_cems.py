@@ -1,0 +1,1 @@
+"""Pytest fixtures for the cems demo services (registered in tests/conftest.py)."""

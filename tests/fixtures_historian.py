@@ -1,0 +1,1 @@
+"""Pytest fixtures for the historian demo services (registered in tests/conftest.py)."""
