@@ -10,15 +10,22 @@ In one run this script measures, each best of 5 with the order alternating betwe
   own port as separate meters on a plant network are, read with the resource's default concurrency ÷
   the same resource with `max_connections_in_flight=1` (one device after another).
 
+Warm, the headline: every side reads the way a run that reads more than once does. The resource reads
+inside `session()` (one event loop and one open connection per device across reads, as in a Dagster
+run between setup and teardown) and the naive loop reuses one pymodbus client on one event loop, both
+opened before the timed repetitions. Cold (loopback only, in `cold`): every read opens its own event
+loop and connection, the resource outside a session and the naive loop under `asyncio.run` with a fresh
+client, as the figures before connection reuse were measured.
+
 Servers are `DemoModbusServer`s spread over several processes (`--server-processes`), so that the
 read side, not one Python process answering for all 20 meters, is what the concurrency figure
 measures. Wall clock is what the ratios use; CPU seconds of the reader and of the servers are printed
 alongside.
 
 Each ratio is measured twice: on plain loopback (the figure's `value`), where a round trip costs
-about 0.1 ms and CPU is all there is to measure, and again (`with_device_latency`) through a proxy
-in the server process that holds every answer for `--device-latency-ms` (default 5 ms), the order of
-time a real meter takes to answer; planning and concurrency exist to save exactly that time.
+about 0.1 ms and CPU is all there is to measure, and again (`with_device_latency`) against servers
+that hold every answer for `--device-latency-ms` (default 5 ms; `DemoModbusServer.response_delay_s`),
+the order of time a real meter takes to answer; planning and concurrency exist to save exactly that time.
 
 Run: `python bench/modbus.py`. Prints one JSON object per figure per line and writes them to
 bench/results/modbus.jsonl.
@@ -75,49 +82,29 @@ def fleet_meter(name: str):
 
 
 def serve(latency_s: float) -> None:
-    """Child process: one DemoModbusServer per source read from stdin, each on a free port, each also
-    behind a proxy that delays every answer by `latency_s`.
+    """Child process: per source read from stdin, two DemoModbusServers on free ports, one answering at
+    once and one `latency_s` late.
 
     Prints {"direct": ports, "delayed": ports}, then answers each `stats` line on stdin with the
-    requests each server saw; stops at end of input.
+    requests each direct server saw; stops at end of input.
     """
     from gl_pipelines.config import ModbusSource
     from gl_pipelines.simulators.modbus_server import DemoModbusServer
 
     async def run() -> None:
         sources = [ModbusSource.model_validate(raw) for raw in json.loads(sys.stdin.readline())]
-        servers = [DemoModbusServer(source, port=0) for source in sources]
-        for server in servers:
+        direct = [DemoModbusServer(source, port=0) for source in sources]
+        delayed = [DemoModbusServer(source, port=0, response_delay_s=latency_s) for source in sources]
+        for server in direct + delayed:
             await server.start()
-        proxies = [await delaying_proxy(server.port, latency_s) for server in servers]
-        ports = {"direct": [s.port for s in servers], "delayed": [p.sockets[0].getsockname()[1] for p in proxies]}
-        print(json.dumps(ports), flush=True)
+        print(json.dumps({"direct": [s.port for s in direct], "delayed": [s.port for s in delayed]}), flush=True)
         loop = asyncio.get_running_loop()
         while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "stats":
-            print(json.dumps([server.stats.requests for server in servers]), flush=True)
-        for proxy in proxies:
-            proxy.close()
-        for server in servers:
+            print(json.dumps([server.stats.requests for server in direct]), flush=True)
+        for server in direct + delayed:
             await server.stop()
 
     asyncio.run(run())
-
-
-async def delaying_proxy(port: int, latency_s: float) -> asyncio.Server:
-    """A TCP proxy to 127.0.0.1:`port` that forwards each answer `latency_s` after it arrives."""
-
-    async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, delay: float) -> None:
-        while data := await source.read(65536):
-            await asyncio.sleep(delay)
-            sink.write(data)
-            await sink.drain()
-        sink.close()
-
-    async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", port)
-        await asyncio.gather(pump(reader, upstream_writer, 0), pump(upstream_reader, writer, latency_s))
-
-    return await asyncio.start_server(connect, "127.0.0.1", 0)
 
 
 @dataclass
@@ -155,22 +142,36 @@ def server_process(sources, latency_ms: float):
             proc.wait()
 
 
-async def naive_read(device) -> int:
+async def naive_read(client, device) -> int:
     """What a first script does: one request per point, one after another, each decoded."""
-    from pymodbus.client import AsyncModbusTcpClient
-
     from gl_pipelines.resources.modbus_codec import decode_registers
 
-    client = AsyncModbusTcpClient(device.host, port=device.port, timeout=device.timeout_s)
-    await client.connect()
     values = {}
     for point in device.points:
         reply = await client.read_holding_registers(
             point.address, count=point.register_count, device_id=device.device_id
         )
         values[point.name] = decode_registers(reply.registers, point.type, point.byte_order, point.word_order)
-    client.close()
     return len(values)
+
+
+async def naive_client(device):
+    """A plain pymodbus client, connected."""
+    from pymodbus.client import AsyncModbusTcpClient
+
+    client = AsyncModbusTcpClient(device.host, port=device.port, timeout=device.timeout_s)
+    if not await client.connect():
+        raise RuntimeError(f"naive client cannot connect to {device.host}:{device.port}")
+    return client
+
+
+async def naive_read_cold(device) -> int:
+    """The naive loop on a connection of its own, opened and closed around the read."""
+    client = await naive_client(device)
+    try:
+        return await naive_read(client, device)
+    finally:
+        client.close()
 
 
 def timed(fn, *args) -> tuple[float, float, object]:
@@ -198,9 +199,12 @@ def main(server_processes: int, latency_ms: float) -> None:
             for group in groups
         ]
         servers = [psutil.Process(s.proc.pid) for s in [big_server, *fleet_servers]]
-        concurrent = ModbusResource(devices_json="[]", source_name="bench-modbus")
-        serial = concurrent.model_copy(update={"max_connections_in_flight": 1})
-        runs, samples, requests_seen = {}, {}, {}
+        cold = ModbusResource(devices_json="[]", source_name="bench-modbus")
+        cold_serial = ModbusResource(devices_json="[]", source_name="bench-modbus", max_connections_in_flight=1)
+        concurrent = stack.enter_context(cold.model_copy().session())
+        serial = stack.enter_context(cold_serial.model_copy().session())
+        naive_loop = stack.enter_context(asyncio.Runner())
+        runs = {}
         for mode in ("direct", "delayed"):
             big_here = big.model_copy(update={"port": big_server.ports[mode][0]})
             ports = {
@@ -210,21 +214,24 @@ def main(server_processes: int, latency_ms: float) -> None:
             }
             fleet_here = [device.model_copy(update={"port": ports[device.name]}) for device in fleet]
 
-            def read_big(device=big_here, mode=mode):
-                before = big_server.requests()[0]
-                snapshot = concurrent.read_points([device])
-                requests_seen[mode] = (snapshot.requests, big_server.requests()[0] - before)
-                return snapshot
-
+            client = naive_loop.run(naive_client(big_here))
+            stack.callback(client.close)
             runs |= {
-                (mode, "planned"): read_big,
-                (mode, "naive"): lambda device=big_here: asyncio.run(naive_read(device)),
+                (mode, "planned"): lambda device=big_here: concurrent.read_points([device]),
+                (mode, "naive"): lambda device=big_here, client=client: naive_loop.run(naive_read(client, device)),
                 (mode, "concurrent"): lambda devices=fleet_here: concurrent.read_points(devices),
                 (mode, "serial"): lambda devices=fleet_here: serial.read_points(devices),
             }
+            if mode == "direct":
+                runs |= {
+                    (mode, "planned_cold"): lambda device=big_here: cold.read_points([device]),
+                    (mode, "naive_cold"): lambda device=big_here: asyncio.run(naive_read_cold(device)),
+                    (mode, "concurrent_cold"): lambda devices=fleet_here: cold.read_points(devices),
+                    (mode, "serial_cold"): lambda devices=fleet_here: cold_serial.read_points(devices),
+                }
         samples = {key: Samples() for key in runs}
-        expected = {"planned": len(big.points), "naive": len(big.points)} | {
-            way: N_FLEET * len(fleet[0].points) for way in ("concurrent", "serial")
+        expected = {way: len(big.points) for way in ("planned", "naive", "planned_cold", "naive_cold")} | {
+            way: N_FLEET * len(fleet[0].points) for way in ("concurrent", "serial", "concurrent_cold", "serial_cold")
         }
 
         def measure(key: tuple[str, str]) -> None:
@@ -240,6 +247,10 @@ def main(server_processes: int, latency_ms: float) -> None:
 
         for run in runs.values():  # warm-up, untimed: imports and first connections
             run()
+        # Requests counted by both sides, outside the timed reads (asking the server process is a pipe round trip).
+        before = big_server.requests()[0]
+        snapshot = concurrent.read_points([big.model_copy(update={"port": big_server.ports["direct"][0]})])
+        resource_count, server_count = snapshot.requests, big_server.requests()[0] - before
         order = list(runs)
         for rep in range(REPEATS):
             for key in order if rep % 2 == 0 else order[::-1]:
@@ -261,18 +272,25 @@ def main(server_processes: int, latency_ms: float) -> None:
             }
 
         direct = measured("direct")
+        cold_ours, cold_baseline = samples["direct", f"{ours}_cold"], samples["direct", f"{baseline}_cold"]
         return {
             "figure": figure,
             "value": direct.pop("value"),
             "unit": "ratio",
             "target": target,
             **extra,
+            "reads": "warm: resource in session(), naive on one open client; loopback",
             **direct,
             "with_device_latency": {"latency_ms": latency_ms, **measured("delayed")},
+            "cold": {
+                "reads": "every read opens and closes its own event loop and connection; loopback",
+                "value": round(cold_ours.best / cold_baseline.best, 3),
+                ours: cold_ours.summary(),
+                baseline: cold_baseline.summary(),
+            },
             **context,
         }
 
-    resource_count, server_count = requests_seen["direct"]
     emit(
         BENCH,
         [

@@ -5,30 +5,36 @@ time it was actually read. The resource plans the fewest requests per device (`m
 reads them, and returns the canonical long frame in which a failed read is a `bad` row saying why;
 one broken meter never costs the readings of the others. It offers no write function on purpose:
 plant devices are only ever read.
+
+Inside `with resource.session():` every read shares one event loop and one connection per
+host:port, and each device's plan is made once; outside one, a read opens and closes its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
+import select
 import struct
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusPoint, ModbusSource
+from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusSource
 from gl_pipelines.resources.health import HealthStatus
-from gl_pipelines.resources.modbus_plan import ReadBlock, decode_block, plan_reads
+from gl_pipelines.resources.modbus_plan import ReadBlock, decode_values, plan_reads
 
 READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status", "device", "source"]
 RESOURCE_VERSION = f"gl-pipelines-modbus/1 pymodbus/{version('pymodbus')}"
@@ -44,6 +50,7 @@ EXCEPTION_NAMES = {
     10: "GATEWAY PATH UNAVAILABLE",
     11: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
 }
+T = TypeVar("T")
 TRANSIENT_EXCEPTION_CODES = {6, 11}
 """Busy, and a gateway whose target did not answer this time: asking again later may succeed.
 Every other exception response says the request itself is wrong, so repeating it cannot help."""
@@ -100,11 +107,6 @@ def unreachable_status(device: ModbusDevice, reason: str) -> str:
     return f"unreachable: device {device.name} at {device.host}:{device.port}: {reason}"
 
 
-def engineering_value(point: ModbusPoint, raw: float | int | bool) -> float:
-    """Raw register value -> the point's engineering unit (bits become 0/1)."""
-    return float(raw) * point.scale + point.offset
-
-
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ModbusExceptionResponse):
         return exc.code in TRANSIENT_EXCEPTION_CODES
@@ -130,6 +132,8 @@ class ModbusResource(ConfigurableResource):
     retry_max_wait_s: float = Field(default=5.0, ge=0)
     health_timeout_s: float = Field(default=5.0, gt=0, description="Whole health probe; keeps sensor ticks short.")
 
+    _session: _Session | None = PrivateAttr(default=None)
+
     @classmethod
     def from_source(cls, source: ModbusSource, **settings) -> ModbusResource:
         """The resource for the site config's `modbus:` section; `settings` override the other fields."""
@@ -140,46 +144,54 @@ class ModbusResource(ConfigurableResource):
     def devices(self) -> list[ModbusDevice]:
         return ModbusSource.model_validate_json(f'{{"devices": {self.devices_json}}}').devices
 
+    @contextmanager
+    def session(self) -> Iterator[ModbusResource]:
+        """`with resource.session():` the reads inside share one event loop and one connection per
+        host:port (connected on first use), all closed on exit. Nested use is a no-op.
+
+        Not tied to Dagster's setup/teardown hooks on purpose: a teardown hook makes Dagster treat the
+        resource as a context manager, which every sensor and schedule using it must then open with
+        `with build_*_context(...)`; and a `meter_readings` run reads once, so it has nothing to reuse.
+        """
+        if self._session is not None:
+            yield self
+            return
+        self._session = _Session()
+        try:
+            yield self
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the session's connections and event loop, if one is open."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
     def read_points(self, devices: Sequence[ModbusDevice] | None = None) -> ModbusSnapshot:
         """Every point of `devices` (default: all configured) read now; failures are `bad` rows.
 
+        Inside `session()` the connections stay open for the next read; otherwise they are opened
+        for this read and closed after it.
         Raises ModbusReadError only when no device returned a single good value.
         """
-        return asyncio.run(self.aread_points(devices))
+        if self._session is None:
+            with self.session():
+                return self.read_points(devices)
+        session = self._session
+        return session.run(self._read(session.pool, devices))
 
     async def aread_points(self, devices: Sequence[ModbusDevice] | None = None) -> ModbusSnapshot:
-        devices = list(self.devices if devices is None else devices)
-        if not devices:
-            raise ValueError("no Modbus devices to read")
-        began = time.perf_counter()
-        links = _links_for(devices)
-        gate = asyncio.Semaphore(self.max_connections_in_flight)
-
-        async def poll(link: _Link) -> list[_DeviceRead]:
-            async with gate:
-                try:
-                    return [await self._read_device(link, device) for device in link.devices]
-                finally:
-                    link.close()
-
-        reads = {read.device.name: read for group in await asyncio.gather(*map(poll, links)) for read in group}
-        ordered = [reads[device.name] for device in devices]
-        failed = [read for read in ordered if not read.any_good]
-        if len(failed) == len(ordered):
-            reasons = "; ".join(
-                f"{read.device.name} ({endpoint_of(read.device)}): {read.first_error}" for read in failed
-            )
-            raise ModbusReadError(f"every Modbus device failed: {reasons}")
-        return ModbusSnapshot(
-            frame=self._to_frame(ordered),
-            payload_sha256=_digest(ordered),
-            requests=sum(link.requests for link in links),
-            duration_s=time.perf_counter() - began,
-            endpoints=tuple(dict.fromkeys(endpoint_of(device) for device in devices)),
-        )
+        """`read_points` for callers already in an event loop: connections live for this read only."""
+        pool = _Pool()
+        try:
+            return await self._read(pool, devices)
+        finally:
+            await pool.aclose()
 
     def health_check(self, devices: Sequence[ModbusDevice] | None = None) -> HealthStatus:
-        """Connect to each device (default: all configured) and read its first point once."""
+        """Connect to each device (default: all configured) and read its first point once, on
+        connections of its own: a probe must show that the device accepts one now."""
         devices = list(self.devices if devices is None else devices)
         probes = [device.model_copy(update={"points": device.points[:1]}) for device in devices]
         endpoints = ", ".join(dict.fromkeys(endpoint_of(device) for device in devices))
@@ -194,29 +206,72 @@ class ModbusResource(ConfigurableResource):
             detail += "; " + "; ".join(bad["status"])
         return HealthStatus(bad.empty, endpoints, detail, time.perf_counter() - began)
 
-    async def _read_device(self, link: _Link, device: ModbusDevice) -> _DeviceRead:
+    async def _read(self, pool: _Pool, devices: Sequence[ModbusDevice] | None) -> ModbusSnapshot:
+        devices = list(pool.configured(self) if devices is None else devices)
+        if not devices:
+            raise ValueError("no Modbus devices to read")
+        began = time.perf_counter()
+        polls = [_Poll(pool.link(host, port), group) for (host, port), group in _by_endpoint(devices).items()]
+        gate = asyncio.Semaphore(self.max_connections_in_flight)
+
+        async def poll(each: _Poll) -> list[_DeviceRead]:
+            async with gate:
+                try:
+                    return [
+                        await self._read_device(each, device, pool.plan(device, self.max_gap))
+                        for device in each.devices
+                    ]
+                except BaseException:
+                    each.link.close()  # cancelled mid-exchange (health timeout): a late answer must not be reused
+                    raise
+
+        reads = {read.device.name: read for group in await asyncio.gather(*map(poll, polls)) for read in group}
+        ordered = [reads[device.name] for device in devices]
+        failed = [read for read in ordered if not read.any_good]
+        if len(failed) == len(ordered):
+            reasons = "; ".join(
+                f"{read.device.name} ({endpoint_of(read.device)}): {read.first_error}" for read in failed
+            )
+            raise ModbusReadError(f"every Modbus device failed: {reasons}")
+        return ModbusSnapshot(
+            frame=self._to_frame(ordered),
+            payload_sha256=_digest(ordered),
+            requests=sum(each.requests for each in polls),
+            duration_s=time.perf_counter() - began,
+            endpoints=tuple(dict.fromkeys(endpoint_of(device) for device in devices)),
+        )
+
+    async def _read_device(self, poll: _Poll, device: ModbusDevice, blocks: list[_PlannedBlock]) -> _DeviceRead:
         """Blocks one after another: a meter answers one request at a time anyway."""
         read = _DeviceRead(device)
-        blocks = plan_reads(device.points, self.max_gap)
-        for index, block in enumerate(blocks):
+        for index, planned in enumerate(blocks):
             try:
-                values = await self._read_block(link, device, block)
+                values = await self._read_block(poll, device, planned.block)
             except ModbusReadError as exc:
                 tries = f" after {self.retry_attempts} {'try' if self.retry_attempts == 1 else 'tries'}"
                 status = str(exc) + (tries if _is_transient(exc) else "")
                 if isinstance(exc, ModbusUnreachableError):
-                    link.unreachable = exc.reason + tries  # the link's other devices need not wait for it again
+                    poll.unreachable = exc.reason + tries  # the link's other devices need not wait for it again
                 if isinstance(exc, ModbusTransientError):
                     # The device is gone for now: its other blocks fail the same way, without more waiting.
                     for rest in blocks[index:]:
                         read.fail(rest, status)
                     break
-                read.fail(block, status)
+                read.fail(planned, status)
                 continue
-            read.succeed(block, values)
+            read.succeed(planned, values)
         return read
 
-    async def _read_block(self, link: _Link, device: ModbusDevice, block: ReadBlock) -> list[int] | list[bool]:
+    async def _read_block(self, poll: _Poll, device: ModbusDevice, block: ReadBlock) -> list[int] | list[bool]:
+        """The first try goes straight out: tenacity's bookkeeping per attempt (~30 us) costs more than
+        a loopback round trip. Only a transient failure enters tenacity, which replays that failure
+        as its attempt 1, so the waits and the count of tries are exactly tenacity's."""
+        try:
+            return await poll.read(device, block)
+        except ModbusReadError as exc:
+            if not _is_transient(exc) or self.retry_attempts == 1:
+                raise
+            first: ModbusReadError | None = exc
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_is_transient),
             stop=stop_after_attempt(self.retry_attempts),
@@ -226,58 +281,133 @@ class ModbusResource(ConfigurableResource):
             reraise=True,
         ):
             with attempt:
-                values = await link.read(device, block)
+                if first is not None:
+                    replay, first = first, None
+                    raise replay
+                values = await poll.read(device, block)
         return values
 
     def _to_frame(self, reads: list[_DeviceRead]) -> pd.DataFrame:
-        """One DataFrame built from whole columns: adding columns one by one costs ms per read."""
-        rows = [row for read in reads for row in read.rows]
-        ts, tag, value, unit, quality, status, device = zip(*rows, strict=True) if rows else ([],) * 7
+        """One DataFrame from whole columns joined block by block: row by row, or from lists that
+        pandas must scan for a dtype, costs a millisecond per read."""
+        chunks = [chunk for read in reads for chunk in read.chunks]
+        sizes = [len(chunk.values) for chunk in chunks]
+        ts = np.repeat(np.array([chunk.ts_ns for chunk in chunks], dtype=np.int64), sizes)
+
+        def joined(column: str) -> np.ndarray:
+            return np.concatenate([getattr(chunk, column) for chunk in chunks] or [np.empty(0, dtype=object)])
+
         columns = {
-            "ts": pd.to_datetime(np.asarray(ts, dtype=np.int64), unit="ns", utc=True),
-            "tag": list(tag),
-            "value": np.asarray(value, dtype=np.float64),
-            "unit": list(unit),
-            "quality": list(quality),
-            "status": list(status),
-            "device": list(device),
-            "source": [self.source_name] * len(rows),
+            "ts": pd.DatetimeIndex(ts.view("M8[ns]")).tz_localize("UTC"),
+            "tag": joined("names"),
+            "value": joined("values").astype(np.float64),
+            "unit": joined("units"),
+            "quality": joined("quality"),
+            "status": joined("status"),
+            "device": np.repeat(np.array([chunk.device for chunk in chunks], dtype=object), sizes),
+            "source": np.full(len(ts), self.source_name, dtype=object),
         }
-        return pd.DataFrame(columns, columns=READINGS_COLUMNS)
+        return pd.DataFrame({name: columns[name] for name in READINGS_COLUMNS}, copy=False)
+
+
+def _strings(values: Sequence[str]) -> np.ndarray:
+    """Python strings as an object array: pandas takes it as is, where a list it would scan for a dtype."""
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
+@dataclass(frozen=True)
+class _PlannedBlock:
+    """A read request with what turns its reply into rows, computed once per device and session."""
+
+    block: ReadBlock
+    names: np.ndarray
+    units: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
+    good: np.ndarray
+    ok: np.ndarray
+
+    @classmethod
+    def of(cls, block: ReadBlock) -> _PlannedBlock:
+        points = block.points
+        return cls(
+            block,
+            names=_strings([p.name for p in points]),
+            units=_strings([p.unit for p in points]),
+            scale=np.array([p.scale for p in points]),
+            offset=np.array([p.offset for p in points]),
+            good=_strings(["good"] * len(points)),
+            ok=_strings(["ok"] * len(points)),
+        )
+
+
+@dataclass
+class _Chunk:
+    """One block's rows, column-wise (object arrays of strings; values NaN where bad)."""
+
+    ts_ns: int
+    device: str
+    names: np.ndarray
+    units: np.ndarray
+    values: np.ndarray
+    quality: np.ndarray
+    status: np.ndarray
 
 
 @dataclass
 class _DeviceRead:
-    """What one device returned: a row per point, and the raw payload of each block for the digest."""
+    """What one device returned: its rows block by block, and the raw payload of each block for the digest."""
 
     device: ModbusDevice
-    rows: list[tuple] = field(default_factory=list)
+    chunks: list[_Chunk] = field(default_factory=list)
     payload: list[bytes] = field(default_factory=list)
     any_good: bool = False
     first_error: str | None = None
 
-    def succeed(self, block: ReadBlock, values: list[int] | list[bool]) -> None:
+    def succeed(self, planned: _PlannedBlock, values: list[int] | list[bool]) -> None:
         now = time.time_ns()
+        block = planned.block
         try:
-            raw = decode_block(block, values)
+            raw = decode_values(block, values)
         except ValueError as exc:
-            self.fail(block, f"device {self.device.name}: {exc}")
+            self.fail(planned, f"device {self.device.name}: {exc}")
             return
         self.payload.append(self._header(block) + _pack(block, values))
-        for point in block.points:
-            value = engineering_value(point, raw[point.name])
-            if math.isfinite(value):
-                self.rows.append((now, point.name, value, point.unit, "good", "ok", self.device.name))
-                self.any_good = True
-            else:  # meters send NaN for "no measurement"
-                status = f"non-finite value {value} from device {self.device.name}"
-                self.rows.append((now, point.name, None, point.unit, "bad", status, self.device.name))
+        engineering = raw * planned.scale + planned.offset
+        finite = np.isfinite(engineering)
+        if finite.all():
+            quality, status = planned.good, planned.ok
+        else:  # meters send NaN for "no measurement"
+            flags = finite.tolist()
+            quality = _strings(["good" if ok else "bad" for ok in flags])
+            status = _strings(
+                [
+                    "ok" if ok else f"non-finite value {value} from device {self.device.name}"
+                    for ok, value in zip(flags, engineering.tolist(), strict=True)
+                ]
+            )
+            engineering = np.where(finite, engineering, np.nan)
+        self.any_good = self.any_good or bool(finite.any())
+        self.chunks.append(_Chunk(now, self.device.name, planned.names, planned.units, engineering, quality, status))
 
-    def fail(self, block: ReadBlock, status: str) -> None:
+    def fail(self, planned: _PlannedBlock, status: str) -> None:
         now = time.time_ns()
         self.first_error = self.first_error or status
-        self.payload.append(self._header(block) + b"error " + status.encode())
-        self.rows += [(now, p.name, None, p.unit, "bad", status, self.device.name) for p in block.points]
+        self.payload.append(self._header(planned.block) + b"error " + status.encode())
+        n = len(planned.names)
+        self.chunks.append(
+            _Chunk(
+                now,
+                self.device.name,
+                planned.names,
+                planned.units,
+                np.full(n, np.nan),
+                _strings(["bad"] * n),
+                _strings([status] * n),
+            )
+        )
 
     def _header(self, block: ReadBlock) -> bytes:
         return f"{endpoint_of(self.device)}|{block.table}|{block.address}|{block.count}|".encode()
@@ -298,12 +428,85 @@ def _digest(reads: list[_DeviceRead]) -> str:
     return digest.hexdigest()
 
 
-def _links_for(devices: Sequence[ModbusDevice]) -> list[_Link]:
+def _readable(client: AsyncModbusTcpClient) -> bool:
+    """Whether the connection's socket has bytes (or an end-of-file) waiting to be read."""
+    sock = client.ctx.transport.get_extra_info("socket")
+    return bool(select.select([sock.fileno()], [], [], 0)[0])
+
+
+def _by_endpoint(devices: Sequence[ModbusDevice]) -> dict[tuple[str, int], list[ModbusDevice]]:
     """One connection per (host, port): a gateway serves many device ids over one socket."""
-    links: dict[tuple[str, int], _Link] = {}
+    groups: dict[tuple[str, int], list[ModbusDevice]] = {}
     for device in devices:
-        links.setdefault((device.host, device.port), _Link(device.host, device.port)).devices.append(device)
-    return list(links.values())
+        groups.setdefault((device.host, device.port), []).append(device)
+    return groups
+
+
+class _Pool:
+    """Open links by (host, port), and each device's read plan: what a session keeps between reads."""
+
+    def __init__(self) -> None:
+        self.links: dict[tuple[str, int], _Link] = {}
+        self._plans: dict[int, tuple[ModbusDevice, list[_PlannedBlock]]] = {}
+        self._configured: list[ModbusDevice] | None = None
+
+    def link(self, host: str, port: int) -> _Link:
+        return self.links.setdefault((host, port), _Link(host, port))
+
+    def plan(self, device: ModbusDevice, max_gap: int) -> list[_PlannedBlock]:
+        """The device's blocks; kept per device object (held here, so its id cannot be reused)."""
+        cached = self._plans.get(id(device))
+        if cached is None or cached[0] is not device:
+            cached = device, [_PlannedBlock.of(block) for block in plan_reads(device.points, max_gap)]
+            self._plans[id(device)] = cached
+        return cached[1]
+
+    def configured(self, resource: ModbusResource) -> list[ModbusDevice]:
+        if self._configured is None:
+            self._configured = resource.devices
+        return self._configured
+
+    async def aclose(self) -> None:
+        for link in self.links.values():
+            link.close()
+        await asyncio.sleep(0)  # the transports finish closing their sockets on the next loop pass
+
+
+class _Session:
+    """An event loop and a pool of connections kept across reads; reads from several threads take turns."""
+
+    def __init__(self) -> None:
+        self.runner = asyncio.Runner()
+        self.pool = _Pool()
+        self._lock = threading.Lock()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        with self._lock:
+            return self.runner.run(coroutine)
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                if self.pool.links:  # a session that never read has no loop to start just for this
+                    self.runner.run(self.pool.aclose())
+            finally:
+                self.runner.close()
+
+
+class _Poll:
+    """One read's use of a link: the devices behind it, requests sent, and whether it is unreachable this time."""
+
+    def __init__(self, link: _Link, devices: list[ModbusDevice]) -> None:
+        self.link, self.devices = link, devices
+        self.requests = 0
+        self.unreachable: str | None = None
+
+    async def read(self, device: ModbusDevice, block: ReadBlock) -> list[int] | list[bool]:
+        if self.unreachable:
+            raise ModbusReadError(unreachable_status(device, self.unreachable))
+        client = await self.link.connect(device, max(d.timeout_s for d in self.devices))
+        self.requests += 1
+        return await self.link.request(client, device, block)
 
 
 class _Link:
@@ -311,16 +514,13 @@ class _Link:
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.devices: list[ModbusDevice] = []
-        self.requests = 0
-        self.unreachable: str | None = None
         self._client: AsyncModbusTcpClient | None = None
-        self._lost = asyncio.Event()
+        self._lost: asyncio.Future[None] | None = None
+        """Done once the connection is gone: what a request races its answer against."""
 
-    async def read(self, device: ModbusDevice, block: ReadBlock) -> list[int] | list[bool]:
-        if self.unreachable:
-            raise ModbusReadError(unreachable_status(device, self.unreachable))
-        client = await self._connect(device)
+    async def request(
+        self, client: AsyncModbusTcpClient, device: ModbusDevice, block: ReadBlock
+    ) -> list[int] | list[bool]:
         method = {
             "holding": client.read_holding_registers,
             "input": client.read_input_registers,
@@ -331,11 +531,9 @@ class _Link:
         async def request():
             return await method(block.address, count=block.count, device_id=device.device_id)
 
-        self.requests += 1
-        answer, lost = asyncio.ensure_future(request()), asyncio.ensure_future(self._lost.wait())
+        answer, lost = asyncio.ensure_future(request()), self._lost
         # pymodbus notices a closed socket but keeps waiting out its timeout; the race ends the wait at once.
         done, _ = await asyncio.wait({answer, lost}, timeout=device.timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        lost.cancel()
         where = f"device {device.name} ({self.host}:{self.port} id {device.device_id})"
         if answer not in done:
             answer.cancel()
@@ -352,18 +550,21 @@ class _Link:
             raise ModbusExceptionResponse(response.exception_code, device, block)
         return response.bits if block.table in BIT_TABLES else response.registers
 
-    async def _connect(self, device: ModbusDevice) -> AsyncModbusTcpClient:
-        if self._client is not None and self._client.connected:
+    async def connect(self, device: ModbusDevice, timeout_s: float) -> AsyncModbusTcpClient:
+        # With no request outstanding there is nothing to read, unless the device closed the connection
+        # while it sat idle between reads (or sent what nobody asked for): then start afresh.
+        live = self._client is not None and self._client.connected and not self._lost.done()
+        if live and not _readable(self._client):
             return self._client
         self.close()
-        lost = self._lost = asyncio.Event()
+        lost = self._lost = asyncio.get_running_loop().create_future()
         client = AsyncModbusTcpClient(
             self.host,
             port=self.port,
-            timeout=max(d.timeout_s for d in self.devices),
+            timeout=timeout_s,
             retries=0,  # tenacity retries, with backoff, and counts every request sent
             reconnect_delay=0,  # no background reconnects: we reconnect when we next need the link
-            trace_connect=lambda connected: None if connected else lost.set(),
+            trace_connect=lambda connected: None if connected or lost.done() else lost.set_result(None),
         )
         if not await client.connect():  # pymodbus logs the reason and returns False
             client.close()

@@ -8,18 +8,23 @@ over, a meter reset) can be switched on while it runs.
 
 Built on pymodbus's SimDevice API (3.16 deprecates the old datastore classes): each device has
 one zero-filled block per table spanning its map, and a SimDevice `action` fills the requested
-points into the block just before pymodbus answers, so gaps in the map read as 0.
+points into the block just before pymodbus answers, so gaps in the map read as 0. A block of many
+points is computed and encoded with numpy in a few steps per register layout; a one-point request
+takes a plain-Python path, which is faster for one value.
+
+`response_delay_s` (default 0) holds every answer, to stand in for a real meter's answer time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import functools
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 from pymodbus.constants import ExcCodes
 from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
@@ -27,7 +32,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusPoint, ModbusSource
 from gl_pipelines.resources.modbus_codec import encode_registers
-from gl_pipelines.simulators.meter_model import ValueFunction, value_function
+from gl_pipelines.simulators.meter_model import ValueBank
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED
 from gl_pipelines.simulators.threaded import ThreadedServer
 
@@ -71,26 +76,169 @@ class ModbusStats:
     requests: int = 0
     requests_by_device: dict[str, int] = field(default_factory=dict)
     writes_rejected: int = 0
+    connections_opened: int = 0
 
 
-@dataclass(frozen=True)
-class _Served:
-    point: ModbusPoint
-    value: ValueFunction
-
-
-@dataclass(frozen=True)
 class _Table:
-    """One table of one device, points sorted by address so a request finds its points by bisection."""
+    """One table of one device, answered a block at a time with numpy.
 
-    starts: list[int]
-    points: list[_Served]
+    Points are sorted by address so a request finds its points by bisection; per layout (type,
+    byte order, word order) the points' positions and register addresses are kept as arrays so a
+    block's registers are encoded in a few vectorized steps rather than point by point.
+    """
 
-    def overlapping(self, low: int, high: int) -> Sequence[_Served]:
-        """Points with at least one register (or bit) in [low, high); a point spans at most 4 registers."""
-        first = bisect.bisect_left(self.starts, low - 3)
-        last = bisect.bisect_left(self.starts, high)
-        return [s for s in self.points[first:last] if s.point.address + s.point.register_count > low]
+    def __init__(self, points: list[ModbusPoint], seed: int, device: str) -> None:
+        self.points = sorted(points, key=lambda p: p.address)
+        self.starts = [p.address for p in self.points]
+        self.ends = [p.address + p.register_count for p in self.points]
+        self.index = {p.name: i for i, p in enumerate(self.points)}
+        self.bank = ValueBank(self.points, seed, device)
+        self.offset = np.array([p.offset for p in self.points])
+        self.scale = np.array([p.scale for p in self.points])
+        self.integer = np.array([p.type in _INTEGER_TYPES for p in self.points])
+        self.rollover = np.array([_rollover(p) for p in self.points])
+        self.rolls = bool(self.rollover.any())
+        limits = [_RAW_LIMITS.get(p.type, (0, 1)) for p in self.points]
+        self.low = np.array([float(low) for low, _ in limits])
+        self.high = np.array([_float_below(high) for _, high in limits])
+        self.rollover_list, self.low_list, self.high_list = (a.tolist() for a in (self.rollover, self.low, self.high))
+        self.layouts = [
+            _Layout.of(self.points, key)
+            for key in dict.fromkeys(_layout_key(p) for p in self.points if p.type != "bool")
+        ]
+
+    def overlapping(self, low: int, high: int) -> tuple[int, int]:
+        """Positions [lo, hi) of the points with at least one register (or bit) in [low, high);
+        a point spans at most 4 registers."""
+        lo = bisect.bisect_left(self.starts, low - 3)
+        hi = bisect.bisect_left(self.starts, high)
+        while lo < hi and self.ends[lo] <= low:
+            lo += 1
+        return lo, hi
+
+    def registers(self, now: float, lo: int, hi: int, faults: ModbusFaults) -> tuple[int, list[int]]:
+        """(first address, register values) holding points [lo, hi) at `now`; registers between
+        points read as 0. One point takes the scalar path: numpy's fixed cost per call would make
+        a one-point request slower than plain Python."""
+        if hi - lo == 1:
+            point = self.points[lo]
+            raw = self.raw_one(now, lo, faults)
+            return point.address, encode_registers(raw, point.type, point.byte_order, point.word_order)
+        raw = self.raw(now, lo, hi, faults)
+        first, end = self.starts[lo], max(self.ends[lo:hi])
+        block = np.zeros(end - first, dtype=np.int64)
+        for layout in self.layouts:
+            if encoded := layout.encode(raw, lo, hi):
+                addresses, words = encoded
+                block[addresses - first] = words
+        return first, block.tolist()
+
+    def raw(self, now: float, lo: int, hi: int, faults: ModbusFaults) -> np.ndarray:
+        """Engineering values of points [lo, hi) -> raw register values: (value - offset) / scale,
+        faults, rounding for integer types, rollover, the type's range."""
+        part = slice(lo, hi)
+        raw = (self.bank.values(now, lo, hi) - self.offset[part]) / self.scale[part]
+        for name in {*faults.reset_at, *faults.counter_shift}:
+            i = self.index.get(name, -1)
+            if lo <= i < hi:
+                raw[i - lo] += self._fault_shift(now, i, faults)
+        raw = np.where(self.integer[part], np.rint(raw), raw)  # rint rounds half to even, as round() does
+        if self.rolls:
+            rollover = self.rollover[part]
+            raw = np.where(rollover > 0, np.mod(raw, np.where(rollover > 0, rollover, 1.0)), raw)
+        return np.minimum(np.maximum(raw, self.low[part]), self.high[part])
+
+    def raw_one(self, now: float, i: int, faults: ModbusFaults) -> float:
+        """`raw` for the single point i, in plain Python floats."""
+        point = self.points[i]
+        raw = (float(self.bank.functions[i](now)) - point.offset) / point.scale + self._fault_shift(now, i, faults)
+        if point.type in _INTEGER_TYPES:
+            raw = float(round(raw))
+        if rollover := self.rollover_list[i]:
+            raw %= rollover
+        return min(max(raw, self.low_list[i]), self.high_list[i])
+
+    def _fault_shift(self, now: float, i: int, faults: ModbusFaults) -> float:
+        """Raw counts the injected faults add to totalizer i: minus its count at a past reset, plus a shift."""
+        point = self.points[i]
+        if not point.totalizer:
+            return 0.0
+        shift = faults.counter_shift.get(point.name, 0.0)
+        reset = faults.reset_at.get(point.name)
+        if reset is not None and now >= reset.timestamp():
+            shift -= (float(self.bank.functions[i](reset.timestamp())) - point.offset) / point.scale
+        return shift
+
+
+def _layout_key(point: ModbusPoint) -> tuple[str, str, str]:
+    return point.type, point.byte_order, point.word_order
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The points of a table that share one register layout."""
+
+    dtype: np.dtype
+    byte_swap: bool
+    word_swap: bool
+    positions: np.ndarray
+    """Indices into the table's sorted points (also as a list: bisect on a list beats numpy for one lookup)."""
+    position_list: list[int]
+    registers: np.ndarray
+    """Per point, the addresses of its registers, in the order the device holds the value's words."""
+
+    @classmethod
+    def of(cls, points: list[ModbusPoint], key: tuple[str, str, str]) -> _Layout:
+        data_type, byte_order, word_order = key
+        positions = np.array([i for i, p in enumerate(points) if _layout_key(p) == key])
+        width = points[positions[0]].register_count
+        addresses = np.array([points[i].address for i in positions])
+        return cls(
+            dtype=np.dtype(">" + _NUMPY_TYPES[data_type]),
+            byte_swap=byte_order == "little",
+            word_swap=word_order == "little",
+            positions=positions,
+            position_list=positions.tolist(),
+            registers=addresses[:, None] + np.arange(width),
+        )
+
+    def encode(self, raw: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(register addresses, register values) of this layout's points among positions [lo, hi)."""
+        first, last = bisect.bisect_left(self.position_list, lo), bisect.bisect_left(self.position_list, hi)
+        if first == last:
+            return None
+        values = raw[self.positions[first:last] - lo].astype(self.dtype)
+        words = values.view(">u2").reshape(last - first, -1)  # big-endian words, most significant first
+        if self.word_swap:
+            words = words[:, ::-1]
+        if self.byte_swap:
+            words = words.byteswap()
+        return self.registers[first:last], words
+
+
+_NUMPY_TYPES = {
+    "int16": "i2",
+    "uint16": "u2",
+    "int32": "i4",
+    "uint32": "u4",
+    "int64": "i8",
+    "uint64": "u8",
+    "float32": "f4",
+    "float64": "f8",
+}
+
+
+def _rollover(point: ModbusPoint) -> float:
+    """The raw count a totalizer wraps at (an integer type wraps at a whole count); 0 for none."""
+    if not (point.totalizer and point.rollover):
+        return 0.0
+    return float(int(point.rollover)) if point.type in _INTEGER_TYPES else point.rollover
+
+
+def _float_below(limit: float) -> float:
+    """The largest float not above `limit` (float(2**64 - 1) rounds up to 2**64, which no uint64 holds)."""
+    value = float(limit)
+    return float(np.nextafter(value, 0.0)) if value > limit else value
 
 
 class DemoModbusServer:
@@ -101,20 +249,32 @@ class DemoModbusServer:
     """
 
     def __init__(
-        self, source: ModbusSource, host: str = "127.0.0.1", port: int = 5020, seed: int = DEFAULT_SEED
+        self,
+        source: ModbusSource,
+        host: str = "127.0.0.1",
+        port: int = 5020,
+        seed: int = DEFAULT_SEED,
+        response_delay_s: float = 0.0,
     ) -> None:
         self.source, self.host, self.port, self.seed = source, host, port, seed
+        self.response_delay_s = response_delay_s
+        """Every request that reaches a device is answered this much later: real meters take
+        milliseconds (serial gateways tens of them), where loopback answers in about 0.1 ms."""
         self.faults = ModbusFaults()
         self.stats = ModbusStats()
         self._names = {device.device_id: device.name for device in source.devices}
         self._server: ModbusTcpServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         devices = [self._sim_device(device) for device in self.source.devices]
         if 0 not in self._names:
             devices.append(self._absent_unit())
-        self._server = ModbusTcpServer(devices, address=(self.host, self.port), trace_pdu=self._on_pdu)
+        self._server = ModbusTcpServer(
+            devices, address=(self.host, self.port), trace_pdu=self._on_pdu, trace_connect=self._on_connect
+        )
         await self._server.serve_forever(background=True)
+        self._loop = asyncio.get_running_loop()
         self.port = self._server.transport.sockets[0].getsockname()[1]
         log.info("demo Modbus server on %s:%d serving %d devices", self.host, self.port, len(self.source.devices))
 
@@ -123,19 +283,37 @@ class DemoModbusServer:
             await self._server.shutdown()
             self._server = None
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now."""
+        return len(self._server.active_connections) if self._server else 0
+
     def drop_connections(self) -> None:
-        """Close every client socket, as a gateway restart or a network cut does."""
-        assert self._server is not None
-        for connection in list(self._server.active_connections.values()):
-            connection.close()
+        """Close every client socket, as a gateway restart or a network cut does. Callable from any
+        thread: the sockets belong to the server's event loop, so from another thread the close is
+        handed to that loop and waited for."""
+        assert self._server is not None and self._loop is not None
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
+            for connection in list(self._server.active_connections.values()):
+                connection.close()
+            return
+
+        async def drop() -> None:
+            self.drop_connections()
+            await asyncio.sleep(0)  # the transports close their sockets on the next loop pass
+
+        asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
 
     def _sim_device(self, device: ModbusDevice) -> SimDevice:
         tables: dict[str, _Table] = {}
         blocks = []
         for table in _TABLES:
-            points = sorted((p for p in device.points if p.table == table), key=lambda p: p.address)
-            served = [_Served(p, value_function(p, self.seed, device.name)) for p in points]
-            tables[table] = _Table([p.address for p in points], served)
+            points = [p for p in device.points if p.table == table]
+            tables[table] = _Table(points, self.seed, device.name)
             size = max((p.address + p.register_count for p in points), default=1)
             blocks.append([_zero_block(size, bits=table in BIT_TABLES)])
         action = functools.partial(self._on_access, device.name, tables)
@@ -146,6 +324,9 @@ class DemoModbusServer:
         `_on_access` can answer them as a gateway does (0x0B, target failed to respond)."""
         tables = tuple([_zero_block(65_536, bits=table in BIT_TABLES)] for table in _TABLES)
         return SimDevice(0, simdata=tables, action=functools.partial(self._on_access, None, {}))
+
+    def _on_connect(self, connected: bool) -> None:
+        self.stats.connections_opened += connected
 
     def _on_pdu(self, sending: bool, pdu: ModbusPDU) -> ModbusPDU | None:
         """pymodbus's trace hook sees every request before any device does: count it, maybe drop."""
@@ -174,6 +355,8 @@ class DemoModbusServer:
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         """SimDevice action: refuse writes, answer injected exceptions, else fill the requested points."""
+        if self.response_delay_s:
+            await asyncio.sleep(self.response_delay_s)
         if set_values is not None:
             self.stats.writes_rejected += 1
             return ExcCodes.ILLEGAL_FUNCTION
@@ -181,41 +364,24 @@ class DemoModbusServer:
             return ExcCodes.GATEWAY_NO_RESPONSE
         if code := self.faults.exception_for.get(device):
             return ExcCodes(code)
-        table = _TABLE_BY_FUNCTION[function_code]
+        name = _TABLE_BY_FUNCTION[function_code]
+        table = tables[name]
         now = datetime.now(UTC).timestamp()
-        if table in BIT_TABLES:
+        if name in BIT_TABLES:
             # pymodbus hands bit tables over packed 16 to a register, `count` in registers.
             low = address // 16 * 16
-            for served in tables[table].overlapping(low, low + 16 * count):
-                bit = served.point.address
-                mask = 1 << (bit % 16)
-                slot = bit // 16 - start_address
-                on = bool(served.value(now))
+            lo, hi = table.overlapping(low, low + 16 * count)
+            for point, value in zip(table.points[lo:hi], table.bank.functions[lo:hi], strict=True):
+                on = bool(value(now))
+                mask = 1 << (point.address % 16)
+                slot = point.address // 16 - start_address
                 registers[slot] = registers[slot] | mask if on else registers[slot] & ~mask
             return None
-        for served in tables[table].overlapping(address, address + count):
-            point = served.point
-            words = encode_registers(self._raw(served, now), point.type, point.byte_order, point.word_order)
-            slot = point.address - start_address
-            registers[slot : slot + len(words)] = words
+        lo, hi = table.overlapping(address, address + count)
+        if lo < hi:
+            first, words = table.registers(now, lo, hi, self.faults)
+            registers[first - start_address : first - start_address + len(words)] = words
         return None
-
-    def _raw(self, served: _Served, now: float) -> float | int:
-        """Engineering value -> raw register value: (value - offset) / scale, faults, rollover, type range."""
-        point = served.point
-        raw = (float(served.value(now)) - point.offset) / point.scale
-        if point.totalizer:
-            reset = self.faults.reset_at.get(point.name)
-            if reset is not None and now >= reset.timestamp():
-                raw -= (served.value(reset.timestamp()) - point.offset) / point.scale
-            raw += self.faults.counter_shift.get(point.name, 0.0)
-        integer = point.type in _INTEGER_TYPES
-        if integer:
-            raw = round(raw)
-        if point.totalizer and point.rollover:
-            raw %= int(point.rollover) if integer else point.rollover
-        low, high = _RAW_LIMITS[point.type]
-        return min(max(raw, low), high)
 
 
 def _zero_block(size: int, *, bits: bool) -> SimData:

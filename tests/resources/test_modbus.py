@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import socket
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from dagster import build_sensor_context
 
 from gl_pipelines.config import REGISTER_COUNT, ModbusDevice, ModbusPoint, load_site_config
 from gl_pipelines.resources import modbus as modbus_module
@@ -216,14 +218,70 @@ def test_gateway_target_that_never_answers_is_retried_then_bad(meters):
     assert set(frame.loc[frame["device"] != "ghost", "quality"]) == {"good"}
 
 
-def test_dropped_connection_is_reconnected_and_retried(meters):
-    meters.faults.drop_after_requests = 3  # the third request is never answered and every socket closes
-    before = meters.stats.requests
-    began = time.perf_counter()
-    snapshot = resource(meters).read_points(demo_devices(meters))
+@pytest.mark.parametrize("in_session", [False, True])
+def test_dropped_connection_is_reconnected_and_retried(meters, in_session):
+    reader = resource(meters)
+    with reader.session() if in_session else contextlib.nullcontext():
+        if in_session:
+            reader.read_points(demo_devices(meters))  # opens the connection the next read reuses
+        meters.faults.drop_after_requests = 3  # the third request is never answered and every socket closes
+        before = meters.stats.requests
+        began = time.perf_counter()
+        snapshot = reader.read_points(demo_devices(meters))
     assert set(snapshot.frame["quality"]) == {"good"}
     assert snapshot.requests == meters.stats.requests - before == 8  # 7 + the one lost
     assert time.perf_counter() - began < 2.0  # noticed the closed socket, did not wait out the 3 s timeout
+
+
+def wait_for(condition, timeout_s: float = 5.0) -> bool:
+    """Poll `condition` until it holds: the server sees a client's close a moment after it happens."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_reads_outside_a_session_each_open_and_close_a_connection(meters):
+    opened = meters.stats.connections_opened
+    reader = resource(meters)
+    for _ in range(2):
+        reader.read_points(demo_devices(meters))
+    assert meters.stats.connections_opened - opened == 2  # the three demo meters share one host:port
+    assert wait_for(lambda: meters.open_connections == 0)
+
+
+def test_a_session_reads_over_one_connection_and_closes_it_on_exit(meters):
+    opened = meters.stats.connections_opened
+    reader = resource(meters)
+    with reader.session():
+        for _ in range(3):
+            snapshot = reader.read_points(demo_devices(meters))
+            assert set(snapshot.frame["quality"]) == {"good"} and snapshot.requests == 7
+        assert meters.stats.connections_opened - opened == 1
+        assert wait_for(lambda: meters.open_connections == 1)  # earlier tests' closes may still be in flight
+    assert wait_for(lambda: meters.open_connections == 0)
+    reader.read_points(demo_devices(meters))  # after the session: a read of its own again
+    assert meters.stats.connections_opened - opened == 2
+
+
+def test_sensors_can_use_the_resource_without_a_context_manager(meters):
+    """A teardown hook would make Dagster refuse `context.resources` outside `with build_sensor_context(...)`."""
+    context = build_sensor_context(resources={"modbus": resource(meters)})
+    assert context.resources.modbus.health_check(demo_devices(meters)).ok
+    assert wait_for(lambda: meters.open_connections == 0)
+
+
+def test_a_session_reconnects_when_the_device_closed_the_idle_connection(meters):
+    reader = resource(meters)
+    with reader.session():
+        reader.read_points(demo_devices(meters))
+        meters.drop_connections()  # between reads, as a gateway restart or an idle timeout does
+        before, opened = meters.stats.requests, meters.stats.connections_opened
+        snapshot = reader.read_points(demo_devices(meters))
+    assert set(snapshot.frame["quality"]) == {"good"}
+    # Noticed before sending: no request lost into the closed socket, so no retry and no backoff.
+    assert snapshot.requests == meters.stats.requests - before == 7
+    assert meters.stats.connections_opened - opened == 1
 
 
 def test_unreachable_device_gives_bad_rows_with_the_reason(meters):

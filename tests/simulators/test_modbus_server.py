@@ -19,7 +19,7 @@ from pymodbus.exceptions import ModbusException
 from gl_pipelines.config import REGISTER_COUNT, ModbusDevice, ModbusPoint, ModbusSource, load_site_config
 from gl_pipelines.resources.modbus_codec import decode_registers
 from gl_pipelines.simulators import meter_model, plant_model
-from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
+from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer, _Table
 from tests.conftest import free_port
 
 TYPES = ("int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64")
@@ -300,3 +300,62 @@ def test_synthetic_maps_for_benchmarks_serve_every_register():
         assert server.stats.requests_by_device == {"syn20": 8}
     values = [decode_registers(registers[i : i + 2], "float32", "big", "big") for i in range(0, 1000, 2)]
     assert all(0 <= v <= 100 for v in values) and len(set(values)) > 400
+
+
+def test_a_block_and_one_point_requests_encode_the_same_registers():
+    """A block is encoded with numpy, a one-point request in plain Python: the same registers for
+    every type and layout, scale and offset, rollover, faults and clipping to the type's range."""
+    counters = [
+        ModbusPoint(
+            name="C.u32roll",
+            table="holding",
+            address=200,
+            type="uint32",
+            scale=0.001,
+            unit="t",
+            totalizer=True,
+            rollover=2**32,
+        ),
+        ModbusPoint(
+            name="C.f32roll",
+            table="holding",
+            address=202,
+            type="float32",
+            word_order="little",
+            unit="1",
+            totalizer=True,
+            rollover=1e6,
+        ),
+        ModbusPoint(name="C.u32clip", table="holding", address=204, type="uint32", unit="1", totalizer=True),
+        ModbusPoint(
+            name="C.u64clip", table="holding", address=206, type="uint64", byte_order="little", unit="1", totalizer=True
+        ),
+        ModbusPoint(name="C.i64low", table="holding", address=210, type="int64", unit="1", totalizer=True),
+        POINTS["SteamMeter.Total"][1].model_copy(update={"address": 220}),  # a modelled meter, not synthetic
+    ]
+    points = [p for p in DEVICES["codec"].points if p.table == "holding"] + counters
+    table = _Table(points, plant_model.DEFAULT_SEED, "codec")
+    now = HOUR.timestamp() + 1234.5678
+    faults = ModbusFaults(
+        counter_shift={"C.u32roll": 2**32 - 10, "C.u32clip": 5e9, "C.u64clip": 2e19, "C.i64low": -1e19},
+        reset_at={"C.f32roll": HOUR, "SteamMeter.Total": HOUR},
+    )
+    first, block = table.registers(now, 0, len(table.points), faults)
+    singles = {}
+    for i in range(len(table.points)):
+        address, words = table.registers(now, i, i + 1, faults)
+        singles.update(zip(range(address, address + len(words)), words, strict=True))
+    assert {first + k: word for k, word in enumerate(block) if first + k in singles} == singles
+    assert all(block[k] == 0 for k in range(len(block)) if first + k not in singles)  # gaps read as 0
+    raw = dict(zip((p.name for p in table.points), table.raw(now, 0, len(table.points), faults), strict=True))
+    assert raw["C.u32clip"] == 2**32 - 1 and raw["C.i64low"] == -(2**63) and raw["C.u64clip"] < 2**64
+    assert 0 <= raw["C.u32roll"] < 2**32 and 0 <= raw["C.f32roll"] < 1e6
+
+
+def test_response_delay_holds_every_answer():
+    """The benchmark's stand-in for a real meter's answer time (default 0)."""
+    steam = DEVICES["steam_meter"]
+    source = ModbusSource(devices=[steam])
+    with ThreadedDemoModbusServer(source=source, port=free_port(), response_delay_s=0.2) as server:
+        before, response, after = _read(server.port, "read_input_registers", 0, 2, steam.device_id)
+    assert not response.isError() and after - before >= 0.15
