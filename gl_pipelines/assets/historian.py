@@ -1,0 +1,65 @@
+"""PI Web API historian: daily recorded values in the canonical long schema.
+
+The asset stays thin: ask the resource for the plant day, attach provenance, return the frame.
+The warehouse IO manager replaces the day's rows, so re-runs never duplicate.
+"""
+
+from datetime import timedelta
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    FreshnessPolicy,
+    Output,
+    RetryRequested,
+    asset,
+)
+
+from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
+from gl_pipelines.assets.provenance import provenance_metadata
+from gl_pipelines.config import HistorianSource
+from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianResource, pi_tags
+from gl_pipelines.resources.http import HttpTransientError
+
+TRANSIENT_STEP_RETRIES = 2
+STEP_RETRY_WAIT_S = 120
+
+
+def build_historian_assets(source: HistorianSource, timezone: str) -> list[AssetsDefinition]:
+    """The historian assets for one site's PI Web API; plant days in the site's `timezone`."""
+    tags = pi_tags(source)
+
+    @asset(
+        partitions_def=site_daily_partitions(timezone),
+        backfill_policy=backfill_policy(),
+        io_manager_key="warehouse",
+        group_name="historian",
+        kinds={"pi", "duckdb"},
+        metadata={"partition_expr": "ts"},
+        pool=WAREHOUSE_POOL,
+        freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=27)),
+        description="PI recorded values per tag and timestamp for each plant day; flags and system states "
+        "mapped to quality (a digital state keeps its name in `status`, its value stays NULL).",
+    )
+    def historian_recorded(context: AssetExecutionContext, historian: HistorianResource) -> Output[pd.DataFrame]:
+        start, end = utc_window(context.partition_time_window)
+        context.log.info(f"reading {len(tags)} PI points from {historian.safe_endpoint} for [{start}, {end})")
+        try:
+            read = historian.read_recorded(tags, start, end)
+        except HttpTransientError as error:
+            # The client already retried with backoff; give the server minutes before failing the run.
+            raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=STEP_RETRY_WAIT_S) from error
+        metadata = provenance_metadata(
+            endpoint=historian.safe_endpoint,
+            window=(start, end),
+            query=f"streamsets/recorded {len(tags)} points, maxCount={historian.max_count}, "
+            f"{read.pages} pages, {read.requests} requests ({read.stats['retries']} retries)",
+            payload_sha256=read.payload_sha256,
+            resource_version=RESOURCE_VERSION,
+            duration_s=read.duration_s,
+            frame=read.frame,
+        )
+        return Output(read.frame, metadata=metadata)
+
+    return [historian_recorded]

@@ -1,0 +1,418 @@
+"""PI Web API extraction: WebId lookup, paged streamset reads, interpolated values and summaries.
+
+The resource reads [start, end) for many tags and returns the canonical long frame; it knows nothing
+about partitions or the warehouse. PI's recorded call is inclusive at both ends and cuts each stream
+at maxCount, so the reader pages from the last timestamp it holds and drops what it already has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, PrivateAttr
+
+from gl_pipelines.config import HistorianSource
+from gl_pipelines.reporting.units import UnitConfigError, parse_unit
+from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceResource
+
+READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status", "source"]
+SUMMARY_COLUMNS = ["tag", "summary", "value", "unit", "start", "end", "source"]
+SUMMARY_TYPES = ("Average", "Minimum", "Maximum", "Total")
+_FLAG_STATUS = [
+    ",".join(f for bit, f in ((1, "Questionable"), (2, "Substituted"), (4, "Annotated")) if code & bit)
+    for code in range(8)
+]
+RESOURCE_VERSION = f"gl-pipelines-historian/1 httpx/{version('httpx')}"
+
+
+class HistorianError(RuntimeError):
+    """The historian answered, but not with usable data for the named tags."""
+
+
+@dataclass(frozen=True)
+class PiTag:
+    """A tag to read: the site name stored in the warehouse, its PI path and engineering unit."""
+
+    name: str
+    path: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class HistorianRead:
+    """Canonical rows plus what an auditor needs to trace them back to the historian."""
+
+    frame: pd.DataFrame = field(repr=False)
+    payload_sha256: str
+    requests: int
+    pages: int
+    duration_s: float
+    stats: dict[str, int]
+
+
+def quality_and_status(item: dict[str, Any]) -> tuple[float | None, str, str]:
+    """One PI timed value -> (numeric value or None, quality, status).
+
+    A digital state (a dict Value) is never a number: value None, the state name kept as status;
+    system states ("Shutdown", "I/O Timeout", ...) and anything with Good=false are bad.
+    Questionable or Substituted -> uncertain; Annotated alone stays good (a note, not a doubt).
+    """
+    raw = item.get("Value")
+    flags = [name for name in ("Questionable", "Substituted", "Annotated") if item.get(name)]
+    if isinstance(raw, dict):
+        state = str(raw.get("Name", "?"))
+        if raw.get("IsSystem", False) or not item.get("Good", True):
+            return None, "bad", state
+        doubtful = item.get("Questionable") or item.get("Substituted")
+        return None, "uncertain" if doubtful else "good", state
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None, "bad", "non-numeric value" if raw is not None else "no value"
+    if not item.get("Good", True):
+        quality = "bad"
+    elif item.get("Questionable") or item.get("Substituted"):
+        quality = "uncertain"
+    else:
+        quality = "good"
+    return float(raw), quality, ",".join(flags)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def split_window(start: datetime, end: datetime, max_span: timedelta) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut into consecutive pieces no longer than max_span."""
+    pieces, cursor = [], start
+    while cursor < end:
+        nxt = min(cursor + max_span, end)
+        pieces.append((cursor, nxt))
+        cursor = nxt
+    return pieces
+
+
+class HistorianResource(HttpSourceResource):
+    """An AVEVA/OSIsoft PI Web API: base_url is the service root, e.g. https://pi.example/piwebapi."""
+
+    source_name: str = Field(default="pi", description="Recorded in each row's `source` column and in errors.")
+    data_server: str = Field(default="DEMO-PI", description="PI Data Archive name used in \\\\SERVER\\tag paths.")
+    max_count: int = Field(default=10_000, gt=0, description="maxCount per stream per call; at most the server's.")
+    tags_per_request: int = Field(default=100, gt=0, description="WebIds per streamset call (keeps URLs short).")
+    window_hours: float = Field(default=24.0, gt=0, description="Longer windows are split into pieces this long.")
+
+    _web_ids: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    def point_path(self, tag_name: str) -> str:
+        return f"\\\\{self.data_server}\\{tag_name}"
+
+    # -- recorded -----------------------------------------------------------------------------
+
+    def read_recorded(self, tags: Sequence[PiTag], start: datetime, end: datetime) -> HistorianRead:
+        """Every recorded value of `tags` in [start, end), flags mapped to quality, as the canonical frame."""
+        _require_aware(start, end)
+        return asyncio.run(self._with_client(self._read_recorded, tags, start, end))
+
+    async def _read_recorded(
+        self, client: HttpClient, tags: Sequence[PiTag], start: datetime, end: datetime
+    ) -> tuple[pd.DataFrame, str, int]:
+        web_ids = await self._resolve(client, tags)
+        batches = [tags[i : i + self.tags_per_request] for i in range(0, len(tags), self.tags_per_request)]
+        windows = split_window(start, end, timedelta(hours=self.window_hours))
+        results = await asyncio.gather(
+            *(self._read_batch(client, batch, web_ids, ws, we) for ws, we in windows for batch in batches)
+        )
+        per_tag: dict[str, list[dict]] = defaultdict(list)
+        pages = 0
+        for collected, made in results:
+            pages += made
+            for name, values in collected.items():
+                per_tag[name].extend(values)
+        frame, digest = self._frame(tags, per_tag)
+        return frame, digest, pages
+
+    async def _read_batch(
+        self, client: HttpClient, batch: Sequence[PiTag], web_ids: dict[str, str], start: datetime, end: datetime
+    ) -> tuple[dict[str, list[dict]], int]:
+        """One tag batch over one window, paging each stream that came back full."""
+        collected: dict[str, list[dict]] = {t.name: [] for t in batch}
+        cursor: dict[str, str] = {t.name: _iso(start) for t in batch}
+        repeats: dict[str, int] = dict.fromkeys(cursor, 0)  # held values stamped at the cursor: sent again
+        pending = list(batch)
+        pages = 0
+        while pending:
+            by_start: dict[str, list[PiTag]] = defaultdict(list)
+            for tag in pending:
+                by_start[cursor[tag.name]].append(tag)
+            bodies = await asyncio.gather(
+                *(self._streamset(client, group, web_ids, since, end) for since, group in by_start.items())
+            )
+            pages += len(bodies)
+            pending = []
+            for (since, group), body in zip(by_start.items(), bodies, strict=True):
+                for tag, values in self._items_by_tag(group, web_ids, body).items():
+                    skip = 0
+                    while skip < min(repeats[tag.name], len(values)) and values[skip]["Timestamp"] == since:
+                        skip += 1
+                    held = collected[tag.name]
+                    held.extend(values[skip:])
+                    if len(values) < self.max_count:
+                        continue
+                    if skip == len(values):
+                        raise HistorianError(
+                            f"{self.source_name}: tag {tag.name} ({tag.path}) has more than maxCount="
+                            f"{self.max_count} events at {since}; raise max_count to page past them"
+                        )
+                    cursor[tag.name] = held[-1]["Timestamp"]
+                    repeats[tag.name] = _count_tail(held, cursor[tag.name])
+                    pending.append(tag)
+        # PI's end is inclusive; ours is not.
+        return {name: _before_end(vals, end) for name, vals in collected.items()}, pages
+
+    async def _streamset(
+        self, client: HttpClient, group: Sequence[PiTag], web_ids: dict[str, str], since: str, end: datetime
+    ) -> Any:
+        params = [("webId", web_ids[t.path]) for t in group]
+        params += [("startTime", since), ("endTime", _iso(end)), ("maxCount", str(self.max_count))]
+        return await client.get_json("streamsets/recorded", params=params)
+
+    def _items_by_tag(self, group: Sequence[PiTag], web_ids: dict[str, str], body: Any) -> dict[PiTag, list[dict]]:
+        """Each requested stream's values; per-item Errors and WebException raise, naming the tags."""
+        names = ", ".join(t.name for t in group[:5]) + (" ..." if len(group) > 5 else "")
+        if not isinstance(body, dict) or not isinstance(body.get("Items"), list):
+            raise HistorianError(f"{self.source_name}: streamset response without Items for tags {names}")
+        if body.get("WebException"):
+            raise HistorianError(
+                f"{self.source_name}: PI Web API reported a WebException for tags {names}: "
+                f"{_short(body['WebException'])}"
+            )
+        by_web_id = {item.get("WebId"): item for item in body["Items"] if isinstance(item, dict)}
+        out: dict[PiTag, list[dict]] = {}
+        failures = []
+        for tag in group:
+            item = by_web_id.get(web_ids[tag.path])
+            if item is None:
+                failures.append(f"{tag.name} ({tag.path}): stream missing from the response")
+                continue
+            if item.get("Errors"):
+                failures.append(f"{tag.name} ({tag.path}): {_short(item['Errors'])}")
+                continue
+            values = item.get("Items") or []
+            bad = next((v for v in values if isinstance(v, dict) and v.get("Errors")), None)
+            if bad is not None:
+                failures.append(f"{tag.name} ({tag.path}): value at {bad.get('Timestamp')}: {_short(bad['Errors'])}")
+                continue
+            out[tag] = values
+        if failures:
+            raise HistorianError(f"{self.source_name}: PI returned errors for " + "; ".join(failures))
+        return out
+
+    def _frame(self, tags: Sequence[PiTag], per_tag: dict[str, list[dict]]) -> tuple[pd.DataFrame, str]:
+        """Column-wise: plain numeric values take the vectorized path, anything else goes through
+        quality_and_status one by one (digital states are rare)."""
+        items: list[dict] = []
+        names: list[str] = []
+        units: list[str] = []
+        for tag in sorted(tags, key=lambda t: t.name):
+            values = per_tag.get(tag.name, [])
+            self._check_unit(tag, values)
+            items.extend(values)
+            names.extend([tag.name] * len(values))
+            units.extend([tag.unit] * len(values))
+        n = len(items)
+        raw = [item.get("Value") for item in items]
+        numeric = np.fromiter((type(x) is float or type(x) is int for x in raw), dtype=bool, count=n)
+        value = np.fromiter((x if type(x) is float or type(x) is int else np.nan for x in raw), dtype=float, count=n)
+        flags = {
+            name: np.fromiter((bool(item.get(name, default)) for item in items), dtype=bool, count=n)
+            for name, default in (("Good", True), ("Questionable", False), ("Substituted", False), ("Annotated", False))
+        }
+        quality = np.where(
+            ~flags["Good"], "bad", np.where(flags["Questionable"] | flags["Substituted"], "uncertain", "good")
+        ).astype(object)
+        code = flags["Questionable"] * 1 + flags["Substituted"] * 2 + flags["Annotated"] * 4
+        status = np.array(_FLAG_STATUS, dtype=object)[code]
+        for i in np.flatnonzero(~numeric):
+            value[i], quality[i], status[i] = quality_and_status(items[i])
+        frame = pd.DataFrame(
+            {
+                "ts": pd.to_datetime(
+                    pd.Series([item["Timestamp"] for item in items], dtype=object), utc=True, format="ISO8601"
+                ).astype("datetime64[ns, UTC]"),
+                "tag": pd.Series(names, dtype=object),
+                "value": pd.Series(value, dtype="float64"),
+                "unit": pd.Series(units, dtype=object),
+                "quality": pd.Series(quality, dtype=object),
+                "status": pd.Series(status, dtype=object),
+                "source": pd.Series([self.source_name] * n, dtype=object),
+            }
+        )
+        # Canonical: rows ordered by tag then time, hashed column by column with pandas' stable hash.
+        digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+        return frame[READINGS_COLUMNS], digest.hexdigest()
+
+    def _check_unit(self, tag: PiTag, values: list[dict]) -> None:
+        served = next((v.get("UnitsAbbreviation") for v in values if v.get("UnitsAbbreviation")), None)
+        if served and not _same_unit(served, tag.unit):
+            raise HistorianError(
+                f"{self.source_name}: tag {tag.name} ({tag.path}) is recorded in {served!r} "
+                f"but configured as {tag.unit!r}; fix the site config's unit"
+            )
+
+    # -- interpolated and summaries -----------------------------------------------------------
+
+    def read_interpolated(
+        self, tags: Sequence[PiTag], start: datetime, end: datetime, interval: timedelta
+    ) -> HistorianRead:
+        """Values at start, start+interval, ... < end (PI interpolates), as the canonical frame."""
+        _require_aware(start, end)
+        if interval <= timedelta(0):
+            raise ValueError(f"{self.source_name}: interval must be positive, got {interval}")
+        return asyncio.run(self._with_client(self._read_interpolated, tags, start, end, interval))
+
+    async def _read_interpolated(
+        self, client: HttpClient, tags: Sequence[PiTag], start: datetime, end: datetime, interval: timedelta
+    ) -> tuple[pd.DataFrame, str, int]:
+        web_ids = await self._resolve(client, tags)
+        params = {"startTime": _iso(start), "endTime": _iso(end), "interval": f"{interval.total_seconds():g}s"}
+        bodies = await asyncio.gather(
+            *(client.get_json(f"streams/{web_ids[t.path]}/interpolated", params=params) for t in tags)
+        )
+        per_tag = {}
+        for tag, body in zip(tags, bodies, strict=True):
+            values = self._items_by_tag([tag], web_ids, {"Items": [{**body, "WebId": web_ids[tag.path]}]})[tag]
+            per_tag[tag.name] = _before_end(values, end)
+        frame, digest = self._frame(tags, per_tag)
+        return frame, digest, len(tags)
+
+    def read_summaries(
+        self, tags: Sequence[PiTag], start: datetime, end: datetime, types: Sequence[str] = SUMMARY_TYPES
+    ) -> pd.DataFrame:
+        """One row per (tag, summary type) over [start, end): PI's own Average/Minimum/Maximum/Total."""
+        _require_aware(start, end)
+
+        async def read(client: HttpClient) -> tuple[pd.DataFrame, str, int]:
+            web_ids = await self._resolve(client, tags)
+            params = [("startTime", _iso(start)), ("endTime", _iso(end))] + [("summaryType", t) for t in types]
+            bodies = await asyncio.gather(
+                *(client.get_json(f"streams/{web_ids[t.path]}/summary", params=params) for t in tags)
+            )
+            rows = []
+            for tag, body in zip(tags, bodies, strict=True):
+                if body.get("WebException") or body.get("Errors"):
+                    raise HistorianError(
+                        f"{self.source_name}: summary of {tag.name} ({tag.path}) failed: {_short(body)}"
+                    )
+                for item in body.get("Items", []):
+                    value, quality, status = quality_and_status(item.get("Value") or {})
+                    if quality == "bad":
+                        raise HistorianError(
+                            f"{self.source_name}: summary {item.get('Type')} of {tag.name} ({tag.path}) is bad: "
+                            f"{status or _short(item)}"
+                        )
+                    rows.append((tag.name, item.get("Type"), value, tag.unit, start, end, self.source_name))
+            return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), "", len(tags)
+
+        return asyncio.run(self._with_client(lambda client: read(client))).frame
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    async def _with_client(self, func: Any, *args: Any) -> HistorianRead:
+        began = time.perf_counter()
+        async with self.http_client() as client:
+            frame, digest, pages = await func(client, *args)
+        stats = dict(client.stats)
+        return HistorianRead(frame, digest, stats["requests"], pages, time.perf_counter() - began, stats)
+
+    async def _resolve(self, client: HttpClient, tags: Sequence[PiTag]) -> dict[str, str]:
+        """PI path -> WebId, looked up once per resource instance (one run)."""
+        missing = sorted({t.path for t in tags} - self._web_ids.keys())
+
+        async def lookup(path: str) -> tuple[str, str]:
+            try:
+                body = await client.get_json("points", params={"path": path})
+            except HttpSourceError as exc:
+                if exc.status == 404:
+                    tag = next(t.name for t in tags if t.path == path)
+                    raise HistorianError(
+                        f"{self.source_name}: tag {tag}: PI point {path!r} not found on {self.safe_endpoint}"
+                    ) from None
+                raise
+            web_id = body.get("WebId") if isinstance(body, dict) else None
+            if not web_id:
+                raise HistorianError(f"{self.source_name}: PI point {path!r}: lookup returned no WebId")
+            return path, web_id
+
+        self._web_ids.update(await asyncio.gather(*(lookup(p) for p in missing)))
+        return dict(self._web_ids)
+
+
+def _count_tail(values: list[dict], timestamp: str) -> int:
+    count = 0
+    for item in reversed(values):
+        if item["Timestamp"] != timestamp:
+            break
+        count += 1
+    return count
+
+
+def _before_end(values: list[dict], end: datetime) -> list[dict]:
+    """Drop the values at or after `end`; they are time-ordered, so only the tail is looked at."""
+    keep = len(values)
+    while keep and datetime.fromisoformat(values[keep - 1]["Timestamp"]) >= end:
+        keep -= 1
+    return values if keep == len(values) else values[:keep]
+
+
+def _same_unit(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    try:
+        return parse_unit(a) == parse_unit(b)
+    except UnitConfigError:
+        return False
+
+
+def _short(obj: Any, limit: int = 300) -> str:
+    text = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _require_aware(start: datetime, end: datetime) -> None:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware (UTC)")
+
+
+def historian_from_source(source: HistorianSource, **secrets: Any) -> HistorianResource:
+    """The resource for a site's historian config; `secrets` (password, token, client_secret) are EnvVars."""
+    return HistorianResource(
+        base_url=source.base_url,
+        source_name=source.source_name,
+        data_server=source.data_server,
+        auth_mode=source.auth_mode,
+        username=source.username,
+        token_url=source.token_url,
+        client_id=source.client_id,
+        scope=source.scope,
+        verify_tls=source.verify_tls,
+        ca_bundle=source.ca_bundle,
+        max_count=source.max_count,
+        tags_per_request=source.tags_per_request,
+        window_hours=source.window_hours,
+        max_in_flight=source.max_in_flight,
+        requests_per_second=source.requests_per_second,
+        **{key: value for key, value in secrets.items() if value is not None},
+    )
+
+
+def pi_tags(source: HistorianSource) -> list[PiTag]:
+    return [PiTag(tag.name, source.path_of(tag), tag.unit) for tag in source.tags]
