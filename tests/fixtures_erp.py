@@ -1,1 +1,44 @@
 """Pytest fixtures for the erp demo services (registered in tests/conftest.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gl_pipelines.resources.erp import ErpResource
+from gl_pipelines.simulators.http_server import HttpServerThread
+from gl_pipelines.simulators.sap_odata import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    SERVICE_PATH,
+    TOKEN_PATH,
+    DemoSapODataService,
+)
+
+ERP_SERVER_PAGE = 7  # server-driven page size: a plant day (23-25 receipts) spans several pages
+
+
+@pytest.fixture
+def erp_service():
+    """A fresh demo SAP OData service (its own documents, faults and tokens) on a free loopback port."""
+    service = DemoSapODataService(page_size=ERP_SERVER_PAGE)
+    with HttpServerThread(service.app, name="demo-sap-odata") as server:
+        service.url = server.url
+        yield service
+
+
+@pytest.fixture
+def erp_resource(erp_service) -> ErpResource:
+    """ErpResource on the demo service: OAuth2 client credentials, $top windows of 10, quick retries."""
+    return ErpResource(
+        base_url=erp_service.url + SERVICE_PATH,
+        source_name="test-erp",
+        auth_mode="oauth2",
+        token_url=erp_service.url + TOKEN_PATH,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        page_size=10,
+        timezone="America/Chicago",
+        backoff_initial_s=0.01,
+        backoff_max_s=2.0,
+        max_attempts=3,
+    )
