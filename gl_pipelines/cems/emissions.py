@@ -1,0 +1,151 @@
+"""Hourly Part 75 emissions from `cems_hourly_raw`: substitute missing data, then apply Appendix F.
+
+The unit's configuration (`CemsUnit`) picks the equation: monitor basis (wet/dry), heat input from CO2
+(F-15) or O2 (F-17/F-18), NOx rate from ppm and diluent (F-5/F-6/F-7a/F-7b) or reported directly, SO2
+from the CEMS (F-1/F-2) or the Appendix D default rate. Rates are per operating hour; masses are rate x
+operating time. Non-operating hours carry zero mass and no rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from gl_pipelines.cems import equations as eq
+from gl_pipelines.cems.schema import EMISSIONS_COLUMNS, EMISSIONS_DTYPES, CemsSchemaError
+from gl_pipelines.cems.substitution import substitute_units
+from gl_pipelines.config import CemsUnit
+
+
+def _to_basis(values, basis: str, target: str, moisture):
+    if basis == target:
+        return values
+    return eq.wet_from_dry(values, moisture) if target == "wet" else eq.dry_from_wet(values, moisture)
+
+
+def unit_rates(filled: Mapping[str, np.ndarray], unit: CemsUnit) -> dict[str, np.ndarray]:
+    """Appendix F rates for one unit's substituted hours: heat input, SO2, CO2, NOx (per operating hour)."""
+    flow = filled["stack_flow_scfh"]
+    if unit.moisture_method == "default":
+        moisture = np.full(len(flow), float(unit.moisture_default_pct))
+    else:
+        moisture = filled["moisture_pct"]
+    co2 = filled["co2_pct"]
+    o2 = filled["o2_pct"]
+
+    if unit.heat_input_method == "co2":
+        heat_input = eq.heat_input_co2_wet(flow, _to_basis(co2, unit.co2_basis, "wet", moisture), unit.fc_factor)
+    elif unit.o2_basis == "dry":
+        heat_input = eq.heat_input_o2_dry(flow, o2, moisture, unit.fd_factor)
+    else:
+        heat_input = eq.heat_input_o2_wet(flow, o2, moisture, unit.fd_factor)
+
+    wet_co2 = unit.co2_basis == "wet"
+    co2_tons_hr = eq.co2_tons_hr_wet(co2, flow) if wet_co2 else eq.co2_tons_hr_dry(co2, flow, moisture)
+
+    if unit.so2_method == "default_rate":
+        so2_lb_hr = eq.so2_lb_hr_default_rate(unit.so2_default_rate_lb_mmbtu, heat_input)
+    elif unit.so2_basis == "wet":
+        so2_lb_hr = eq.so2_lb_hr_wet(filled["so2_ppm"], flow)
+    else:
+        so2_lb_hr = eq.so2_lb_hr_dry(filled["so2_ppm"], flow, moisture)
+
+    if unit.nox_method == "rate":
+        nox_rate = filled["nox_rate_lb_mmbtu"]
+    elif unit.heat_input_method == "o2":
+        nox = _to_basis(filled["nox_ppm"], unit.nox_basis, unit.o2_basis, moisture)
+        if unit.o2_basis == "dry":
+            nox_rate = eq.nox_rate_o2_dry(nox, o2, unit.fd_factor)
+        else:
+            nox_rate = eq.nox_rate_o2_wet(nox, o2, moisture, unit.fd_factor)
+    else:
+        nox = _to_basis(filled["nox_ppm"], unit.nox_basis, unit.co2_basis, moisture)
+        nox_rate = eq.nox_rate_co2_dry(nox, co2, unit.fc_factor)
+    return {
+        "heat_input_mmbtu_hr": heat_input,
+        "so2_lb_hr": so2_lb_hr,
+        "co2_tons_hr": co2_tons_hr,
+        "nox_rate_lb_mmbtu": nox_rate,
+        "moisture_pct": moisture,
+    }
+
+
+def _ordered(raw: pd.DataFrame, history: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """History + raw rows sorted by unit then hour, a raw hour replacing the same hour in history.
+
+    Returns the rows, each row's unit number (in order of first appearance) and which rows are raw.
+    """
+    current = np.ones(len(raw), dtype=bool)
+    if history is not None and not history.empty:
+        history = history[history["unit_id"].isin(raw["unit_id"].unique())]
+        hours = pd.concat([history, raw], ignore_index=True)
+        current = np.concatenate([np.zeros(len(history), dtype=bool), current])
+    else:
+        hours = raw if isinstance(raw.index, pd.RangeIndex) and raw.index.start == 0 else raw.reset_index(drop=True)
+    codes, _ = pd.factorize(hours["unit_id"])
+    stamps = hours["hour_start_utc"].to_numpy(dtype="datetime64[ns]").view("int64")
+    in_order = len(codes) < 2 or bool(
+        np.all((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (stamps[1:] > stamps[:-1])))
+    )
+    if not in_order:
+        order = np.lexsort((stamps, codes))  # stable: a raw row stays after the history row it repeats
+        codes, stamps, current = codes[order], stamps[order], current[order]
+        keep = np.concatenate([(codes[1:] != codes[:-1]) | (stamps[1:] != stamps[:-1]), [True]])
+        hours = hours.take(order[keep]).reset_index(drop=True)
+        codes, current = codes[keep], current[keep]
+        codes = pd.factorize(codes)[0]
+    return hours, codes, current
+
+
+def compute_hourly_emissions(
+    raw: pd.DataFrame, units: Mapping[str, CemsUnit], history: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per unit-hour of `raw` with substituted values, rates, masses, methods and PMA.
+
+    `raw` and `history` are `cems_hourly_raw` frames (see schema.validate_raw_frame). `history` supplies
+    the look-back (PMA over 8,760 operating hours, 720/2,160-hour substitution windows); its hours are
+    not returned, and a raw hour also present in history wins. Output columns: schema.EMISSIONS_COLUMNS.
+    """
+    unknown = sorted(set(raw["unit_id"]) - set(units))
+    if unknown:
+        raise CemsSchemaError(f"cems_hourly_raw: column 'unit_id' value {unknown[0]!r}: no CemsUnit configured")
+    if raw.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMISSIONS_DTYPES.items()})
+    hours, unit_code, current = _ordered(raw, history)
+    filled = substitute_units(hours, dict(units), unit_code)
+    op_time = hours["op_time"].to_numpy()
+    operating = op_time > 0
+    rate_columns = ("heat_input_mmbtu_hr", "so2_lb_hr", "co2_tons_hr", "nox_rate_lb_mmbtu", "moisture_pct")
+    rates = {name: np.full(len(hours), np.nan) for name in rate_columns}
+    bounds = np.flatnonzero(np.concatenate([[True], unit_code[1:] != unit_code[:-1], [True]]))
+    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        unit = units[hours["unit_id"].iat[start]]
+        piece = unit_rates({k: v[start:end] for k, v in filled.items() if not k.endswith("_method")}, unit)
+        for name in rate_columns:
+            rates[name][start:end] = piece[name]
+
+    def mass(rate):
+        return np.where(operating, eq.hourly_mass(rate, op_time), 0.0)
+
+    # a warehouse may hand back microsecond timestamps or string dtypes: return the contract's dtypes
+    out = {
+        column: hours[column].astype(EMISSIONS_DTYPES[column], copy=False).array
+        for column in ("unit_id", "hour_start_utc", "hour_start_lst", "source", "source_ref")
+    }
+    out["op_time"], out["gross_load_mw"] = op_time, hours["gross_load_mw"].to_numpy()
+    for column in ("so2_ppm", "co2_pct", "o2_pct", "nox_ppm", "stack_flow_scfh"):
+        out[column] = filled[column]
+    for name in rate_columns:
+        out[name] = np.where(operating, rates[name], np.nan)
+    out["so2_mass_lb"] = mass(rates["so2_lb_hr"])
+    out["co2_mass_tons"] = mass(rates["co2_tons_hr"])
+    out["heat_input_mmbtu"] = mass(rates["heat_input_mmbtu_hr"])
+    out["nox_mass_lb"] = mass(eq.nox_lb_hr(rates["nox_rate_lb_mmbtu"], rates["heat_input_mmbtu_hr"]))
+    out.update({k: v for k, v in filled.items() if k.endswith("_method") or k.startswith("pma_")})
+    # copy=False: pandas keeps each array as its own block instead of copying them into one
+    result = pd.DataFrame({column: out[column] for column in EMISSIONS_COLUMNS}, copy=False)
+    if not current.all():
+        result = result[current].reset_index(drop=True)
+    return result

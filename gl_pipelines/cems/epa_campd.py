@@ -1,0 +1,361 @@
+"""EPA hourly emissions bulk files (AMPD and CAMPD namings), normalized to one frame.
+
+A user loads EPA's published hours for their units to compare with their own computation. Both column
+namings are read: the older AMPD FTP files (`OP_DATE`, `OP_HOUR`, `SO2_MASS (lbs)`, `*_MEASURE_FLG`)
+and the newer CAMPD downloads (`Date`, `Hour`, `SO2 Mass (lbs)`, `* Measure Indicator`), as .csv or
+as .zip archives of CSVs. Hours in the files are local standard time; the UTC instant uses the state's
+standard offset unless the caller gives a per-facility one. A malformed file raises EpaFileError naming
+the file, the line and the column, and nothing from it is returned.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gl_pipelines.cems.schema import SUBSTITUTED_PARAMETERS
+
+# Standard-time UTC offset (hours) of each state's main time zone. States split between zones are
+# listed under the zone most of their units are in; pass facility_utc_offsets for the others (for
+# example the Rathdrum plants in northern Idaho, which keep Pacific time).
+_EASTERN = ("CT", "DC", "DE", "FL", "GA", "IN", "KY", "MA", "MD", "ME", "MI")
+_EASTERN += ("NC", "NH", "NJ", "NY", "OH", "PA", "RI", "SC", "VA", "VT", "WV")
+_CENTRAL = ("AL", "AR", "IA", "IL", "KS", "LA", "MN", "MO", "MS", "ND", "NE", "OK", "SD", "TN", "TX", "WI")
+STATE_STANDARD_UTC_OFFSET: dict[str, int] = {
+    **dict.fromkeys(_EASTERN, -5),
+    **dict.fromkeys(_CENTRAL, -6),
+    **dict.fromkeys(("AZ", "CO", "ID", "MT", "NM", "UT", "WY"), -7),
+    **dict.fromkeys(("CA", "NV", "OR", "WA"), -8),
+    "AK": -9,
+    "HI": -10,
+    "PR": -4,
+}
+
+# Published measure indicator -> our method flag ("sub_" prefix = a substituted hour, as in emissions).
+MEASURE_INDICATOR_METHODS: dict[str, str | None] = {
+    "": None,
+    "Measured": "measured",
+    "Calculated": "calculated",
+    "Substitute": "sub_epa_substitute",
+    "Measured and Substitute": "sub_epa_measured_and_substitute",
+    "LME": "lme",
+    "Other": "other",
+}
+
+_OLD = {
+    "STATE": "state",
+    "FACILITY_NAME": "facility_name",
+    "ORISPL_CODE": "facility_id",
+    "UNITID": "unit_id",
+    "OP_DATE": "date",
+    "OP_HOUR": "hour",
+    "OP_TIME": "op_time",
+    "GLOAD (MW)": "gross_load_mw",
+    "SLOAD (1000lb/hr)": "steam_load_klb_hr",
+    "SLOAD (1000lbs)": "steam_load_klb_hr",
+    "SLOAD (1000 lbs)": "steam_load_klb_hr",
+    "SO2_MASS (lbs)": "so2_mass_lb",
+    "SO2_MASS_MEASURE_FLG": "so2_mass_indicator",
+    "SO2_RATE (lbs/mmBtu)": "so2_rate_lb_mmbtu",
+    "SO2_RATE_MEASURE_FLG": "so2_rate_indicator",
+    "NOX_RATE (lbs/mmBtu)": "nox_rate_lb_mmbtu",
+    "NOX_RATE_MEASURE_FLG": "nox_rate_indicator",
+    "NOX_MASS (lbs)": "nox_mass_lb",
+    "NOX_MASS_MEASURE_FLG": "nox_mass_indicator",
+    "CO2_MASS (tons)": "co2_mass_tons",
+    "CO2_MASS_MEASURE_FLG": "co2_mass_indicator",
+    "CO2_RATE (tons/mmBtu)": "co2_rate_tons_mmbtu",
+    "CO2_RATE_MEASURE_FLG": "co2_rate_indicator",
+    "HEAT_INPUT (mmBtu)": "heat_input_mmbtu",
+}
+_NEW = {
+    "State": "state",
+    "Facility Name": "facility_name",
+    "Facility ID": "facility_id",
+    "Unit ID": "unit_id",
+    "Date": "date",
+    "Hour": "hour",
+    "Operating Time": "op_time",
+    "Gross Load (MW)": "gross_load_mw",
+    "Steam Load (1000 lb/hr)": "steam_load_klb_hr",
+    "SO2 Mass (lbs)": "so2_mass_lb",
+    "SO2 Mass Measure Indicator": "so2_mass_indicator",
+    "SO2 Rate (lbs/mmBtu)": "so2_rate_lb_mmbtu",
+    "SO2 Rate Measure Indicator": "so2_rate_indicator",
+    "NOx Rate (lbs/mmBtu)": "nox_rate_lb_mmbtu",
+    "NOx Rate Measure Indicator": "nox_rate_indicator",
+    "NOx Mass (lbs)": "nox_mass_lb",
+    "NOx Mass Measure Indicator": "nox_mass_indicator",
+    "CO2 Mass (short tons)": "co2_mass_tons",
+    "CO2 Mass Measure Indicator": "co2_mass_indicator",
+    "CO2 Rate (short tons/mmBtu)": "co2_rate_tons_mmbtu",
+    "CO2 Rate Measure Indicator": "co2_rate_indicator",
+    "Heat Input (mmBtu)": "heat_input_mmbtu",
+    "Heat Input Measure Indicator": "heat_input_indicator",
+}
+_DATE_FORMATS = {"old": "%m-%d-%Y", "new": "%Y-%m-%d"}
+_REQUIRED = ["state", "facility_id", "unit_id", "date", "hour", "op_time"]
+NUMERIC_COLUMNS = [
+    "op_time",
+    "gross_load_mw",
+    "steam_load_klb_hr",
+    "so2_mass_lb",
+    "so2_rate_lb_mmbtu",
+    "nox_rate_lb_mmbtu",
+    "nox_mass_lb",
+    "co2_mass_tons",
+    "co2_rate_tons_mmbtu",
+    "heat_input_mmbtu",
+]
+INDICATOR_COLUMNS = [
+    "so2_mass_indicator",
+    "so2_rate_indicator",
+    "nox_rate_indicator",
+    "nox_mass_indicator",
+    "co2_mass_indicator",
+    "co2_rate_indicator",
+    "heat_input_indicator",
+]
+EPA_HOURLY_COLUMNS = [
+    "state",
+    "facility_name",
+    "facility_id",
+    "unit_id",
+    "hour_start_lst",
+    "hour_start_utc",
+    *NUMERIC_COLUMNS,
+    *INDICATOR_COLUMNS,
+    "so2_method",
+    "co2_method",
+    "nox_method",
+    "heat_input_method",
+    "source",
+    "source_ref",
+]
+
+
+class EpaFileError(ValueError):
+    """An EPA hourly file that cannot be read as published; names file, line and column."""
+
+
+def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
+    if path.suffix.lower() == ".zip":
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise EpaFileError(f"{path}: not a readable zip archive ({exc})") from None
+        with archive:
+            members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
+            if not members:
+                raise EpaFileError(f"{path}: zip archive holds no .csv file")
+            for name in members:
+                yield f"{path.name}:{name}", archive.read(name)
+    else:
+        yield path.name, path.read_bytes()
+
+
+def _fail(origin: str, line: int | None, column: str, value: object, problem: str) -> EpaFileError:
+    where = f"line {line}, " if line is not None else ""
+    return EpaFileError(f"{origin}: {where}column {column!r} value {value!r}: {problem}")
+
+
+def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_offsets: Mapping[int, int]):
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = payload.decode("latin-1")  # the AMPD FTP files are latin-1
+    try:
+        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.ParserError as exc:
+        raise EpaFileError(f"{origin}: malformed CSV: {exc}") from None
+    table.columns = [column.strip() for column in table.columns]
+    if "OP_DATE" in table.columns:
+        naming, mapping = "old", _OLD
+    elif "Date" in table.columns:
+        naming, mapping = "new", _NEW
+    else:
+        raise _fail(origin, 1, "OP_DATE/Date", None, "header names neither the AMPD nor the CAMPD hourly format")
+    frame = table.rename(columns={k: v for k, v in mapping.items() if k in table.columns})
+    for column in _REQUIRED:
+        if column not in frame.columns:
+            header = [k for k, v in mapping.items() if v == column][0]
+            raise _fail(origin, 1, header, None, "column missing from the header")
+    lines = pd.Series(np.arange(2, len(frame) + 2), index=frame.index)  # header is line 1
+    source_column = {v: k for k, v in mapping.items() if k in table.columns}
+
+    for column in NUMERIC_COLUMNS + INDICATOR_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
+    for column in NUMERIC_COLUMNS:
+        text_values = frame[column].str.strip()
+        numbers = pd.to_numeric(text_values.mask(text_values.eq("")), errors="coerce")
+        bad = numbers.isna() & text_values.ne("")
+        if bad.any():
+            row = bad[bad].index[0]
+            raise _fail(origin, int(lines[row]), source_column[column], text_values[row], "not a number")
+        negative = numbers < 0
+        if negative.any():
+            row = negative[negative].index[0]
+            raise _fail(origin, int(lines[row]), source_column[column], text_values[row], "negative")
+        frame[column] = numbers.astype("float64")
+    op_time_bad = frame["op_time"].isna() | (frame["op_time"] > 1)
+    if op_time_bad.any():
+        row = op_time_bad[op_time_bad].index[0]
+        raise _fail(
+            origin,
+            int(lines[row]),
+            source_column["op_time"],
+            table.iloc[row][source_column["op_time"]],
+            "operating time must be within 0..1",
+        )
+
+    date = pd.to_datetime(frame["date"].str.strip(), format=_DATE_FORMATS[naming], errors="coerce")
+    hour = pd.to_numeric(frame["hour"].str.strip(), errors="coerce")
+    for column, bad in (("date", date.isna()), ("hour", hour.isna() | (hour < 0) | (hour > 23) | (hour % 1 != 0))):
+        if bad.any():
+            row = bad[bad].index[0]
+            raise _fail(origin, int(lines[row]), source_column[column], frame.at[row, column], "not a valid date/hour")
+    facility = pd.to_numeric(frame["facility_id"].str.strip(), errors="coerce")
+    if facility.isna().any():
+        row = facility[facility.isna()].index[0]
+        raise _fail(origin, int(lines[row]), source_column["facility_id"], frame.at[row, "facility_id"], "not an id")
+    frame["facility_id"] = facility.astype("int64")
+    frame["state"] = frame["state"].str.strip()
+    frame["unit_id"] = frame["unit_id"].str.strip()
+    frame["hour_start_lst"] = (date + pd.to_timedelta(hour, unit="h")).astype("datetime64[ns]")
+
+    offsets = frame["facility_id"].map(facility_offsets) if facility_offsets else pd.Series(np.nan, frame.index)
+    if utc_offset_hours is not None:
+        offsets = offsets.fillna(utc_offset_hours)
+    offsets = offsets.fillna(frame["state"].map(STATE_STANDARD_UTC_OFFSET))
+    if offsets.isna().any():
+        row = offsets[offsets.isna()].index[0]
+        raise _fail(
+            origin,
+            int(lines[row]),
+            source_column["state"],
+            frame.at[row, "state"],
+            "no standard UTC offset known for this state; pass utc_offset_hours or facility_utc_offsets",
+        )
+    frame["hour_start_utc"] = (frame["hour_start_lst"] - pd.to_timedelta(offsets, unit="h")).dt.tz_localize("UTC")
+
+    for column in INDICATOR_COLUMNS:
+        values = frame[column].str.strip()
+        unknown = ~values.isin(MEASURE_INDICATOR_METHODS)
+        if unknown.any():
+            row = unknown[unknown].index[0]
+            raise _fail(
+                origin,
+                int(lines[row]),
+                source_column.get(column, column),
+                values[row],
+                f"unknown measure indicator (known: {sorted(k for k in MEASURE_INDICATOR_METHODS if k)})",
+            )
+        frame[column] = values.replace("", None)
+    frame["so2_method"] = frame["so2_mass_indicator"].map(MEASURE_INDICATOR_METHODS)
+    frame["co2_method"] = frame["co2_mass_indicator"].map(MEASURE_INDICATOR_METHODS)
+    frame["nox_method"] = frame["nox_rate_indicator"].map(MEASURE_INDICATOR_METHODS)
+    frame["heat_input_method"] = frame["heat_input_indicator"].map(MEASURE_INDICATOR_METHODS)
+    frame["facility_name"] = frame.get("facility_name", pd.Series("", frame.index)).str.strip()
+    frame["source"] = "epa_campd" if naming == "new" else "epa_ampd"
+    frame["source_ref"] = origin + ":" + lines.astype(str)
+
+    duplicated = frame.duplicated(["facility_id", "unit_id", "hour_start_lst"], keep="first")
+    if duplicated.any():
+        row = duplicated[duplicated].index[0]
+        raise _fail(origin, int(lines[row]), source_column["hour"], frame.at[row, "hour"], "duplicated unit-hour")
+    return frame[EPA_HOURLY_COLUMNS]
+
+
+def read_epa_hourly(
+    paths: str | Path | list[str | Path],
+    utc_offset_hours: int | None = None,
+    facility_utc_offsets: Mapping[int, int] | None = None,
+) -> pd.DataFrame:
+    """Read EPA hourly files (.csv or .zip, either naming) into one frame with EPA_HOURLY_COLUMNS.
+
+    `utc_offset_hours` overrides the state map for every row; `facility_utc_offsets` (facility id ->
+    standard offset) overrides both for the facilities it names. Raises EpaFileError on the first
+    malformed file, naming file (and zip member), line and column.
+    """
+    paths = [paths] if isinstance(paths, str | Path) else paths
+    frames = []
+    for path in map(Path, paths):
+        for origin, payload in _texts(path):
+            frames.append(_parse(origin, payload, utc_offset_hours, facility_utc_offsets or {}))
+    result = pd.concat(frames, ignore_index=True)
+    duplicated = result.duplicated(["facility_id", "unit_id", "hour_start_lst"], keep="first")
+    if duplicated.any():
+        row = result.loc[duplicated[duplicated].index[0]]
+        raise EpaFileError(
+            f"{row['source_ref']}: column 'hour' value {str(row['hour_start_lst'])!r}: "
+            f"unit {row['facility_id']}:{row['unit_id']} already read for this hour from another file"
+        )
+    return result.sort_values(["facility_id", "unit_id", "hour_start_lst"], ignore_index=True)
+
+
+def as_emissions(epa: pd.DataFrame) -> pd.DataFrame:
+    """EPA hours in the shape the aggregate functions take (unit_id = '<facility id>:<unit id>').
+
+    Flow, O2 and moisture are not published: their methods are 'not_reported' and PMA is unknown.
+    """
+    out = pd.DataFrame(
+        {
+            "unit_id": epa["facility_id"].astype(str) + ":" + epa["unit_id"],
+            "hour_start_utc": epa["hour_start_utc"],
+            "hour_start_lst": epa["hour_start_lst"],
+            "op_time": epa["op_time"],
+            "gross_load_mw": epa["gross_load_mw"],
+            "heat_input_mmbtu": epa["heat_input_mmbtu"].fillna(0.0),
+            "so2_mass_lb": epa["so2_mass_lb"].fillna(0.0),
+            "nox_mass_lb": epa["nox_mass_lb"].fillna(0.0),
+            "co2_mass_tons": epa["co2_mass_tons"].fillna(0.0),
+            "nox_rate_lb_mmbtu": epa["nox_rate_lb_mmbtu"],
+            "source": epa["source"],
+            "source_ref": epa["source_ref"],
+        }
+    )
+    for parameter in SUBSTITUTED_PARAMETERS:
+        out[f"{parameter}_method"] = epa.get(f"{parameter}_method", "not_reported")
+        out[f"{parameter}_method"] = out[f"{parameter}_method"].where(epa["op_time"] > 0, "not_operating")
+        out[f"pma_{parameter}"] = np.nan
+    return out
+
+
+def consistency_violations(epa: pd.DataFrame, decimals: Mapping[str, int]) -> pd.DataFrame:
+    """Hours whose published numbers disagree beyond their rounding (Part 75: NOx mass = NOx rate x heat
+    input; SO2 and CO2 rate = mass / heat input).
+
+    `decimals` gives the published decimal places of each hourly *rate* (full-hour values): heat input and
+    masses are rate x operating time, so their rounding error is half a unit of the rate's last decimal x
+    operating time, plus half a unit of the 3rd decimal the product is printed to. Returns the offending
+    rows with a `check` and a `residual` column (empty when every hour is consistent).
+    """
+
+    def half(column: str, op_time: pd.Series) -> pd.Series:
+        return 0.5 * 10.0 ** -decimals[column] * op_time + 0.0005
+
+    operating = epa[(epa["op_time"] > 0) & (epa["heat_input_mmbtu"] > 0)]
+    t = operating["op_time"]
+    hi = operating["heat_input_mmbtu"]
+    hi_err = half("heat_input_mmbtu", t)
+    checks = []
+    nox = operating["nox_rate_lb_mmbtu"].notna() & operating["nox_mass_lb"].notna()
+    residual = (operating["nox_mass_lb"] - operating["nox_rate_lb_mmbtu"] * hi).abs()
+    # NOx mass is computed from the rounded rate and heat input, then printed: only the printing remains.
+    tolerance = half("nox_mass_lb", t) + 1e-9
+    labelled = operating.assign(check="nox_mass = nox_rate x heat_input", residual=residual)
+    checks.append(labelled[nox & (residual > tolerance)])
+    for mass, rate in (("so2_mass_lb", "so2_rate_lb_mmbtu"), ("co2_mass_tons", "co2_rate_tons_mmbtu")):
+        present = operating[rate].notna() & operating[mass].notna()
+        m = operating[mass]
+        residual = (operating[rate] - m / hi).abs()
+        tolerance = 0.5 * 10.0 ** -decimals[rate] + half(mass, t) / hi + m * hi_err / hi**2 + 1e-9
+        labelled = operating.assign(check=f"{rate} = {mass} / heat_input", residual=residual)
+        checks.append(labelled[present & (residual > tolerance)])
+    return pd.concat(checks, ignore_index=True)

@@ -1,0 +1,1 @@
+"""Tests of the Part 75 CEMS domain functions (gl_pipelines.cems)."""
