@@ -1,0 +1,354 @@
+"""CEMS (40 CFR Part 75): raw hours from DAHS files (PLC fallback), EPA history, emissions and reports.
+
+- `cems_hourly_raw` (hourly): the rows of the accepted DAHS files (`cems.dahs_store`)
+  whose hour falls in the window. For a unit-hour no file holds, and only when the window ends at
+  the PLC's "last completed hour" (the hour just closed), the PLC register block fills it; an older
+  hour is never filled from the PLC, whose block only holds the latest hour.
+- `cems_campd_hourly` (unpartitioned): every EPA CAMPD hourly file in `cems.epa_folder`, reloaded as
+  a whole, so users can compare published history with their own numbers.
+- `cems_hourly_emissions`, `cems_daily_emissions`, `cems_quarterly_emissions`: per day and quarter.
+  Emissions read the day's raw hours plus `lookback_days` of raw history for the missing-data look-backs.
+
+Every CEMS partition is on Part 75's own clock, local standard time (a fixed-offset zone such as
+Etc/GMT+6, no daylight saving), not the site's civil zone: a partition is exactly a Part 75 hour, day
+or calendar quarter, there is no 25-hour day, and Dagster maps hours to days only within one zone.
+"""
+
+import hashlib
+import time
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    DailyPartitionsDefinition,
+    Failure,
+    HourlyPartitionsDefinition,
+    MetadataValue,
+    Output,
+    TimeWindowPartitionMapping,
+    TimeWindowPartitionsDefinition,
+    asset,
+)
+
+from gl_pipelines.assets.charts import bar_chart, chart_metadata
+from gl_pipelines.assets.partitions import (
+    HISTORY_START,
+    WAREHOUSE_POOL,
+    backfill_policy,
+    utc_window,
+)
+from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
+from gl_pipelines.cems.aggregate import daily_totals, quarterly_totals
+from gl_pipelines.cems.dahs_store import rows_for_window, sha256_of
+from gl_pipelines.cems.emissions import compute_hourly_emissions
+from gl_pipelines.cems.epa_campd import read_epa_hourly
+from gl_pipelines.cems.plc import plc_block_rows
+from gl_pipelines.cems.schema import KEY_COLUMNS, RAW_COLUMNS, validate_raw_frame
+from gl_pipelines.checks.gate import blocking_problems, require_checks_passed, writer_runs
+from gl_pipelines.config import CemsSource
+from gl_pipelines.resources.modbus import RESOURCE_VERSION as MODBUS_VERSION
+from gl_pipelines.resources.modbus import ModbusResource
+
+DAHS_READER_VERSION = "gl-pipelines-dahs/1"
+PLC_RESOURCE_KEY = "cems_plc"
+RAW_CHECKS = (
+    "cems_raw_hour_coverage",
+    "cems_raw_no_duplicate_unit_hour",
+    "cems_raw_op_time_in_range",
+    "cems_raw_values_in_range",
+)
+EMISSIONS_CHECKS = ("cems_emissions_hour_coverage", "cems_emissions_pma_reported")
+QUARTER_CRON = "0 0 1 1,4,7,10 *"
+
+
+def lst_zone(lst_utc_offset_hours: int) -> str:
+    """The IANA fixed-offset zone of local standard time (POSIX sign: UTC-6 is Etc/GMT+6)."""
+    return "Etc/UTC" if lst_utc_offset_hours == 0 else f"Etc/GMT{-lst_utc_offset_hours:+d}"
+
+
+@cache
+def cems_hourly_partitions(lst_utc_offset_hours: int) -> HourlyPartitionsDefinition:
+    return HourlyPartitionsDefinition(start_date=f"{HISTORY_START}-00:00", timezone=lst_zone(lst_utc_offset_hours))
+
+
+@cache
+def cems_daily_partitions(lst_utc_offset_hours: int) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=HISTORY_START, timezone=lst_zone(lst_utc_offset_hours))
+
+
+@cache
+def cems_quarterly_partitions(lst_utc_offset_hours: int) -> TimeWindowPartitionsDefinition:
+    return TimeWindowPartitionsDefinition(
+        cron_schedule=QUARTER_CRON,
+        start=HISTORY_START,
+        fmt="%Y-%m-%d",
+        timezone=lst_zone(lst_utc_offset_hours),
+        end_offset=1,  # the quarter in progress is a partition too: its report is quarter to date
+    )
+
+
+def missing_unit_hours(rows: pd.DataFrame, units: list[str], start: datetime, end: datetime) -> list[tuple]:
+    """(unit, UTC hour start) of the window that `rows` has no row for."""
+    present = set(zip(rows["unit_id"], rows["hour_start_utc"], strict=True))
+    hours = pd.date_range(start, end, freq="h", inclusive="left")
+    return [(unit, hour) for unit in units for hour in hours if (unit, hour) not in present]
+
+
+def _digest(parts: list[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
+    """The CEMS assets for the site's `cems:` section, partitioned in local standard time."""
+    units = {unit.unit_id: unit for unit in source.units}
+    unit_ids = list(units)
+    offset = source.lst_utc_offset_hours
+    daily = cems_daily_partitions(offset)
+    quarterly = cems_quarterly_partitions(offset)
+    hourly = cems_hourly_partitions(offset)
+    plc_keys = {PLC_RESOURCE_KEY} if source.plc else set()
+
+    @asset(
+        partitions_def=hourly,
+        backfill_policy=backfill_policy(),
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"csv", "modbus", "duckdb"} if source.plc else {"csv", "duckdb"},
+        metadata={"partition_expr": "hour_start_utc"},
+        pool=WAREHOUSE_POOL,
+        required_resource_keys=plc_keys,
+        description="Hourly CEMS records (cems_hourly_raw schema) from accepted DAHS files; the PLC block "
+        "fills the hour just closed when no file holds it yet.",
+    )
+    def cems_hourly_raw(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+        began = time.perf_counter()
+        start, end = utc_window(context.partition_time_window)
+        rows, files = rows_for_window(source.accepted_folder, start, end, offset, unit_ids)
+        refs = [f"{entry.ref}:{entry.sha256}" for entry in files]
+        endpoints = [f"file://{source.accepted_folder}"]
+        missing = missing_unit_hours(rows, unit_ids, start, end)
+        plc_rows = 0
+        last_closed = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        if missing and source.plc and start <= last_closed < end:
+            plc: ModbusResource = getattr(context.resources, PLC_RESOURCE_KEY)
+            snapshot = plc.read_points()
+            endpoint = ", ".join(snapshot.endpoints)
+            block = plc_block_rows(snapshot.frame, unit_ids, offset, endpoint)
+            wanted = set(missing)
+            block = block[[key in wanted for key in zip(block["unit_id"], block["hour_start_utc"], strict=True)]]
+            plc_rows = len(block)
+            endpoints.append(endpoint)
+            refs.append(f"plc:{snapshot.payload_sha256}")
+            if plc_rows:
+                rows = pd.concat([rows, block], ignore_index=True).sort_values(KEY_COLUMNS)
+        rows = validate_raw_frame(
+            rows.reset_index(drop=True)[RAW_COLUMNS], f"cems_hourly_raw[{context.partition_key_range}]"
+        )
+        metadata = provenance_metadata(
+            endpoint=", ".join(endpoints),
+            window=(start, end),
+            query=f"{len(files)} accepted DAHS file(s), units {', '.join(unit_ids)}",
+            payload_sha256=_digest(refs),
+            resource_version=f"{DAHS_READER_VERSION}; {MODBUS_VERSION}" if plc_rows else DAHS_READER_VERSION,
+            duration_s=time.perf_counter() - began,
+            frame=rows,
+        )
+        all_valid = (rows[[c for c in RAW_COLUMNS if c.endswith("_status")]] == "valid").all(axis=1)
+        metadata.update(
+            {
+                # Records carry a status per parameter, not one quality: good = every parameter valid.
+                "rows_good": int(all_valid.sum()),
+                "rows_bad": int((~all_valid).sum()),
+                "files": MetadataValue.json([entry.ref for entry in files]),
+                "rows_from_plc": plc_rows,
+                "unit_hours_missing": len(missing) - plc_rows,
+                "non_valid_statuses": MetadataValue.json(
+                    {c: int((rows[c] != "valid").sum()) for c in RAW_COLUMNS if c.endswith("_status")}
+                ),
+            }
+        )
+        return Output(rows, metadata=metadata)
+
+    @asset(
+        partitions_def=daily,
+        ins={
+            "cems_hourly_raw": AssetIn(
+                partition_mapping=TimeWindowPartitionMapping(
+                    start_offset=-source.lookback_days, allow_nonexistent_upstream_partitions=True
+                )
+            )
+        },
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"pandas", "duckdb"},
+        metadata={"partition_expr": "hour_start_utc"},
+        pool=WAREHOUSE_POOL,
+        description="Part 75 hourly emissions per unit for one local-standard-time day: missing data "
+        f"substituted (§75.33, {source.lookback_days} days of look-back), Appendix F rates and masses.",
+    )
+    def cems_hourly_emissions(context: AssetExecutionContext, cems_hourly_raw: pd.DataFrame) -> Output[pd.DataFrame]:
+        start, end = utc_window(context.partition_time_window)
+        day_hours = hourly.get_partition_keys_in_time_window(context.partition_time_window)
+        require_checks_passed(context, AssetKey("cems_hourly_raw"), RAW_CHECKS, day_hours)
+        raw = cems_hourly_raw.astype({"hour_start_utc": "datetime64[ns, UTC]", "hour_start_lst": "datetime64[ns]"})
+        hours = raw["hour_start_utc"]
+        today, history = raw[(hours >= start) & (hours < end)], raw[hours < start]
+        emissions = compute_hourly_emissions(today, units, history)
+        substituted = {
+            p: int(emissions[f"{p}_method"].astype(str).str.startswith("sub_").sum())
+            for p in ("so2", "co2", "nox", "flow")
+        }
+        return Output(
+            emissions,
+            metadata={
+                "window_start": start.isoformat(),
+                "window_end": end.isoformat(),
+                "input_rows": len(today),
+                "history_rows": len(history),
+                "substituted_hours": MetadataValue.json(substituted),
+                "dagster/row_count": len(emissions),
+                "preview": MetadataValue.md(preview_markdown(emissions, rows=24)),
+            },
+        )
+
+    @asset(
+        partitions_def=daily,
+        ins={"cems_hourly_emissions": AssetIn()},
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"pandas", "duckdb"},
+        metadata={"partition_expr": "day_start_utc"},
+        pool=WAREHOUSE_POOL,
+        description="Per unit and local-standard-time day: SO2/NOx lbs, CO2 tons, heat input, operating "
+        "hours, substituted hours, PMA at the day's end; hourly CO2 chart.",
+    )
+    def cems_daily_emissions(
+        context: AssetExecutionContext, cems_hourly_emissions: pd.DataFrame
+    ) -> Output[pd.DataFrame]:
+        require_checks_passed(context, AssetKey("cems_hourly_emissions"), EMISSIONS_CHECKS, [context.partition_key])
+        start, end = utc_window(context.partition_time_window)
+        totals = daily_totals(cems_hourly_emissions)
+        totals.insert(0, "day_start_utc", pd.Timestamp(start))
+        by_hour = cems_hourly_emissions.sort_values("hour_start_utc")
+        labels = [f"{h:%H}" for h in pd.to_datetime(by_hour["hour_start_lst"]).drop_duplicates()]
+        series = {
+            unit: frame.sort_values("hour_start_utc")["co2_mass_tons"].tolist()
+            for unit, frame in cems_hourly_emissions.groupby("unit_id")
+        }
+        png = bar_chart(labels, series, f"CO2 per hour, {context.partition_key} (LST)", "short tons")
+        return Output(
+            totals,
+            metadata={
+                "window_start": start.isoformat(),
+                "window_end": end.isoformat(),
+                "dagster/row_count": len(totals),
+                "co2_tons": float(totals["co2_mass_tons"].sum()),
+                "heat_input_mmbtu": float(totals["heat_input_mmbtu"].sum()),
+                "totals": MetadataValue.md(preview_markdown(totals, rows=50)),
+                "chart": chart_metadata(png, f"hourly CO2 {context.partition_key}"),
+            },
+        )
+
+    @asset(
+        partitions_def=quarterly,
+        # The quarter in progress maps to days still to come; those are listed as missing.
+        ins={
+            "cems_hourly_emissions": AssetIn(
+                partition_mapping=TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+            )
+        },
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"pandas", "duckdb"},
+        metadata={"partition_expr": "quarter_start_utc"},
+        pool=WAREHOUSE_POOL,
+        description="Per unit and calendar quarter (local standard time), quarter to date: totals, "
+        "operating hours, PMA at the last hour; daily CO2 chart. Days not yet computed are listed, never guessed.",
+    )
+    def cems_quarterly_emissions(
+        context: AssetExecutionContext, cems_hourly_emissions: pd.DataFrame
+    ) -> Output[pd.DataFrame]:
+        days = context.asset_partition_keys_for_input("cems_hourly_emissions")
+        upstream = AssetKey("cems_hourly_emissions")
+        present = writer_runs(context.instance, upstream, days)
+        problems = blocking_problems(context.instance, upstream, EMISSIONS_CHECKS, [d for d in days if d in present])
+        if problems:
+            raise Failure(
+                description=f"blocked: {len(problems)} blocking check result(s) on cems_hourly_emissions did not "
+                "pass: " + "; ".join(problems[:10]),
+                metadata={"blocking_problems": MetadataValue.json(problems)},
+            )
+        if cems_hourly_emissions.empty:
+            raise Failure(description=f"cems_quarterly_emissions[{context.partition_key}]: no day computed yet")
+        start, end = utc_window(context.partition_time_window)
+        totals = quarterly_totals(cems_hourly_emissions)
+        totals.insert(0, "quarter_start_utc", pd.Timestamp(start))
+        totals["days_computed"] = len(present)
+        daily_co2 = cems_hourly_emissions.assign(day=pd.to_datetime(cems_hourly_emissions["hour_start_lst"]).dt.date)
+        pivot = daily_co2.pivot_table(index="day", columns="unit_id", values="co2_mass_tons", aggfunc="sum")
+        png = bar_chart(
+            [f"{d:%m-%d}" for d in pivot.index],
+            {unit: pivot[unit].tolist() for unit in pivot.columns},
+            f"CO2 per day, quarter from {context.partition_key} (LST)",
+            "short tons",
+        )
+        missing_days = [d for d in days if d not in present]
+        return Output(
+            totals,
+            metadata={
+                "window_start": start.isoformat(),
+                "window_end": end.isoformat(),
+                "days_computed": len(present),
+                "days_missing": len(missing_days),
+                "days_missing_list": MetadataValue.json(missing_days[:100]),
+                "dagster/row_count": len(totals),
+                "co2_tons": float(totals["co2_mass_tons"].sum()),
+                "totals": MetadataValue.md(preview_markdown(totals, rows=50)),
+                "chart": chart_metadata(png, f"daily CO2 quarter {context.partition_key}"),
+            },
+        )
+
+    @asset(
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"csv", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        description=f"EPA CAMPD/AMPD hourly emissions published for units, from every .csv/.zip in "
+        f"{source.epa_folder}; reloaded whole (unpartitioned: EPA republishes whole files).",
+    )
+    def cems_campd_hourly(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+        began = time.perf_counter()
+        folder = source.epa_folder
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".zip")) if folder else []
+        if not files:
+            raise Failure(description=f"cems_campd_hourly: no EPA .csv or .zip files in {folder}; nothing replaced")
+        epa = read_epa_hourly(files)
+        digests = [f"{path.name}:{sha256_of(path.read_bytes())}" for path in files]
+        metadata = provenance_metadata(
+            endpoint=f"file://{folder}",
+            window=(epa["hour_start_utc"].min().to_pydatetime(), epa["hour_start_utc"].max().to_pydatetime()),
+            query=f"{len(files)} EPA hourly file(s)",
+            payload_sha256=_digest(digests),
+            resource_version="gl-pipelines-epa-campd/1",
+            duration_s=time.perf_counter() - began,
+            frame=epa,
+        )
+        per_unit = epa.groupby(["facility_id", "unit_id"])["co2_mass_tons"].sum()
+        labels = [f"{facility}:{unit}" for facility, unit in per_unit.index]
+        png = bar_chart(labels, {"CO2": per_unit.tolist()}, "CO2 published by EPA per unit", "short tons")
+        metadata.update(
+            {
+                "files": MetadataValue.json([path.name for path in files]),
+                "units": len(per_unit),
+                "chart": chart_metadata(png, "EPA CO2 per unit"),
+            }
+        )
+        return Output(epa, metadata=metadata)
+
+    assets = [cems_hourly_raw, cems_hourly_emissions, cems_daily_emissions, cems_quarterly_emissions]
+    return [*assets, cems_campd_hourly] if source.epa_folder else assets
