@@ -1,0 +1,572 @@
+"""Report assets: energy balance, GHG inventory, CEMS reconciliation, intensity, monthly HTML.
+
+Thin wiring around `gl_pipelines.reporting`: check that every upstream partition passed its
+blocking checks (`checks.gate`), compute, export Parquet/CSV, attach a column schema, a
+markdown summary and a chart, and yield the report's own blocking checks. Only reports whose
+sources exist in the code location are built. Reports follow the plant's clock (site zone); CEMS
+follows Part 75 local standard time, so `cems_fuel_reconciliation` selects its CEMS days and hours
+itself (see `_reconciliation_asset`).
+"""
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cache
+
+import pandas as pd
+from dagster import (
+    AllPartitionMapping,
+    AssetChecksDefinition,
+    AssetDep,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    MonthlyPartitionsDefinition,
+    Output,
+    TableColumn,
+    TableSchema,
+    TimeWindow,
+    TimeWindowPartitionMapping,
+    TimeWindowPartitionsDefinition,
+    asset,
+)
+
+from gl_pipelines.assets.charts import bar_chart, chart_metadata
+from gl_pipelines.assets.partitions import (
+    HISTORY_START,
+    WAREHOUSE_POOL,
+    backfill_policy,
+    site_daily_partitions,
+    site_hourly_partitions,
+    utc_window,
+)
+from gl_pipelines.assets.scada import daily_summary
+from gl_pipelines.checks.gate import require_checks_passed, writer_runs
+from gl_pipelines.checks.reports import (
+    REPORT_BLOCKING_CHECKS,
+    energy_balance_checks,
+    ghg_checks,
+    intensity_checks,
+    reconciliation_checks,
+    report_check_specs,
+)
+from gl_pipelines.config import SiteConfig
+from gl_pipelines.reporting import energy_balance as eb
+from gl_pipelines.reporting import ghg, intensity, reconciliation
+from gl_pipelines.reporting.check_results import stored_check_results
+from gl_pipelines.reporting.exports import reports_root, write_exports
+from gl_pipelines.reporting.html_report import Section, render_check_results, render_report, write_html
+from gl_pipelines.reporting.settings import ReportingUnit
+
+REPORT_GROUP = "reports"
+WAREHOUSE_READER_KEY = "warehouse_reader"
+CEMS_COLUMNS = {
+    "unit_id": "object",
+    "hour_start_utc": "datetime64[ns, UTC]",
+    "op_time": "float",
+    "co2_mass_tons": "float",
+}
+Definition = AssetsDefinition | AssetChecksDefinition
+_DTYPES = {"datetime64": "TIMESTAMP WITH TIME ZONE", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
+
+
+@cache
+def site_monthly_partitions(timezone: str) -> MonthlyPartitionsDefinition:
+    """Plant months: the 1st at local midnight to the next 1st, in the site's zone."""
+    return MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=timezone)
+
+
+def column_schema(frame: pd.DataFrame, descriptions: Mapping[str, str]) -> TableSchema:
+    """The stable, documented schema of a report (column order, SQL type, meaning)."""
+    columns = []
+    for name, description in descriptions.items():
+        kind = str(frame[name].dtype) if name in frame else "object"
+        sql = next((sql for prefix, sql in _DTYPES.items() if kind.startswith(prefix)), "VARCHAR")
+        columns.append(TableColumn(name=name, type=sql, description=description))
+    return TableSchema(columns=columns)
+
+
+def blocking_checks_of(upstream: Sequence[Definition], asset_name: str) -> tuple[str, ...]:
+    """Names of the blocking checks on `asset_name`, whether an asset check or a spec on the asset itself."""
+    key = AssetKey(asset_name)
+    return tuple(
+        sorted({spec.name for d in upstream for spec in d.check_specs if spec.asset_key == key and spec.blocking})
+    )
+
+
+def overlapping_partition_keys(partitions_def: TimeWindowPartitionsDefinition, window: TimeWindow) -> list[str]:
+    """Keys of the partitions whose window overlaps `window`, whatever the two clocks. Unlike
+    `get_partition_keys_in_time_window`, this includes the partition that straddles the window's start:
+    in daylight time, the CEMS LST day whose last hour is the plant month's first."""
+    start, end = utc_window(window)
+    first = partitions_def.time_window_for_partition_key(
+        partitions_def.get_partition_key_for_timestamp(start.timestamp())
+    )
+    history_start = partitions_def.start.timestamp()
+    return [
+        key
+        for key in partitions_def.get_partition_keys_in_time_window(TimeWindow(first.start, end))
+        if partitions_def.time_window_for_partition_key(key).start.timestamp() >= history_start
+    ]
+
+
+def _gate(context, upstream: str, checks: Sequence[str], partition_keys: Sequence[str]) -> None:
+    require_checks_passed(context, AssetKey(upstream), checks, partition_keys)
+
+
+def _gate_materialized(context, upstream: str, checks: Sequence[str], partition_keys: Sequence[str]) -> list[str]:
+    """Gate the partitions among `partition_keys` that hold data; return those that hold none (month to date)."""
+    present = writer_runs(context.instance, AssetKey(upstream), partition_keys)
+    _gate(context, upstream, checks, [key for key in partition_keys if key in present])
+    return [key for key in partition_keys if key not in present]
+
+
+def _report_output(
+    context: AssetExecutionContext,
+    name: str,
+    frame: pd.DataFrame,
+    descriptions: Mapping[str, str],
+    summary: str,
+    chart: bytes | None,
+    root,
+    csv: bool,
+    extra: Mapping[str, object] | None = None,
+) -> Output:
+    # One export file per partition (a backfill range writes each of its partitions), so a later
+    # re-run of one partition replaces its file and no row is in two files.
+    time_column = next(iter(descriptions))
+    partitions_def = context.assets_def.partitions_def
+    files: dict[str, dict[str, object]] = {}
+    for key in context.partition_keys:
+        low, high = utc_window(partitions_def.time_window_for_partition_key(key))
+        rows = frame[(frame[time_column] >= low) & (frame[time_column] < high)]
+        files[key] = write_exports(rows, root, name, key, csv)
+    start, end = utc_window(context.partition_time_window)
+    metadata = {
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "dagster/row_count": len(frame),
+        "dagster/column_schema": column_schema(frame, descriptions),
+        "summary": MetadataValue.md(summary),
+        "export_folder": MetadataValue.path(str(root / name)),
+    }
+    if len(files) == 1:
+        metadata |= {f"export_{fmt}": MetadataValue.path(str(path)) for fmt, path in next(iter(files.values())).items()}
+    if chart is not None:
+        metadata["chart"] = chart_metadata(chart, f"{name} {context.partition_key_range.start}")
+    return Output(frame, metadata=metadata | dict(extra or {}))
+
+
+def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> list[AssetsDefinition]:
+    """The report assets whose inputs are among the `upstream` assets (checks on them gate the reports)."""
+    available = {key.to_user_string() for d in upstream if isinstance(d, AssetsDefinition) for key in d.keys}
+    upstream_checks = upstream
+    reporting = site.reporting
+    if reporting is None:
+        return []
+    timezone = site.site.timezone
+    root = reports_root(reporting.reports_dir)
+    monthly = site_monthly_partitions(timezone)
+    hourly = site_hourly_partitions(timezone)
+    from_days = TimeWindowPartitionMapping()
+    common = {"io_manager_key": "warehouse", "group_name": REPORT_GROUP, "pool": WAREHOUSE_POOL}
+    built: list[AssetsDefinition] = []
+
+    settings = reporting.energy_balance
+    has_tags = any(u.fuel_flow_tag and u.steam_flow_tag for u in reporting.units)
+    if has_tags and settings.source == "scada" and "scada_daily_summary" in available:
+        scada_checks = blocking_checks_of(upstream_checks, "scada_readings")
+
+        def scada_gate(context, days):
+            _gate(context, "scada_daily_summary", (), days)
+            hours = hourly.get_partition_keys_in_time_window(context.partition_time_window)
+            _gate(context, "scada_readings", scada_checks, hours)
+
+        built.append(_energy_balance_asset(site, "scada_daily_summary", lambda summary: summary, scada_gate, root))
+    elif has_tags and settings.source == "historian" and "historian_recorded" in available:
+        historian_checks = blocking_checks_of(upstream_checks, "historian_recorded")
+
+        def historian_gate(context, days):
+            _gate(context, "historian_recorded", historian_checks, days)
+
+        built.append(
+            _energy_balance_asset(
+                site, "historian_recorded", lambda recorded: daily_summary(recorded, timezone), historian_gate, root
+            )
+        )
+
+    if "erp_fuel_receipts" in available:
+        erp_units = {**reporting.erp_units, **(site.erp.units if getattr(site, "erp", None) else {})}
+        receipt_checks = blocking_checks_of(upstream_checks, "erp_fuel_receipts")
+
+        @asset(
+            partitions_def=monthly,
+            ins={"erp_fuel_receipts": AssetIn(partition_mapping=from_days)},
+            metadata={"partition_expr": "month"},
+            kinds={"pandas", "duckdb"},
+            check_specs=report_check_specs("ghg_inventory"),
+            description=f"Scope 1 CO2, CH4, N2O and CO2e per plant month and fuel from ERP fuel receipts x 40 CFR 98 "
+            f"Table C-1/C-2 defaults, GWP set {reporting.gwp_set}.",
+            **common,
+        )
+        def ghg_inventory(context: AssetExecutionContext, erp_fuel_receipts: pd.DataFrame) -> Iterator:
+            _gate(
+                context,
+                "erp_fuel_receipts",
+                receipt_checks,
+                context.asset_partition_keys_for_input("erp_fuel_receipts"),
+            )
+            inventory = ghg.ghg_inventory(
+                erp_fuel_receipts,
+                reporting.erp_materials,
+                erp_units,
+                reporting.gwp_set,
+                timezone,
+            )
+            chart = None
+            if not inventory.empty:
+                chart = bar_chart(
+                    [f"{r.plant} {r.fuel_type}" for r in inventory.itertuples()],
+                    {"t CO2e": inventory["co2e_t"]},
+                    "Scope 1 emissions",
+                    "t CO2e",
+                )
+            summary = (
+                f"**{inventory['co2e_t'].sum():,.3f} t CO2e** ({reporting.gwp_set}) from "
+                f"{int(inventory['documents'].sum())} fuel receipts; CO2 {inventory['co2_t'].sum():,.3f} t, "
+                f"CH4 {inventory['ch4_t'].sum():,.5f} t, N2O {inventory['n2o_t'].sum():,.6f} t."
+            )
+            yield _report_output(
+                context, "ghg_inventory", inventory, ghg.COLUMNS, summary, chart, root, reporting.csv_exports
+            )
+            yield from ghg_checks(inventory)
+
+        built.append(ghg_inventory)
+
+    names = available | {a.key.to_user_string() for a in built}
+    if "cems_hourly_emissions" in names and "plant_energy_balance" in names:
+        built.append(_reconciliation_asset(site, _assets_def_of(upstream, "cems_hourly_emissions"), upstream_checks))
+
+    names = available | {a.key.to_user_string() for a in built}
+    if "erp_production" in names and "ghg_inventory" in names:
+        production_checks = blocking_checks_of(upstream_checks, "erp_production")
+
+        @asset(
+            partitions_def=monthly,
+            ins={"ghg_inventory": AssetIn(), "erp_production": AssetIn(partition_mapping=from_days)},
+            metadata={"partition_expr": "month"},
+            kinds={"pandas", "duckdb"},
+            check_specs=report_check_specs("emissions_intensity"),
+            description="t CO2e per unit of production, per plant month (ghg_inventory / ERP production).",
+            **common,
+        )
+        def emissions_intensity(
+            context: AssetExecutionContext, ghg_inventory: pd.DataFrame, erp_production: pd.DataFrame
+        ) -> Iterator:
+            _gate(context, "ghg_inventory", REPORT_BLOCKING_CHECKS["ghg_inventory"], [context.partition_key])
+            _gate(
+                context, "erp_production", production_checks, context.asset_partition_keys_for_input("erp_production")
+            )
+            result = intensity.emissions_intensity(ghg_inventory, production_frame(erp_production), timezone)
+            chart = None
+            if not result.empty:
+                chart = bar_chart(
+                    list(result["plant"]),
+                    {"intensity": result["intensity_t_per_unit"].fillna(0)},
+                    "Emissions intensity",
+                    "t CO2e per unit",
+                )
+            summary = (
+                "".join(
+                    f"- plant {r.plant}: {r.intensity_t_per_unit:.6g} t CO2e/{r.production_unit}\n"
+                    for r in result.itertuples()
+                )
+                or "_no rows_"
+            )
+            yield _report_output(
+                context, "emissions_intensity", result, intensity.COLUMNS, summary, chart, root, reporting.csv_exports
+            )
+            yield from intensity_checks(result)
+
+        built.append(emissions_intensity)
+
+    reports = [name for name in REPORT_BLOCKING_CHECKS if name in available | {a.key.to_user_string() for a in built}]
+    built += _monthly_report(site, reports, [*upstream, *built])
+    return built
+
+
+def _assets_def_of(definitions: Sequence[Definition], name: str) -> AssetsDefinition:
+    key = AssetKey(name)
+    return next(d for d in definitions if isinstance(d, AssetsDefinition) and key in d.keys)
+
+
+def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Sequence[Definition]) -> AssetsDefinition:
+    """`cems_fuel_reconciliation` per plant month, reading CEMS hours on their own clock.
+
+    CEMS partitions are Part 75 days in local standard time (a fixed-offset zone such as Etc/GMT+6);
+    the report is a plant month in the site zone. Dagster maps time partitions only within one zone
+    (`TimeWindowPartitionMapping` fails at run time: "Timezones ... don't match"), so the CEMS input is
+    a dependency on all CEMS partitions (`AllPartitionMapping`, lineage only) and the step itself:
+    - gates on exactly the CEMS days whose LST window overlaps the plant month (the day that
+      straddles the month's start included): each such day that holds data must have passed every
+      blocking check in the run that wrote it;
+    - reads with SQL (`WarehouseReader`) only the CEMS hours inside the month's UTC window, never the
+      whole table, and compares those inside the plant days the energy balance holds
+      (`cems_hours_in_balance_days`), so both sides cover the same hours whatever the two clocks.
+    Days not materialized on either side are listed in the metadata, not guessed and not blocking, so
+    a month can be reconciled to date; the row's `cems_hours` and `fuel_days` show what was compared.
+    A plant day whose CEMS hours are missing shows as a CEMS total too low: flagged, not hidden.
+    """
+    reporting, timezone = site.reporting, site.site.timezone
+    root = reports_root(reporting.reports_dir)
+    cems_key = AssetKey("cems_hourly_emissions")
+    cems_partitions = cems.partitions_def
+    cems_expr = cems.metadata_by_key[cems_key]["partition_expr"]
+    cems_checks = blocking_checks_of(upstream, "cems_hourly_emissions")
+    balance_checks = REPORT_BLOCKING_CHECKS["plant_energy_balance"]
+
+    @asset(
+        partitions_def=site_monthly_partitions(timezone),
+        deps=[AssetDep(cems_key, partition_mapping=AllPartitionMapping())],
+        ins={"plant_energy_balance": AssetIn(partition_mapping=TimeWindowPartitionMapping())},
+        required_resource_keys={WAREHOUSE_READER_KEY},
+        metadata={"partition_expr": "month"},
+        kinds={"pandas", "duckdb"},
+        check_specs=report_check_specs("cems_fuel_reconciliation"),
+        description=f"CEMS CO2 vs fuel-based CO2 per unit and plant month; differences beyond "
+        f"{reporting.reconciliation_tolerance_pct} % are flagged rows. CEMS hours are selected by UTC instant "
+        "(CEMS days are local standard time).",
+        io_manager_key="warehouse",
+        group_name=REPORT_GROUP,
+        pool=WAREHOUSE_POOL,
+    )
+    def cems_fuel_reconciliation(context: AssetExecutionContext, plant_energy_balance: pd.DataFrame) -> Iterator:
+        window = context.partition_time_window
+        cems_days = overlapping_partition_keys(cems_partitions, window)
+        lst_days = f"{cems_days[0]}..{cems_days[-1]}" if cems_days else "none"
+        cems_missing = _gate_materialized(context, "cems_hourly_emissions", cems_checks, cems_days)
+        plant_days = context.asset_partition_keys_for_input("plant_energy_balance")
+        plant_missing = _gate_materialized(context, "plant_energy_balance", balance_checks, plant_days)
+        if len(cems_missing) == len(cems_days) and len(plant_missing) == len(plant_days):
+            raise Failure(
+                description=f"cems_fuel_reconciliation[{context.partition_key}]: no CEMS day ({lst_days}) and "
+                "no plant day materialized; nothing to reconcile"
+            )
+        start, end = utc_window(window)
+        reader = getattr(context.resources, WAREHOUSE_READER_KEY)
+        hours = reader.read_window(cems_key.path[-1], cems_expr, start, end, list(CEMS_COLUMNS))
+        hours = (pd.DataFrame(columns=list(CEMS_COLUMNS)) if hours is None else hours).astype(CEMS_COLUMNS)
+        compared = cems_hours_in_balance_days(hours, plant_energy_balance, reporting.units, timezone)
+        result = reconciliation.reconcile(
+            compared, plant_energy_balance, reporting.units, reporting.reconciliation_tolerance_pct, timezone
+        )
+        chart = None
+        if not result.empty:
+            chart = bar_chart(
+                list(result["unit_name"]),
+                {"CEMS": result["cems_co2_t"].fillna(0), "fuel-based": result["fuel_co2_t"].fillna(0)},
+                "CO2: CEMS vs fuel",
+                "t CO2",
+            )
+        flagged = result[~result["within_tolerance"]]
+        summary = (
+            f"{len(result)} unit-month(s); **{len(flagged)} flagged** beyond "
+            f"{reporting.reconciliation_tolerance_pct} %. Data: {len(cems_days) - len(cems_missing)} of "
+            f"{len(cems_days)} CEMS days (LST {lst_days}), "
+            f"{len(plant_days) - len(plant_missing)} of {len(plant_days)} plant days; {len(compared)} CEMS "
+            "unit-hours inside those plant days compared."
+            + "".join(f"\n- {r.unit_name}: {r.difference_pct:+.2f} %" for r in result.itertuples())
+        )
+        coverage = {
+            "cems_partitions": MetadataValue.json(cems_days),
+            "cems_partitions_missing": MetadataValue.json(cems_missing),
+            "plant_days_missing": MetadataValue.json(plant_missing),
+            "cems_rows_read": len(hours),
+            "cems_rows_compared": len(compared),
+        }
+        yield _report_output(
+            context,
+            "cems_fuel_reconciliation",
+            result,
+            reconciliation.COLUMNS,
+            summary,
+            chart,
+            root,
+            reporting.csv_exports,
+            coverage,
+        )
+        yield from reconciliation_checks(result)
+
+    return cems_fuel_reconciliation
+
+
+def cems_hours_in_balance_days(
+    hours: pd.DataFrame, balance: pd.DataFrame, units: Sequence[ReportingUnit], timezone: str
+) -> pd.DataFrame:
+    """The CEMS unit-hours that fall inside a plant day the energy balance holds for the same unit."""
+    days = site_daily_partitions(timezone)
+    keep = pd.Series(False, index=hours.index)
+    for unit in units:
+        if not unit.cems_unit_id:
+            continue
+        of_unit = hours["unit_id"] == unit.cems_unit_id
+        for day in balance.loc[balance["unit_name"] == unit.name, "day"]:
+            key = pd.Timestamp(day).tz_convert(timezone).strftime("%Y-%m-%d")
+            low, high = utc_window(days.time_window_for_partition_key(key))
+            keep |= of_unit & (hours["hour_start_utc"] >= low) & (hours["hour_start_utc"] < high)
+    return hours[keep]
+
+
+def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, root) -> AssetsDefinition:
+    """`plant_energy_balance` from per-day tag summaries: `scada_daily_summary` as stored, or the
+    historian's recorded values summarized the same way (`scada.daily_summary`)."""
+    reporting, timezone = site.reporting, site.site.timezone
+
+    @asset(
+        name="plant_energy_balance",
+        partitions_def=site_daily_partitions(timezone),
+        backfill_policy=backfill_policy(),
+        ins={"upstream": AssetIn(key=input_name, partition_mapping=TimeWindowPartitionMapping())},
+        metadata={"partition_expr": "day"},
+        kinds={"pandas", "duckdb"},
+        check_specs=report_check_specs("plant_energy_balance"),
+        io_manager_key="warehouse",
+        group_name=REPORT_GROUP,
+        pool=WAREHOUSE_POOL,
+        description=f"Per plant day and unit, from {input_name}: fuel energy in (HHV from config) vs steam energy "
+        "out, boiler efficiency, and the good-quality share behind each number.",
+    )
+    def plant_energy_balance(context: AssetExecutionContext, upstream: pd.DataFrame) -> Iterator:
+        gate(context, context.asset_partition_keys_for_input("upstream"))
+        balance = eb.energy_balance(summarize(upstream), reporting.units, reporting.energy_balance, timezone)
+        chart = None
+        if not balance.empty:
+            labels = [f"{r.unit_name} {pd.Timestamp(r.day).tz_convert(timezone):%m-%d}" for r in balance.itertuples()]
+            chart = bar_chart(
+                labels,
+                {"fuel in": balance["fuel_energy_mmbtu"], "steam out": balance["steam_energy_mmbtu"]},
+                "Boiler energy balance",
+                "mmBtu",
+            )
+        summary = f"source: `{input_name}`\n\n" + _balance_summary(balance)
+        yield _report_output(
+            context, "plant_energy_balance", balance, eb.COLUMNS, summary, chart, root, reporting.csv_exports
+        )
+        yield from energy_balance_checks(balance)
+
+    return plant_energy_balance
+
+
+def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[Definition]) -> list[AssetsDefinition]:
+    """The month's HTML report and its validation-results page, from the reports that exist."""
+    if not reports:
+        return []
+    reporting, timezone = site.reporting, site.site.timezone
+    root = reports_root(reporting.reports_dir)
+    monthly = site_monthly_partitions(timezone)
+    ins = {
+        name: AssetIn(partition_mapping=TimeWindowPartitionMapping() if name == "plant_energy_balance" else None)
+        for name in reports
+    }
+    partitions = {
+        key.to_user_string(): d.partitions_def for d in definitions if isinstance(d, AssetsDefinition) for key in d.keys
+    }
+    checked = {spec.asset_key.to_user_string() for d in definitions for spec in d.check_specs}
+    validated = sorted(name for name in checked if partitions.get(name) is not None)
+
+    @asset(
+        name="monthly_report",
+        partitions_def=monthly,
+        ins=ins,
+        group_name=REPORT_GROUP,
+        kinds={"html"},
+        pool=WAREHOUSE_POOL,
+        description="Self-contained HTML report per plant month (tables, charts as data URIs) and a page of the "
+        "month's data-quality check results, in the reports folder.",
+    )
+    def monthly_report(context: AssetExecutionContext, **frames: pd.DataFrame) -> MaterializeResult:
+        for name in reports:
+            keys = context.asset_partition_keys_for_input(name)
+            _gate(context, name, REPORT_BLOCKING_CHECKS[name], keys)
+        month = context.partition_key
+        window = context.partition_time_window
+        results = pd.concat(
+            [
+                stored_check_results(context.instance, name, overlapping_partition_keys(partitions[name], window))
+                for name in validated
+            ],
+            ignore_index=True,
+        )
+        checks_path = write_html(
+            root / "monthly" / f"checks_{month}.html",
+            render_check_results(f"{site.site.name}: data-quality results, month {month}", results),
+        )
+        sections = [_section(name, frames[name], timezone) for name in reports]
+        start, end = utc_window(window)
+        html_path = write_html(
+            root / "monthly" / f"report_{month}.html",
+            render_report(
+                f"{site.site.name}: monthly energy and emissions report, {month}",
+                f"plant month {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC; generated "
+                f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; GWP {reporting.gwp_set}",
+                sections,
+                {"data-quality check results": checks_path.name},
+            ),
+        )
+        failed = int((~results["passed"]).sum()) if not results.empty else 0
+        return MaterializeResult(
+            metadata={
+                "report_html": MetadataValue.path(str(html_path)),
+                "report_url": MetadataValue.url(html_path.as_uri()),
+                "check_results_html": MetadataValue.path(str(checks_path)),
+                "check_results_url": MetadataValue.url(checks_path.as_uri()),
+                "check_evaluations": len(results),
+                "check_failures": failed,
+            }
+        )
+
+    return [monthly_report]
+
+
+def _section(name: str, frame: pd.DataFrame, timezone: str) -> Section:
+    titles = {
+        "plant_energy_balance": ("Boiler energy balance (daily)", None),
+        "ghg_inventory": ("Scope 1 GHG inventory", None),
+        "cems_fuel_reconciliation": ("CEMS vs fuel-based CO2", "within_tolerance"),
+        "emissions_intensity": ("Emissions intensity", None),
+    }
+    title, flag = titles[name]
+    chart = None
+    if name == "plant_energy_balance" and not frame.empty:
+        days = [f"{pd.Timestamp(d).tz_convert(timezone):%d}" for d in frame["day"]]
+        chart = bar_chart(days, {"efficiency": frame["efficiency"].fillna(0)}, "Boiler efficiency by day", "ratio")
+    elif name == "ghg_inventory" and not frame.empty:
+        chart = bar_chart(list(frame["fuel_type"]), {"t CO2e": frame["co2e_t"]}, "Scope 1 CO2e by fuel", "t CO2e")
+    elif name == "cems_fuel_reconciliation" and not frame.empty:
+        chart = bar_chart(
+            list(frame["unit_name"]),
+            {"CEMS": frame["cems_co2_t"].fillna(0), "fuel-based": frame["fuel_co2_t"].fillna(0)},
+            "CO2: CEMS vs fuel",
+            "t CO2",
+        )
+    return Section(title, frame, chart, flag_column=flag)
+
+
+def _balance_summary(balance: pd.DataFrame) -> str:
+    if balance.empty:
+        return "_no unit-day with both fuel and steam data_"
+    lines = [
+        f"- {r.unit_name} {r.day:%Y-%m-%d}: efficiency **{r.efficiency:.3f}**, fuel {r.fuel_energy_mmbtu:,.1f} mmBtu "
+        f"({r.fuel_good_share:.1%} good), steam {r.steam_energy_mmbtu:,.1f} mmBtu ({r.steam_good_share:.1%} good)"
+        f"{'' if r.closes else ' - does not close'}"
+        for r in balance.itertuples()
+    ]
+    return "\n".join(lines[:31])
+
+
+def production_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`erp_production` (posting_date, plant, product, quantity DECIMAL, unit) as the intensity input."""
+    return frame.rename(columns={"posting_date": "date"}).astype({"quantity": float})

@@ -1,0 +1,45 @@
+"""The monthly HTML page: self-contained, escaped, flagged rows marked, numbers printed one way."""
+
+import pandas as pd
+
+from gl_pipelines.reporting.exports import read_parquet, write_exports
+from gl_pipelines.reporting.html_report import Section, format_value, render_check_results, render_report
+
+PNG = b"\x89PNG\r\n\x1a\nfake"
+
+
+def test_report_is_self_contained_escaped_and_flags_rows():
+    frame = pd.DataFrame({"unit_name": ["<B1>", "B2"], "difference_pct": [1.23456789, -12.5], "ok": [True, False]})
+    page = render_report("Plant & co", "June", [Section("CO2", frame, PNG, flag_column="ok")], {"checks": "c.html"})
+    assert "&lt;B1&gt;" in page and "<B1>" not in page and "Plant &amp; co" in page
+    assert "src='data:image/png;base64," in page and "<script" not in page and "http" not in page
+    assert page.count("<tr class=flag>") == 1 and "-12.5" in page and "1.23457" in page
+
+
+def test_format_value():
+    assert format_value(54.43956123) == "54.4396"
+    assert format_value(pd.Timestamp("2026-06-01 05:00", tz="UTC")) == "2026-06-01 05:00 UTC"
+    assert format_value(float("nan")) == "" and format_value(True) == "yes"
+
+
+def test_check_results_page_counts_failures():
+    results = pd.DataFrame(
+        {
+            "asset": ["erp_fuel_receipts", "ghg_inventory"],
+            "check": ["keys_unique", "ghg_no_negative_emissions"],
+            "partition": ["2026-06-03", None],
+            "run_id": ["abcdef123456", "0123456789ab"],
+            "passed": [False, True],
+            "description": ["2 duplicated keys", "ok"],
+        }
+    )
+    page = render_check_results("June checks", results)
+    assert "1 of 2 evaluations passed" in page and "FAILED" in page and "whole run" in page
+
+
+def test_exports_replace_the_partition_file(tmp_path):
+    first = write_exports(pd.DataFrame({"x": [1.0, 2.0]}), tmp_path, "r", "2026-06-01", csv=True)
+    write_exports(pd.DataFrame({"x": [3.0]}), tmp_path, "r", "2026-06-01", csv=True)
+    assert read_parquet(first["parquet"])["x"].tolist() == [3.0]
+    assert first["csv"].read_text().splitlines() == ["x", "3.0"]
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["r_2026-06-01.csv", "r_2026-06-01.parquet"]
