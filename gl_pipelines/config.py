@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gl_pipelines.reporting.settings import ReportingConfig
+from gl_pipelines.reporting.units import PintUnit, validate_unit
+
 DEMO_SITE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo_site.yaml"
 SITE_CONFIG_ENV = "GL_SITE_CONFIG"
 
@@ -43,6 +46,11 @@ class OpcUaTag(_Strict):
         except Exception as exc:  # asyncua raises several types for malformed ids
             raise ValueError(f"not a valid OPC UA NodeId: {exc}") from None
         return value
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_parses(cls, value: str) -> str:
+        return validate_unit(value)
 
     @model_validator(mode="after")
     def _range_ordered(self) -> OpcUaTag:
@@ -95,6 +103,11 @@ class ModbusPoint(_Strict):
     max: float | None = None
     totalizer: bool = Field(default=False, description="A cumulative counter read for consumption.")
     rollover: float | None = Field(default=None, gt=0, description="Raw count at which the totalizer wraps to 0.")
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_parses(cls, value: str) -> str:
+        return validate_unit(value)
 
     @property
     def register_count(self) -> int:
@@ -178,11 +191,279 @@ class CheckThresholds(_Strict):
     min_good_share: float = Field(default=0.9, ge=0, le=1)
 
 
+# 40 CFR Part 75 Appendix F Table 1: (Fd dscf/mmBtu, Fc scf CO2/mmBtu) per fuel.
+CEMS_F_FACTORS: dict[str, tuple[float, float]] = {
+    "coal_anthracite": (10_100.0, 1_970.0),
+    "coal_bituminous": (9_780.0, 1_800.0),
+    "coal_subbituminous": (9_820.0, 1_840.0),
+    "coal_lignite": (9_860.0, 1_910.0),
+    "oil": (9_190.0, 1_420.0),
+    "natural_gas": (8_710.0, 1_040.0),
+    "propane": (8_710.0, 1_190.0),
+    "butane": (8_710.0, 1_250.0),
+    "wood_bark": (9_600.0, 1_920.0),
+    "wood_residue": (9_240.0, 1_830.0),
+}
+
+
+class CemsUnit(_Strict):
+    """One Part 75 unit: how its monitors report and which Appendix F equations apply."""
+
+    unit_id: str = Field(min_length=1, description="Unit id as in the DAHS files and EPA data (e.g. 'CT1').")
+    fuel: Literal[
+        "coal_anthracite",
+        "coal_bituminous",
+        "coal_subbituminous",
+        "coal_lignite",
+        "oil",
+        "natural_gas",
+        "propane",
+        "butane",
+        "wood_bark",
+        "wood_residue",
+    ] = Field(description="Primary fuel; picks the Appendix F Table 1 F-factors unless given.")
+    fd_factor: float = Field(gt=0, description="Dry F-factor, dscf/mmBtu (default: App. F Table 1 for `fuel`).")
+    fc_factor: float = Field(gt=0, description="Carbon F-factor, scf CO2/mmBtu (default: App. F Table 1).")
+    co2_basis: Literal["wet", "dry"] = "wet"
+    so2_basis: Literal["wet", "dry"] = "wet"
+    nox_basis: Literal["wet", "dry"] = "dry"
+    o2_basis: Literal["wet", "dry"] = "dry"
+    moisture_method: Literal["measured", "default"] = "default"
+    moisture_default_pct: float | None = Field(
+        default=None, ge=0, lt=100, description="Stack moisture % used when moisture_method is 'default'."
+    )
+    so2_method: Literal["cems", "default_rate"] = Field(
+        default="cems", description="'default_rate': Appendix D default SO2 rate x heat input (gas units)."
+    )
+    so2_default_rate_lb_mmbtu: float | None = Field(default=None, gt=0, description="e.g. 0.0006 pipeline gas.")
+    nox_method: Literal["ppm", "rate"] = Field(
+        default="ppm", description="'ppm': rate from NOx ppm and diluent (F-5/F-6); 'rate': monitor reports lb/mmBtu."
+    )
+    heat_input_method: Literal["co2", "o2"] = "co2"
+    so2_mpc_ppm: float | None = Field(default=None, gt=0, description="SO2 maximum potential concentration.")
+    co2_mpc_pct: float = Field(gt=0, le=100, description="CO2 maximum potential concentration, %.")
+    o2_min_pct: float = Field(default=0.0, ge=0, lt=20.9, description="O2 value substituted when O2 PMA < 80 %.")
+    nox_mpc_ppm: float | None = Field(default=None, gt=0, description="NOx maximum potential concentration, ppm.")
+    nox_mer_lb_mmbtu: float = Field(gt=0, description="NOx maximum potential emission rate, lb/mmBtu.")
+    flow_mpf_scfh: float = Field(gt=0, description="Maximum potential stack flow rate, scfh (wet).")
+    max_load_mw: float = Field(gt=0, description="Maximum hourly gross load; sets the ten load ranges.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _table_f_factors(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("fuel") in CEMS_F_FACTORS:
+            fd, fc = CEMS_F_FACTORS[data["fuel"]]
+            data = {"fd_factor": fd, "fc_factor": fc, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CemsUnit:
+        if self.moisture_method == "default" and self.moisture_default_pct is None:
+            raise ValueError("moisture_method 'default' needs moisture_default_pct")
+        if self.so2_method == "default_rate" and self.so2_default_rate_lb_mmbtu is None:
+            raise ValueError("so2_method 'default_rate' needs so2_default_rate_lb_mmbtu")
+        if self.so2_method == "cems" and self.so2_mpc_ppm is None:
+            raise ValueError("so2_method 'cems' needs so2_mpc_ppm (maximum potential concentration)")
+        if self.nox_method == "ppm" and self.nox_mpc_ppm is None:
+            raise ValueError("nox_method 'ppm' needs nox_mpc_ppm (maximum potential concentration)")
+        return self
+
+
+PROJECT_ROOT = DEMO_SITE_CONFIG.parents[1]
+CEMS_PLC_VALUE_FIELDS = (
+    "op_time",
+    "gross_load_mw",
+    "stack_flow_scfh",
+    "co2_pct",
+    "o2_pct",
+    "so2_ppm",
+    "nox_ppm",
+    "nox_rate_lb_mmbtu",
+    "moisture_pct",
+)
+CEMS_PLC_STATUS_FIELDS = ("so2_status", "co2_status", "o2_status", "nox_status", "flow_status", "moisture_status")
+CEMS_PLC_FIELDS = ("hour_start_epoch", *CEMS_PLC_VALUE_FIELDS, *CEMS_PLC_STATUS_FIELDS)
+"""Points of the CEMS PLC's last-completed-hour block, named `<unit_id>.<field>`: the hour start
+(UTC epoch seconds), the hourly values and a status word per parameter (0 valid, 1 missing,
+2 failed calibration, 3 out of control)."""
+
+
+class CemsSource(_Strict):
+    """CEMS of the site: its Part 75 units and where their hourly data comes from. Relative folders
+    are resolved against the project root (the folder holding `config/`)."""
+
+    units: list[CemsUnit] = Field(min_length=1)
+    lst_utc_offset_hours: int = Field(
+        ge=-12, le=14, description="Local standard time (Part 75 hours, no daylight saving) minus UTC, e.g. -6."
+    )
+    dahs_drop_folder: Path = Field(description="Where the DAHS drops its hourly export CSV files.")
+    quarantine_folder: Path = Field(description="Malformed files are moved here, with the reason beside them.")
+    accepted_folder: Path = Field(description="Content-addressed copies of every accepted file, read by the assets.")
+    epa_folder: Path | None = Field(default=None, description="EPA CAMPD hourly emissions files to load.")
+    lookback_days: int = Field(
+        default=90, ge=1, le=400, description="Raw history read for missing-data look-backs (720/2,160 hours)."
+    )
+    plc: ModbusDevice | None = Field(
+        default=None, description="The CEMS PLC's last-completed-hour block (fallback for the live hour)."
+    )
+
+    @field_validator("dahs_drop_folder", "quarantine_folder", "accepted_folder", "epa_folder")
+    @classmethod
+    def _under_project(cls, value: Path | None) -> Path | None:
+        return value if value is None or value.is_absolute() else PROJECT_ROOT / value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CemsSource:
+        ids = [unit.unit_id for unit in self.units]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate unit_id in {ids}")
+        if self.plc is not None:
+            for point in self.plc.points:
+                unit, _, name = point.name.partition(".")
+                if unit not in ids or name not in CEMS_PLC_FIELDS:
+                    raise ValueError(
+                        f"plc point {point.name!r} must be '<unit_id>.<field>' with a configured unit and a field "
+                        f"of {', '.join(CEMS_PLC_FIELDS)}"
+                    )
+            names = {point.name for point in self.plc.points}
+            for unit in {p.name.partition(".")[0] for p in self.plc.points}:
+                if f"{unit}.hour_start_epoch" not in names or f"{unit}.op_time" not in names:
+                    raise ValueError(f"plc block of unit {unit!r} needs its hour_start_epoch and op_time points")
+        return self
+
+
+class HistorianTag(_Strict):
+    name: str = Field(min_length=1, description="Site tag name stored in the warehouse.")
+    path: str | None = Field(
+        default=None,
+        description="PI point path, e.g. '\\\\PISRV\\Boiler1.SteamFlow'; default \\\\<data_server>\\<name>.",
+    )
+    unit: str = Field(min_length=1, description="Engineering unit, pint-parsable; must match the point's unit.")
+    min: float = Field(description="Lowest plausible value in `unit`.")
+    max: float = Field(description="Highest plausible value in `unit`.")
+
+    @field_validator("unit")
+    @classmethod
+    def _unit_parses(cls, value: str) -> str:
+        return validate_unit(value)
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> HistorianTag:
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min}) must be below max ({self.max})")
+        return self
+
+
+class HistorianSource(_Strict):
+    """A PI Web API historian. Secrets (password, token, client secret) come from the environment only."""
+
+    base_url: str = Field(pattern=r"^https?://", description="PI Web API root, e.g. https://pi.example/piwebapi.")
+    source_name: str = Field(default="pi", description="Name recorded in the `source` column.")
+    data_server: str = Field(min_length=1, description="PI Data Archive name, used in default point paths.")
+    sample_interval_s: float = Field(gt=0, description="Expected spacing of recorded values, for completeness.")
+    auth_mode: Literal["none", "basic", "bearer", "oauth2"] = "none"
+    username: str | None = Field(default=None, description="Basic auth user (the password: $GL_HISTORIAN_PASSWORD).")
+    token_url: str | None = Field(
+        default=None, description="OAuth2 token endpoint (secret: $GL_HISTORIAN_CLIENT_SECRET)."
+    )
+    client_id: str | None = None
+    scope: str | None = None
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    max_count: int = Field(default=10_000, gt=0, description="maxCount per stream per call (<= server limit).")
+    tags_per_request: int = Field(default=100, gt=0)
+    window_hours: float = Field(default=24.0, gt=0, description="Longer reads are split into windows this long.")
+    max_in_flight: int = Field(default=8, gt=0)
+    requests_per_second: float | None = Field(default=None, gt=0)
+    tags: list[HistorianTag] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_tags(self) -> HistorianSource:
+        for label, values in (("name", [t.name for t in self.tags]), ("path", self.paths())):
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate tag {label} {duplicates[0]!r}")
+        if self.auth_mode == "oauth2" and not (self.token_url and self.client_id):
+            raise ValueError("auth_mode 'oauth2' needs token_url and client_id")
+        return self
+
+    def path_of(self, tag: HistorianTag) -> str:
+        return tag.path or f"\\\\{self.data_server}\\{tag.name}"
+
+    def paths(self) -> list[str]:
+        return [self.path_of(tag) for tag in self.tags]
+
+    def tag_ranges(self) -> dict[str, tuple[float, float]]:
+        return {tag.name: (tag.min, tag.max) for tag in self.tags}
+
+
+ERP_REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "fuel_receipts": (
+        "document",
+        "item",
+        "posting_date",
+        "plant",
+        "material",
+        "quantity",
+        "unit",
+        "amount",
+        "currency",
+    ),
+    "production": ("confirmation", "counter", "posting_date", "plant", "product", "quantity", "unit"),
+    "materials": ("material", "description", "base_unit"),
+    "plants": ("plant", "name"),
+}
+ERP_KEYS = {
+    "fuel_receipts": ("document", "item"),
+    "production": ("confirmation", "counter"),
+    "materials": ("material",),
+    "plants": ("plant",),
+}
+
+
+class ErpEntity(_Strict):
+    """One OData entity set and how its properties become our columns."""
+
+    entity_set: str = Field(min_length=1, description="OData entity set name, e.g. GoodsReceiptSet.")
+    fields: dict[str, str] = Field(description="Our column -> OData property name.")
+    filter: str | None = Field(default=None, description="Extra $filter, e.g. \"Plant eq '1000'\".")
+
+
+class ErpSource(_Strict):
+    """An SAP OData v2 service (Gateway): documents for the fuel and production reports."""
+
+    service_url: str = Field(pattern=r"^https?://", description="Service root, e.g. .../sap/opu/odata/sap/ZSRV/.")
+    source_name: str = Field(default="erp", description="Recorded in the `source` column.")
+    auth: Literal["none", "basic", "oauth2"] = Field(default="oauth2", description="Credentials from the environment.")
+    token_url: str | None = Field(default=None, description="OAuth2 token URL; a path is taken on the service's host.")
+    page_size: int | None = Field(default=5000, gt=0, description="$top per request; null = server paging only.")
+    units: dict[str, PintUnit] = Field(min_length=1, description="Allowed ERP unit codes -> pint unit, e.g. M3: m**3.")
+    currencies: list[str] = Field(default=["USD"], min_length=1, description="Allowed currency codes.")
+    fuel_receipts: ErpEntity
+    production: ErpEntity
+    materials: ErpEntity
+    plants: ErpEntity
+
+    @model_validator(mode="after")
+    def _columns_mapped(self) -> ErpSource:
+        for name, required in ERP_REQUIRED_COLUMNS.items():
+            missing = [column for column in required if column not in getattr(self, name).fields]
+            if missing:
+                raise ValueError(f"{name}.fields must map {', '.join(missing)} to OData properties")
+        if self.auth == "oauth2" and not self.token_url:
+            raise ValueError("auth 'oauth2' needs token_url")
+        return self
+
+
 class SiteConfig(_Strict):
     site: SiteInfo
     opcua: OpcUaSource
     modbus: ModbusSource | None = None
     checks: CheckThresholds = CheckThresholds()
+    reporting: ReportingConfig | None = Field(default=None, description="Report assets; none without it.")
+    cems: CemsSource | None = Field(default=None, description="CEMS (Part 75) assets; none without it.")
+    historian: HistorianSource | None = Field(default=None, description="PI Web API assets; none without it.")
+    erp: ErpSource | None = Field(default=None, description="SAP OData (ERP) assets; none without it.")
 
 
 def _describe(error: dict[str, Any]) -> str:

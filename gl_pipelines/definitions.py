@@ -24,17 +24,28 @@ from dagster import (
     in_process_executor,
 )
 
+from gl_pipelines.assets.cems import PLC_RESOURCE_KEY, build_cems_assets, cems_daily_partitions
+from gl_pipelines.assets.erp import build_erp_assets, build_erp_jobs
+from gl_pipelines.assets.historian import build_historian_assets
 from gl_pipelines.assets.meters import build_meter_assets
-from gl_pipelines.assets.partitions import site_hourly_partitions
+from gl_pipelines.assets.partitions import site_daily_partitions, site_hourly_partitions
+from gl_pipelines.assets.reports import build_report_assets
 from gl_pipelines.assets.scada import build_scada_assets
+from gl_pipelines.checks.cems import build_cems_checks
+from gl_pipelines.checks.erp import build_erp_checks
+from gl_pipelines.checks.historian import build_historian_checks
 from gl_pipelines.checks.meters import build_meter_checks
 from gl_pipelines.checks.scada import build_scada_checks
-from gl_pipelines.config import SiteConfig, load_site_config
+from gl_pipelines.config import ModbusSource, SiteConfig, load_site_config
 from gl_pipelines.resources.alerting import AlertWebhookResource
+from gl_pipelines.resources.erp import erp_from_source
+from gl_pipelines.resources.historian import historian_from_source
 from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.resources.opcua import OpcUaResource, redact_url
 from gl_pipelines.resources.warehouse import warehouse_io_manager
+from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.sensors.alerts import run_failure_alert
+from gl_pipelines.sensors.cems_files import build_cems_file_sensor
 from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 from gl_pipelines.sensors.schedules import partition_schedule
 
@@ -70,6 +81,8 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
             password=_secret("GL_OPCUA_PASSWORD"),
         ),
         "warehouse": warehouse_io_manager(str(warehouse_path)),
+        # Reports that select their own window of another clock's table read it here (assets/reports.py).
+        "warehouse_reader": WarehouseReader(database=str(warehouse_path)),
         "alert_webhook": AlertWebhookResource(
             url=_secret("GL_ALERT_WEBHOOK_URL"), bearer_token=_secret("GL_ALERT_WEBHOOK_TOKEN")
         ),
@@ -90,6 +103,76 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
             MonitoredSource("modbus", AssetKey("meter_readings"), meter_hourly_job, hourly, catch_up=False)
         )
         resources["modbus"] = ModbusResource.from_source(site.modbus)
+    extra_sensors = []
+    if site.cems:
+        cems_raw_job = define_asset_job(
+            "cems_raw_job",
+            selection="cems_hourly_raw",
+            description="CEMS hourly records from accepted DAHS files, with their blocking checks.",
+        )
+        assets += build_cems_assets(site.cems)
+        checks += build_cems_checks(site.cems)
+        cems_daily_job = define_asset_job(
+            "cems_daily_job",
+            selection=["cems_hourly_emissions", "cems_daily_emissions"],
+            description="Part 75 hourly emissions and the daily report of the LST day just closed.",
+        )
+        jobs += [cems_raw_job, cems_daily_job]
+        # 01:30 LST: the DAHS exports the day's last hour after it closes; a later file re-runs by hand.
+        schedules.append(
+            partition_schedule(
+                cems_daily_job, cems_daily_partitions(site.cems.lst_utc_offset_hours), minute_of_hour=30, hour_of_day=1
+            )
+        )
+        extra_sensors.append(build_cems_file_sensor(site.cems, cems_raw_job.name))
+        if site.cems.plc:
+            resources[PLC_RESOURCE_KEY] = ModbusResource.from_source(
+                ModbusSource(source_name="cems-plc", devices=[site.cems.plc])
+            )
+    if site.historian:
+        historian_daily_job = define_asset_job(
+            "historian_daily_job",
+            selection="historian_recorded",
+            tags={"gl/pi-server": urlsplit(site.historian.base_url).netloc},
+            description="Daily PI Web API extraction of recorded values with its blocking checks.",
+        )
+        daily = site_daily_partitions(timezone)
+        assets += build_historian_assets(site.historian, timezone)
+        checks += build_historian_checks(site.historian, site.checks, timezone)
+        jobs.append(historian_daily_job)
+        # 01:30 plant time: late values buffered by PI interfaces have arrived for the closed day.
+        schedules.append(
+            partition_schedule(
+                historian_daily_job, daily, minute_of_hour=30, hour_of_day=1, source_resource_key="historian"
+            )
+        )
+        monitored.append(MonitoredSource("historian", AssetKey("historian_recorded"), historian_daily_job, daily))
+        resources["historian"] = historian_from_source(
+            site.historian,
+            password=_secret("GL_HISTORIAN_PASSWORD"),
+            token=_secret("GL_HISTORIAN_TOKEN"),
+            client_secret=_secret("GL_HISTORIAN_CLIENT_SECRET"),
+        )
+    if site.erp:
+        erp_jobs, erp_schedules = build_erp_jobs(site.erp, timezone)
+        assets += build_erp_assets(site.erp, timezone)
+        checks += build_erp_checks(site.erp, timezone)
+        jobs += erp_jobs
+        schedules += erp_schedules
+        monitored.append(
+            MonitoredSource("erp", AssetKey("erp_fuel_receipts"), erp_jobs[0], site_daily_partitions(timezone))
+        )
+        resources["erp"] = erp_from_source(
+            site.erp,
+            timezone,
+            client_id=_secret("GL_ERP_CLIENT_ID"),
+            client_secret=_secret("GL_ERP_CLIENT_SECRET"),
+            username=_secret("GL_ERP_USERNAME"),
+            password=_secret("GL_ERP_PASSWORD"),
+        )
+    if site.reporting:
+        # Reports last: each is built only when the assets it reads were wired above.
+        assets += build_report_assets(site, [*assets, *checks])
     return Definitions(
         # Steps of one run wait for the single DuckDB pool slot anyway; running them in the run's own
         # process saves a ~4 s process start per step (measured in bench/backfill_daemon.py).
@@ -105,6 +188,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
             AutomationConditionSensorDefinition(
                 "plant_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING
             ),
+            *extra_sensors,
         ],
         resources=resources,
     )
@@ -125,6 +209,14 @@ def site_from_environment() -> SiteConfig:
     host, port = os.environ.get("GL_MODBUS_HOST"), os.environ.get("GL_MODBUS_PORT")
     if site.modbus and (host or port):
         site = with_modbus_address(site, host, int(port) if port else None)
+    if site.cems:
+        site = with_cems_environment(site, os.environ)
+    erp_url = os.environ.get("GL_ERP_URL")
+    if site.erp and erp_url:
+        site = site.model_copy(update={"erp": site.erp.model_copy(update={"service_url": erp_url})})
+    historian_url = os.environ.get("GL_HISTORIAN_URL")
+    if site.historian and historian_url:
+        site = site.model_copy(update={"historian": site.historian.model_copy(update={"base_url": historian_url})})
     return site
 
 
@@ -133,6 +225,27 @@ def with_modbus_address(site: SiteConfig, host: str | None, port: int | None) ->
     update = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     devices = [device.model_copy(update=update) for device in site.modbus.devices]
     return site.model_copy(update={"modbus": site.modbus.model_copy(update={"devices": devices})})
+
+
+def with_cems_environment(site: SiteConfig, environ) -> SiteConfig:
+    """$GL_CEMS_DROP_FOLDER, $GL_CEMS_QUARANTINE_FOLDER, $GL_CEMS_ACCEPTED_FOLDER, $GL_CEMS_EPA_FOLDER move
+    the CEMS folders; $GL_CEMS_PLC_HOST / $GL_CEMS_PLC_PORT the PLC (the demo plant's free port)."""
+    folders = {
+        field: Path(environ[name])
+        for field, name in (
+            ("dahs_drop_folder", "GL_CEMS_DROP_FOLDER"),
+            ("quarantine_folder", "GL_CEMS_QUARANTINE_FOLDER"),
+            ("accepted_folder", "GL_CEMS_ACCEPTED_FOLDER"),
+            ("epa_folder", "GL_CEMS_EPA_FOLDER"),
+        )
+        if environ.get(name)
+    }
+    cems = site.cems.model_copy(update=folders)
+    host, port = environ.get("GL_CEMS_PLC_HOST"), environ.get("GL_CEMS_PLC_PORT")
+    if cems.plc and (host or port):
+        update = {key: value for key, value in (("host", host), ("port", int(port) if port else None)) if value}
+        cems = cems.model_copy(update={"plc": cems.plc.model_copy(update=update)})
+    return site.model_copy(update={"cems": cems})
 
 
 def _warehouse_path() -> Path:

@@ -1,14 +1,17 @@
 """`gl-demo` / `python -m gl_pipelines.demo`: every asset of the demo site, on this machine.
 
-Starts the demo plant (OPC UA and Modbus servers) on free loopback ports in its own process and
-materializes:
+Starts the demo plant (OPC UA, Modbus, PI Web API, SAP OData and CEMS PLC servers) on free loopback
+ports in its own process and materializes:
 - the SCADA assets for one plant day in the site's time zone (the hourly readings as one
   single-run backfill, then the daily summary). The default day, 2026-11-01, is the US fall-back
   day: 25 hours;
 - the meter assets live: Modbus meters keep no history, so the demo snapshots them now for the
   last two closed hours and computes the consumption of the last one. Production refuses a
   snapshot read more than `max_read_delay_s` after its hour closed; the demo raises that limit to
-  two hours (it says so when it runs) so it works at any time of day.
+  two hours (it says so when it runs) so it works at any time of day;
+- the historian day, the ERP master data and documents of the day, and the day's energy balance;
+- the CEMS: the DAHS export files of the day (with their injected gaps and a failed calibration)
+  go through the drop-folder sensor, then raw hours, hourly emissions and the daily report.
 Then it prints where the results are, rows per table and the check outcomes.
 """
 
@@ -21,48 +24,99 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-from dagster import DagsterInstance, materialize, partition_loading_context
+from dagster import DagsterInstance, build_sensor_context, materialize, partition_loading_context
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, site_hourly_partitions
 from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.definitions import DEFAULT_WAREHOUSE, build_definitions, with_modbus_address
+from gl_pipelines.definitions import DEFAULT_WAREHOUSE, build_definitions, with_cems_environment, with_modbus_address
+from gl_pipelines.simulators.cems_dahs import write_day
+from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 DEMO_DAY = date(2026, 11, 1)
 DEMO_READ_DELAY_S = 7300
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+@dataclass(frozen=True)
+class DemoEndpoints:
+    """Where the demo plant's servers listen (free loopback ports chosen at start)."""
+
+    opcua: str
+    modbus_port: int
+    pi_url: str | None
+    odata_url: str | None
+    cems_plc_port: int | None
+
+
 @contextmanager
 def demo_plant():
-    """Run `python -m gl_pipelines.simulators` on free ports until the block ends; yields (opcua, modbus port)."""
+    """Run `python -m gl_pipelines.simulators` on free ports until the block ends; yields its DemoEndpoints."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", "0", "--modbus-port", "0"],
+        [sys.executable, "-m", "gl_pipelines.simulators"] + [f"--{name}-port=0" for name in DEMO_SERVERS],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
     try:
-        line = process.stdout.readline()
-        if "demo plant ready" not in line:
+        # The ready line names OPC UA, Modbus and the CEMS PLC; one line each follows for PI and SAP.
+        lines = [process.stdout.readline() for _ in range(3)]
+        if "demo plant ready" not in lines[0]:
             raise RuntimeError(f"demo plant did not start (exit code {process.poll()})")
-        print(line.strip())
-        opcua = line.split("OPC UA ", 1)[1].split()[0]
-        modbus_port = int(line.split("Modbus ", 1)[1].split()[0].rsplit(":", 1)[1])
-        yield opcua, modbus_port
+        print("".join(lines).strip())
+        yield _endpoints(lines)
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def demo_site(opcua_endpoint: str, modbus_port: int) -> SiteConfig:
+DEMO_SERVERS = ("opcua", "modbus", "pi", "odata", "cems-plc")
+
+
+def _endpoints(lines: list[str]) -> DemoEndpoints:
+    ready = lines[0]
+
+    def port_after(label: str) -> int | None:
+        return int(ready.split(label, 1)[1].split()[0].rstrip(",").rsplit(":", 1)[1]) if label in ready else None
+
+    def url_after(label: str) -> str | None:
+        line = next((line for line in lines if line.startswith(label)), None)
+        return line.split()[len(label.split())] if line else None
+
+    return DemoEndpoints(
+        opcua=ready.split("OPC UA ", 1)[1].split()[0],
+        modbus_port=port_after("Modbus "),
+        pi_url=url_after("PI Web API"),
+        odata_url=url_after("SAP OData"),
+        cems_plc_port=port_after("CEMS PLC "),
+    )
+
+
+def demo_site(plant: DemoEndpoints, work_folder: Path) -> SiteConfig:
+    """The demo site pointed at the running demo plant; CEMS folders under `work_folder`."""
     site = load_site_config()
-    site = site.model_copy(update={"opcua": site.opcua.model_copy(update={"endpoint": opcua_endpoint})})
-    site = with_modbus_address(site, "127.0.0.1", modbus_port)
-    return site.model_copy(update={"modbus": site.modbus.model_copy(update={"max_read_delay_s": DEMO_READ_DELAY_S})})
+    site = site.model_copy(update={"opcua": site.opcua.model_copy(update={"endpoint": plant.opcua})})
+    site = with_modbus_address(site, "127.0.0.1", plant.modbus_port)
+    site = site.model_copy(update={"modbus": site.modbus.model_copy(update={"max_read_delay_s": DEMO_READ_DELAY_S})})
+    if site.historian and plant.pi_url:
+        site = site.model_copy(update={"historian": site.historian.model_copy(update={"base_url": plant.pi_url})})
+    if site.erp and plant.odata_url:
+        site = site.model_copy(update={"erp": site.erp.model_copy(update={"service_url": plant.odata_url})})
+    if site.cems:
+        cems_folder = work_folder / "cems"
+        environ = {
+            "GL_CEMS_DROP_FOLDER": str(cems_folder / "drop"),
+            "GL_CEMS_QUARANTINE_FOLDER": str(cems_folder / "quarantine"),
+            "GL_CEMS_ACCEPTED_FOLDER": str(cems_folder / "accepted"),
+        }
+        if plant.cems_plc_port:
+            environ["GL_CEMS_PLC_PORT"] = str(plant.cems_plc_port)
+        site = with_cems_environment(site, environ)
+    return site
 
 
 def demo_steps(site: SiteConfig, day: date) -> list[tuple[str, dict]]:
@@ -81,7 +135,44 @@ def demo_steps(site: SiteConfig, day: date) -> list[tuple[str, dict]]:
             ("meter_readings", {"partition_key": last}),
             ("meter_hourly_consumption", {"partition_key": last}),
         ]
+    if site.historian:
+        steps.append(("historian_recorded", {"partition_key": plant_day}))
+    if site.erp:
+        steps += [
+            ("erp_plants", {}),
+            ("erp_materials", {}),
+            ("erp_fuel_receipts", {"partition_key": plant_day}),
+            ("erp_production", {"partition_key": plant_day}),
+        ]
+    if site.reporting:
+        steps.append(("plant_energy_balance", {"partition_key": plant_day}))
+    if site.cems:
+        steps += cems_demo_steps(day)
     return steps
+
+
+def cems_demo_steps(day: date) -> list[tuple[str, dict]]:
+    """CEMS for the demo day (a local-standard-time day): raw hours from the DAHS files the sensor
+    accepted (`prepare_cems_demo`), then emissions and the daily report."""
+    lst_day = f"{day:%Y-%m-%d}"
+    return [
+        ("cems_hourly_raw", {"tags": {RANGE_START_TAG: f"{lst_day}-00:00", RANGE_END_TAG: f"{lst_day}-23:00"}}),
+        ("cems_hourly_emissions", {"partition_key": lst_day}),
+        ("cems_daily_emissions", {"partition_key": lst_day}),
+    ]
+
+
+def prepare_cems_demo(defs, site: SiteConfig, day: date, instance: DagsterInstance) -> None:
+    """Write the demo CEMS's DAHS export of `day` (with its daily faults) into the drop folder and
+    let the sensor accept it, as the running sensor would."""
+    cems = site.cems
+    offset = cems.lst_utc_offset_hours
+    files = [path for unit in cems.units for path in write_day(cems.dahs_drop_folder, unit.unit_id, day, offset)]
+    result = defs.get_sensor_def("cems_dahs_files")(build_sensor_context(instance=instance, definitions=defs))
+    print(
+        f"DAHS files written to {cems.dahs_drop_folder}: {', '.join(p.name for p in files)}; "
+        f"sensor asked for {len(result.run_requests)} run(s)"
+    )
 
 
 def _table_rows(warehouse: Path) -> dict[str, int]:
@@ -95,11 +186,17 @@ def run_demo(day: date, warehouse: Path) -> bool:
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     checks: list[tuple[str, bool, str]] = []
     ok = True
-    with demo_plant() as (opcua_endpoint, modbus_port):
-        site = demo_site(opcua_endpoint, modbus_port)
+    with demo_plant() as plant:
+        site = demo_site(plant, warehouse.parent)
+        if site.erp:
+            # The demo SAP service's own client (no real credential): read from the environment like any secret.
+            os.environ.setdefault("GL_ERP_CLIENT_ID", DEMO_CLIENT_ID)
+            os.environ.setdefault("GL_ERP_CLIENT_SECRET", DEMO_CLIENT_SECRET)
         defs = build_definitions(site, warehouse)
         if site.modbus:
             print(f"meters are read live now; late-read limit raised to {DEMO_READ_DELAY_S} s for the demo")
+        if site.cems:
+            prepare_cems_demo(defs, site, day, instance)
         for selection, partition in demo_steps(site, day):
             began = time.perf_counter()
             result = materialize(
@@ -111,7 +208,7 @@ def run_demo(day: date, warehouse: Path) -> bool:
                 run_config=QUIET,
                 **partition,
             )
-            target = partition.get("partition_key") or "..".join(partition["tags"].values())
+            target = partition.get("partition_key") or "..".join(partition.get("tags", {}).values()) or "all"
             state = "ok" if result.success else "FAILED"
             print(f"{selection}[{target}]: {state} in {time.perf_counter() - began:.1f} s (run {result.run_id})")
             checks += [(c.check_name, c.passed, c.description or "") for c in result.get_asset_check_evaluations()]

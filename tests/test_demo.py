@@ -22,6 +22,9 @@ def test_demo_materializes_the_day_and_prints_a_summary(tmp_path):
     assert "plant.scada_readings: 54000 rows" in done.stdout  # 25 hours: the fall-back day
     assert "plant.meter_hourly_consumption: 3 rows" in done.stdout
     assert "plant.scada_daily_summary: 6 rows" in done.stdout
-    assert "checks: 7 passed, 0 failed" in done.stdout
+    assert "plant.historian_recorded: 45000 rows" in done.stdout  # 5 tags at 10 s over 25 hours
+    assert "plant.cems_hourly_emissions: 24 rows" in done.stdout  # a Part 75 day in local standard time
+    assert "plant.plant_energy_balance: 1 rows" in done.stdout
+    assert "checks: 29 passed, 0 failed" in done.stdout
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(distinct tag) from plant.scada_readings").fetchone()[0] == 6

@@ -6,11 +6,18 @@ import argparse
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from gl_pipelines.config import DEMO_SITE_CONFIG, load_site_config
+from gl_pipelines.simulators.cems_dahs import write_day, write_hour
+from gl_pipelines.simulators.cems_plc import DemoCemsPlc
+from gl_pipelines.simulators.http_server import HttpServerThread
 from gl_pipelines.simulators.modbus_server import DemoModbusServer
 from gl_pipelines.simulators.opcua_server import DemoOpcUaServer
+from gl_pipelines.simulators.pi_web_api import start_pi_web_api
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED
+from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, SERVICE_PATH, DemoSapODataService
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -21,6 +28,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--synthetic-tags", type=int, default=1000, help="extra tags for scale tests")
     parser.add_argument("--max-nodes-per-history-read", type=int, default=100)
+    parser.add_argument("--pi-port", type=int, default=5450, help="PI Web API historian (0 = any free port)")
+    parser.add_argument("--odata-port", type=int, default=5460, help="SAP OData ERP (0 = any free port; -1: off)")
+    parser.add_argument("--cems-plc-port", type=int, default=5021, help="the CEMS PLC's last-hour block; -1: off")
+    parser.add_argument("--dahs-folder", type=Path, help="write DAHS hourly export files of the demo CEMS here")
+    parser.add_argument("--dahs-days", type=int, default=1, help="complete local-standard-time days to write")
     return parser.parse_args(argv)
 
 
@@ -35,16 +47,85 @@ async def _serve(args: argparse.Namespace) -> None:
     await opcua.start()
     modbus = DemoModbusServer(load_site_config(DEMO_SITE_CONFIG).modbus, args.host, args.modbus_port, seed=args.seed)
     await modbus.start()
+    try:
+        pi = await start_pi_web_api(args.host, args.pi_port, seed=args.seed, n_synthetic=args.synthetic_tags)
+        pi_note = f"PI Web API {pi.url} ({len(pi.api.tags)} tags)"
+    except OSError as exc:  # another demo plant holds the port: OPC UA and Modbus still serve
+        pi, pi_note = None, f"PI Web API not started on port {args.pi_port}: {exc}"
+    cems_plc, cems_export, cems_note = await _start_cems(args)
+    odata, odata_note = await _start_odata(args)
     print(
         f"demo plant ready: OPC UA {opcua.endpoint} ({len(opcua.tags)} tags), "
-        f"Modbus {modbus.host}:{modbus.port} ({len(modbus.source.devices)} devices)",
+        f"Modbus {modbus.host}:{modbus.port} ({len(modbus.source.devices)} devices){cems_note}",
         flush=True,
     )
+    # After the ready line: callers read the first line for the endpoints.
+    print(pi_note, flush=True)
+    print(odata_note, flush=True)
     try:
         await asyncio.Event().wait()
     finally:
+        if pi is not None:
+            await pi.stop()
+        if odata is not None:
+            odata.stop()
+        if cems_export is not None:
+            cems_export.cancel()
+        if cems_plc is not None:
+            await cems_plc.stop()
         await modbus.stop()
         await opcua.stop()
+
+
+async def _start_odata(args: argparse.Namespace) -> tuple[HttpServerThread | None, str]:
+    """The demo ERP (SAP OData v2) in its own thread, unless --odata-port is -1 or the port is taken;
+    and the line to print about it."""
+    if args.odata_port < 0:
+        return None, "SAP OData off (--odata-port -1)"
+    try:
+        server = HttpServerThread(DemoSapODataService().app, args.host, args.odata_port, name="demo-sap-odata")
+        await asyncio.to_thread(server.start)
+    except OSError as exc:
+        return None, f"SAP OData not started on port {args.odata_port}: {exc}"
+    return server, f"SAP OData {server.url}{SERVICE_PATH} (client id {DEMO_CLIENT_ID})"
+
+
+async def _start_cems(args: argparse.Namespace) -> tuple[DemoCemsPlc | None, asyncio.Task | None, str]:
+    """The CEMS PLC server and the DAHS files (those of past days now, then each hour as it closes),
+    when asked for; and the text the ready line adds."""
+    cems = load_site_config(DEMO_SITE_CONFIG).cems
+    note, plc, export = "", None, None
+    if cems and cems.plc and args.cems_plc_port >= 0:
+        plc = DemoCemsPlc(cems, args.host, args.cems_plc_port, seed=args.seed)
+        try:
+            await plc.start()
+            note += f", CEMS PLC {plc.host}:{plc.port}"
+        except OSError as exc:  # another demo plant holds the port: the rest still serves
+            plc, note = None, f", CEMS PLC not started on port {args.cems_plc_port}: {exc}"
+    if cems and args.dahs_folder:
+        today = (datetime.now(UTC) + timedelta(hours=cems.lst_utc_offset_hours)).date()
+        files = [
+            path
+            for back in range(args.dahs_days, 0, -1)
+            for unit in cems.units
+            for path in write_day(
+                args.dahs_folder, unit.unit_id, today - timedelta(days=back), cems.lst_utc_offset_hours
+            )
+        ]
+        note += f", {len(files)} DAHS file(s) in {args.dahs_folder} (+ one per hour as it closes)"
+        export = asyncio.get_running_loop().create_task(_export_hours(args.dahs_folder, cems))
+    return plc, export, note
+
+
+async def _export_hours(folder: Path, cems) -> None:
+    """As a live DAHS does: 30 s after each hour closes, write that hour's export file for every unit."""
+    while True:
+        now = datetime.now(UTC)
+        next_export = now.replace(minute=0, second=30, microsecond=0) + timedelta(hours=1)
+        await asyncio.sleep((next_export - now).total_seconds())
+        closed = next_export.replace(second=0) - timedelta(hours=1)
+        for unit in cems.units:
+            write_hour(folder, unit.unit_id, closed, cems.lst_utc_offset_hours)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,6 +11,11 @@ from gl_pipelines.resources.opcua import OpcUaResource
 from tests.conftest import free_port
 
 
+def scada_and_meters(site):
+    """The demo site with only the sources these tests exercise; the others are tested with their sources."""
+    return site.model_copy(update={"historian": None, "erp": None, "cems": None, "reporting": None})
+
+
 def evaluate(defs, instance, opcua: OpcUaResource, cursor: str | None = None, modbus: ModbusResource | None = None):
     """One daemon-style tick: (run requests, skip message, new cursor)."""
     resources = {"opcua": opcua, "modbus": modbus or defs.resources["modbus"]}
@@ -22,7 +27,7 @@ def evaluate(defs, instance, opcua: OpcUaResource, cursor: str | None = None, mo
 
 
 def test_healthy_source_needs_nothing(site, tmp_path):
-    defs = build_definitions(site, tmp_path / "w.duckdb")
+    defs = build_definitions(scada_and_meters(site), tmp_path / "w.duckdb")
     with instance_for_test() as instance:
         requests, skipped, cursor = evaluate(defs, instance, OpcUaResource(endpoint=site.opcua.endpoint))
     assert requests == [] and skipped == "all 2 source(s) healthy"
@@ -30,7 +35,7 @@ def test_healthy_source_needs_nothing(site, tmp_path):
 
 
 def test_down_source_is_named_and_remembered(site, tmp_path):
-    defs = build_definitions(site, tmp_path / "w.duckdb")
+    defs = build_definitions(scada_and_meters(site), tmp_path / "w.duckdb")
     dead = OpcUaResource(endpoint=f"opc.tcp://127.0.0.1:{free_port()}/gone", health_timeout_s=2)
     with instance_for_test() as instance:
         _, skipped, cursor = evaluate(defs, instance, dead)
@@ -41,7 +46,7 @@ def test_down_source_is_named_and_remembered(site, tmp_path):
 
 
 def test_recovery_requests_one_catch_up_run_over_the_missing_hours(site, tmp_path):
-    defs = build_definitions(site, tmp_path / "w.duckdb")
+    defs = build_definitions(scada_and_meters(site), tmp_path / "w.duckdb")
     hourly = defs.resolve_assets_def("scada_readings").partitions_def
     now = datetime.now(UTC)
     outage_start = now - timedelta(hours=3, minutes=30)
@@ -71,7 +76,7 @@ def test_recovery_requests_one_catch_up_run_over_the_missing_hours(site, tmp_pat
 
 
 def test_meters_without_history_are_not_caught_up(site, tmp_path):
-    defs = build_definitions(site, tmp_path / "w.duckdb")
+    defs = build_definitions(scada_and_meters(site), tmp_path / "w.duckdb")
     outage = (datetime.now(UTC) - timedelta(hours=3)).isoformat()
     cursor = json.dumps({"opcua": {"down_since": None}, "modbus": {"down_since": outage}})
     with instance_for_test() as instance:
@@ -81,7 +86,7 @@ def test_meters_without_history_are_not_caught_up(site, tmp_path):
 
 
 def test_down_meters_are_reported(site, tmp_path):
-    defs = build_definitions(site, tmp_path / "w.duckdb")
+    defs = build_definitions(scada_and_meters(site), tmp_path / "w.duckdb")
     moved = with_modbus_address(site, "127.0.0.1", free_port())
     dead = ModbusResource.from_source(moved.modbus, retry_attempts=1, health_timeout_s=3)
     with instance_for_test() as instance:
