@@ -29,7 +29,7 @@ from gl_pipelines.assets.erp import build_erp_assets, build_erp_jobs
 from gl_pipelines.assets.historian import build_historian_assets
 from gl_pipelines.assets.meters import build_meter_assets
 from gl_pipelines.assets.partitions import site_daily_partitions, site_hourly_partitions
-from gl_pipelines.assets.reports import build_report_assets
+from gl_pipelines.assets.reports import build_report_assets, site_monthly_partitions
 from gl_pipelines.assets.scada import build_scada_assets
 from gl_pipelines.checks.cems import build_cems_checks
 from gl_pipelines.checks.erp import build_erp_checks
@@ -172,7 +172,11 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         )
     if site.reporting:
         # Reports last: each is built only when the assets it reads were wired above.
-        assets += build_report_assets(site, [*assets, *checks])
+        reports = build_report_assets(site, [*assets, *checks])
+        assets += reports
+        jobs_, schedules_ = report_jobs_and_schedules(reports, timezone)
+        jobs += jobs_
+        schedules += schedules_
     return Definitions(
         # Steps of one run wait for the single DuckDB pool slot anyway; running them in the run's own
         # process saves a ~4 s process start per step (measured in bench/backfill_daemon.py).
@@ -192,6 +196,25 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         ],
         resources=resources,
     )
+
+
+def report_jobs_and_schedules(reports: list, timezone: str) -> tuple[list, list]:
+    """A daily job for the daily reports (03:00 plant time, after the sources' daily jobs) and a monthly
+    one for the monthly reports (06:00 on the 1st). A report whose inputs are missing or failed a
+    blocking check fails its run, naming the check, and run_failure_alert reports it."""
+    names = [key.to_user_string() for report in reports for key in report.keys]
+    daily = [name for name in names if name == "plant_energy_balance"]
+    monthly = [name for name in names if name not in daily]
+    jobs, schedules = [], []
+    if daily:
+        job = define_asset_job("reports_daily_job", selection=daily, description="The daily reports.")
+        jobs.append(job)
+        schedules.append(partition_schedule(job, site_daily_partitions(timezone), minute_of_hour=0, hour_of_day=3))
+    if monthly:
+        job = define_asset_job("reports_monthly_job", selection=monthly, description="The monthly reports.")
+        jobs.append(job)
+        schedules.append(partition_schedule(job, site_monthly_partitions(timezone), minute_of_hour=0, hour_of_day=6))
+    return jobs, schedules
 
 
 def _secret(name: str) -> EnvVar | None:

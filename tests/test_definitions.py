@@ -110,7 +110,11 @@ def test_operations_wiring():
         "erp_daily_job_schedule",
         "erp_master_data_job_schedule",
         "cems_daily_job_schedule",
+        "reports_daily_job_schedule",
+        "reports_monthly_job_schedule",
     }
+    monthly = defs.resolve_schedule_def("reports_monthly_job_schedule")
+    assert (monthly.cron_schedule, monthly.execution_timezone) == ("0 6 1 * *", "America/Chicago")
     assert {sensor.name for sensor in defs.sensors} == {
         "source_health",
         "run_failure_alert",
