@@ -3,9 +3,10 @@
 The cursor maps each file name in the drop folder to (mtime_ns, size, sha256) of the version last
 handled. A file whose mtime or size changed is hashed again; new content is validated in full and
 either accepted (copied into the content-addressed store, then one run of `cems_hourly_raw` over
-the hourly partitions it covers, keyed by its hash) or moved to quarantine with the file, line and
-column of the first problem. A touched file with the same content asks for nothing. A file still
-being written (its size or mtime moves while it is read) waits for the next tick.
+the hourly partitions it and the version it replaces cover, keyed by its hash) or moved to
+quarantine with the file, line and column of the first problem. A touched file with the same
+content asks for nothing. A file still being written (its size or mtime moves while it is read)
+waits for the next tick.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dagster import (
 from gl_pipelines.assets.cems import cems_hourly_partitions
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.cems.dahs import DahsFormatError, parse_dahs_csv
-from gl_pipelines.cems.dahs_store import accept, quarantine, sha256_of
+from gl_pipelines.cems.dahs_store import accept, current_entries, quarantine, sha256_of
 from gl_pipelines.config import CemsSource
 
 RAW_ASSET = AssetKey("cems_hourly_raw")
@@ -95,9 +96,12 @@ def build_cems_file_sensor(source: CemsSource, job_name: str) -> SensorDefinitio
                     )
                 )
                 continue
+            previous_version = {e.name: e for e in current_entries(source.accepted_folder)}.get(path.name)
             entry = accept(source.accepted_folder, path.name, data, frame)
-            first = hourly.get_partition_key_for_timestamp(entry.first_hour_utc.timestamp())
-            last = hourly.get_partition_key_for_timestamp(entry.last_hour_utc.timestamp())
+            # A rewrite supersedes the old version's hours too: re-run them, or a shrunk file leaves them stale.
+            covered = [entry] + ([previous_version] if previous_version else [])
+            first = hourly.get_partition_key_for_timestamp(min(e.first_hour_utc for e in covered).timestamp())
+            last = hourly.get_partition_key_for_timestamp(max(e.last_hour_utc for e in covered).timestamp())
             context.log.info(f"accepted {entry.ref}: {entry.rows} rows, partitions {first}..{last}")
             requests.append(
                 RunRequest(
