@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cache
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AllPartitionMapping,
@@ -57,7 +58,7 @@ from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting import energy_balance as eb
 from gl_pipelines.reporting import ghg, intensity, reconciliation
 from gl_pipelines.reporting.check_results import stored_check_results
-from gl_pipelines.reporting.exports import reports_root, write_exports
+from gl_pipelines.reporting.exports import reports_root, utc_nanoseconds, write_partition_exports
 from gl_pipelines.reporting.html_report import Section, render_check_results, render_report, write_html
 from gl_pipelines.reporting.settings import ReportingUnit
 
@@ -139,11 +140,8 @@ def _report_output(
     # re-run of one partition replaces its file and no row is in two files.
     time_column = next(iter(descriptions))
     partitions_def = context.assets_def.partitions_def
-    files: dict[str, dict[str, object]] = {}
-    for key in context.partition_keys:
-        low, high = utc_window(partitions_def.time_window_for_partition_key(key))
-        rows = frame[(frame[time_column] >= low) & (frame[time_column] < high)]
-        files[key] = write_exports(rows, root, name, key, csv)
+    windows = {key: utc_window(partitions_def.time_window_for_partition_key(key)) for key in context.partition_keys}
+    files = write_partition_exports(frame, root, name, windows, time_column, csv)
     start, end = utc_window(context.partition_time_window)
     metadata = {
         "window_start": start.isoformat(),
@@ -204,6 +202,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
 
         @asset(
             partitions_def=monthly,
+            backfill_policy=backfill_policy(),
             ins={"erp_fuel_receipts": AssetIn(partition_mapping=from_days)},
             metadata={"partition_expr": "month"},
             kinds={"pandas", "duckdb"},
@@ -256,6 +255,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
 
         @asset(
             partitions_def=monthly,
+            backfill_policy=backfill_policy(),
             ins={"ghg_inventory": AssetIn(), "erp_production": AssetIn(partition_mapping=from_days)},
             metadata={"partition_expr": "month"},
             kinds={"pandas", "duckdb"},
@@ -266,7 +266,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
         def emissions_intensity(
             context: AssetExecutionContext, ghg_inventory: pd.DataFrame, erp_production: pd.DataFrame
         ) -> Iterator:
-            _gate(context, "ghg_inventory", REPORT_BLOCKING_CHECKS["ghg_inventory"], [context.partition_key])
+            _gate(context, "ghg_inventory", REPORT_BLOCKING_CHECKS["ghg_inventory"], context.partition_keys)
             _gate(
                 context, "erp_production", production_checks, context.asset_partition_keys_for_input("erp_production")
             )
@@ -330,6 +330,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
 
     @asset(
         partitions_def=site_monthly_partitions(timezone),
+        backfill_policy=backfill_policy(),
         deps=[AssetDep(cems_key, partition_mapping=AllPartitionMapping())],
         ins={"plant_energy_balance": AssetIn(partition_mapping=TimeWindowPartitionMapping())},
         required_resource_keys={WAREHOUSE_READER_KEY},
@@ -352,7 +353,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
         plant_missing = _gate_materialized(context, "plant_energy_balance", balance_checks, plant_days)
         if len(cems_missing) == len(cems_days) and len(plant_missing) == len(plant_days):
             raise Failure(
-                description=f"cems_fuel_reconciliation[{context.partition_key}]: no CEMS day ({lst_days}) and "
+                description=f"cems_fuel_reconciliation[{_range_label(context)}]: no CEMS day ({lst_days}) and "
                 "no plant day materialized; nothing to reconcile"
             )
         start, end = utc_window(window)
@@ -408,16 +409,31 @@ def cems_hours_in_balance_days(
 ) -> pd.DataFrame:
     """The CEMS unit-hours that fall inside a plant day the energy balance holds for the same unit."""
     days = site_daily_partitions(timezone)
-    keep = pd.Series(False, index=hours.index)
+    keep = np.zeros(len(hours), dtype=bool)
+    instants = utc_nanoseconds(hours["hour_start_utc"])
     for unit in units:
         if not unit.cems_unit_id:
             continue
-        of_unit = hours["unit_id"] == unit.cems_unit_id
-        for day in balance.loc[balance["unit_name"] == unit.name, "day"]:
-            key = pd.Timestamp(day).tz_convert(timezone).strftime("%Y-%m-%d")
-            low, high = utc_window(days.time_window_for_partition_key(key))
-            keep |= of_unit & (hours["hour_start_utc"] >= low) & (hours["hour_start_utc"] < high)
+        keys = {
+            pd.Timestamp(day).tz_convert(timezone).strftime("%Y-%m-%d")
+            for day in balance.loc[balance["unit_name"] == unit.name, "day"]
+        }
+        if not keys:
+            continue
+        # Plant days do not overlap: find each hour's candidate day by its start (one search for all
+        # hours, not one pass over the hours per day), then check the hour is before that day's end.
+        windows = sorted(utc_window(days.time_window_for_partition_key(key)) for key in keys)
+        low = utc_nanoseconds([start for start, _ in windows])
+        high = utc_nanoseconds([end for _, end in windows])
+        slot = np.searchsorted(low, instants, side="right") - 1
+        inside = (slot >= 0) & (instants < high[np.clip(slot, 0, None)])
+        keep |= (hours["unit_id"] == unit.cems_unit_id).to_numpy() & inside
     return hours[keep]
+
+
+def _range_label(context: AssetExecutionContext) -> str:
+    keys = context.partition_keys
+    return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
 
 
 def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, root) -> AssetsDefinition:
@@ -477,9 +493,37 @@ def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[
     checked = {spec.asset_key.to_user_string() for d in definitions for spec in d.check_specs}
     validated = sorted(name for name in checked if partitions.get(name) is not None)
 
+    def render_month(instance, month: str, frames: Mapping[str, pd.DataFrame]):
+        window = monthly.time_window_for_partition_key(month)
+        results = pd.concat(
+            [
+                stored_check_results(instance, name, overlapping_partition_keys(partitions[name], window))
+                for name in validated
+            ],
+            ignore_index=True,
+        )
+        checks_path = write_html(
+            root / "monthly" / f"checks_{month}.html",
+            render_check_results(f"{site.site.name}: data-quality results, month {month}", results),
+        )
+        start, end = utc_window(window)
+        sections = [_section(name, _rows_in(frames[name], name, start, end), timezone) for name in reports]
+        html_path = write_html(
+            root / "monthly" / f"report_{month}.html",
+            render_report(
+                f"{site.site.name}: monthly energy and emissions report, {month}",
+                f"plant month {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC; generated "
+                f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; GWP {reporting.gwp_set}",
+                sections,
+                {"data-quality check results": checks_path.name},
+            ),
+        )
+        return html_path, checks_path, results
+
     @asset(
         name="monthly_report",
         partitions_def=monthly,
+        backfill_policy=backfill_policy(),
         ins=ins,
         group_name=REPORT_GROUP,
         kinds={"html"},
@@ -491,44 +535,34 @@ def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[
         for name in reports:
             keys = context.asset_partition_keys_for_input(name)
             _gate(context, name, REPORT_BLOCKING_CHECKS[name], keys)
-        month = context.partition_key
-        window = context.partition_time_window
-        results = pd.concat(
-            [
-                stored_check_results(context.instance, name, overlapping_partition_keys(partitions[name], window))
-                for name in validated
-            ],
-            ignore_index=True,
-        )
-        checks_path = write_html(
-            root / "monthly" / f"checks_{month}.html",
-            render_check_results(f"{site.site.name}: data-quality results, month {month}", results),
-        )
-        sections = [_section(name, frames[name], timezone) for name in reports]
-        start, end = utc_window(window)
-        html_path = write_html(
-            root / "monthly" / f"report_{month}.html",
-            render_report(
-                f"{site.site.name}: monthly energy and emissions report, {month}",
-                f"plant month {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC; generated "
-                f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; GWP {reporting.gwp_set}",
-                sections,
-                {"data-quality check results": checks_path.name},
-            ),
-        )
+        # A single-run backfill loads the range's rows once and writes one page pair per month.
+        pages = [render_month(context.instance, month, frames) for month in context.partition_keys]
+        results = pd.concat([month_results for _, _, month_results in pages], ignore_index=True)
         failed = int((~results["passed"]).sum()) if not results.empty else 0
-        return MaterializeResult(
-            metadata={
+        if len(pages) == 1:
+            html_path, checks_path, _ = pages[0]
+            metadata = {
                 "report_html": MetadataValue.path(str(html_path)),
                 "report_url": MetadataValue.url(html_path.as_uri()),
                 "check_results_html": MetadataValue.path(str(checks_path)),
                 "check_results_url": MetadataValue.url(checks_path.as_uri()),
-                "check_evaluations": len(results),
-                "check_failures": failed,
             }
-        )
+        else:
+            metadata = {
+                "report_folder": MetadataValue.path(str(root / "monthly")),
+                "report_files": MetadataValue.json([path.name for page in pages for path in page[:2]]),
+            }
+        return MaterializeResult(metadata=metadata | {"check_evaluations": len(results), "check_failures": failed})
 
     return [monthly_report]
+
+
+def _rows_in(frame: pd.DataFrame, name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """The rows of a loaded report that belong to one plant month (a range run loads several)."""
+    time_column = "day" if name == "plant_energy_balance" else "month"
+    if frame.empty or time_column not in frame:
+        return frame
+    return frame[(frame[time_column] >= start) & (frame[time_column] < end)]
 
 
 def _section(name: str, frame: pd.DataFrame, timezone: str) -> Section:

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_PARTITION = "__gl_export_partition"
 
 
 def reports_root(configured: str) -> Path:
@@ -53,6 +57,53 @@ def write_exports(
         finally:
             con.unregister("report_frame")
     return written
+
+
+def write_partition_exports(
+    frame: pd.DataFrame,
+    root: Path,
+    report: str,
+    windows: Mapping[str, tuple[datetime, datetime]],
+    time_column: str,
+    csv: bool,
+) -> dict[str, dict[str, Path]]:
+    """One export per partition of a range: the rows of `frame` whose `time_column` is in the
+    partition's [start, end) window, written as `write_exports` would write each slice. The frame
+    is registered once on one connection and each file is a filtered COPY, so a year of daily
+    partitions costs one COPY per file rather than a connection and a registration per file."""
+    keys = list(windows)
+    if not keys:
+        return {}
+    starts = utc_nanoseconds([windows[key][0] for key in keys])
+    ends = utc_nanoseconds([windows[key][1] for key in keys])
+    order = np.argsort(starts, kind="stable")
+    instants = utc_nanoseconds(frame[time_column]) if len(frame) else np.array([], "int64")
+    slot = np.clip(np.searchsorted(starts[order], instants, side="right") - 1, -1, None)
+    inside = (slot >= 0) & (instants < ends[order][np.clip(slot, 0, None)])
+    partition = np.where(inside, order[np.clip(slot, 0, None)], -1)
+    wanted = {"parquet": "(FORMAT parquet)", **({"csv": "(FORMAT csv, HEADER true)"} if csv else {})}
+    written: dict[str, dict[str, Path]] = {}
+    with duckdb.connect() as con:
+        con.register("report_frame", frame.assign(**{_PARTITION: partition}))
+        (root / report).mkdir(parents=True, exist_ok=True)
+        for index, key in enumerate(keys):
+            paths = export_paths(root, report, key)
+            written[key] = {}
+            for fmt, options in wanted.items():
+                final = paths[fmt]
+                partial = final.with_name(final.name + ".partial")
+                con.execute(
+                    f"COPY (SELECT * EXCLUDE ({_PARTITION}) FROM report_frame WHERE {_PARTITION} = {index}) "
+                    f"TO '{_sql_path(partial)}' {options}"
+                )
+                os.replace(partial, final)
+                written[key][fmt] = final
+    return written
+
+
+def utc_nanoseconds(instants) -> np.ndarray:
+    """Tz-aware instants as int64 UTC nanoseconds (whatever the stored resolution)."""
+    return pd.DatetimeIndex(instants).tz_convert("UTC").as_unit("ns").asi8
 
 
 def read_parquet(path: Path) -> pd.DataFrame:

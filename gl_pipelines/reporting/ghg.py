@@ -38,13 +38,15 @@ class InventoryInputError(ValueError):
 def month_start(instants: pd.Series, timezone: str) -> pd.Series:
     """The UTC instant of local midnight on the 1st of each instant's plant month (computed once per
     distinct instant: a month of hourly rows has ~744 of them, a month of documents ~31 dates)."""
-    distinct = pd.Series(instants.unique())
+    codes, uniques = pd.factorize(instants, use_na_sentinel=False)
+    distinct = pd.Series(uniques)
     if distinct.empty:
         return pd.Series(pd.DatetimeIndex([], tz="UTC"), index=instants.index)
     local = distinct.dt.tz_convert(timezone).dt.tz_localize(None)
     first = local.dt.to_period("M").dt.start_time
     starts = first.dt.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
-    return instants.map(dict(zip(distinct, starts, strict=True)))
+    # Spread back by position (a take), not by a dict lookup per row, which costs ~5 us a row.
+    return pd.Series(starts.array.take(codes), index=instants.index, name=instants.name)
 
 
 def ghg_inventory(
