@@ -12,6 +12,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     AssetSelection,
+    Failure,
     Output,
     RetryRequested,
     ScheduleDefinition,
@@ -21,6 +22,7 @@ from dagster import (
 
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.provenance import provenance_metadata
+from gl_pipelines.checks.erp import MAX_LISTED, outside_window
 from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpSource
 from gl_pipelines.resources.erp import RESOURCE_VERSION, EntityQuery, ErpExtract, ErpPagingError, ErpResource
 from gl_pipelines.resources.http import HttpTransientError
@@ -50,6 +52,15 @@ def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuer
         raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=STEP_RETRY_WAIT_S) from error
     frame = extract.frame.assign(source=erp.source_name)
     if window:
+        # A row outside the window (or with no date) would be stored outside every partition: no
+        # re-run would replace it and the window-loaded blocking checks would never see it.
+        stray = outside_window(frame, query.date_column, *window, query.keys)
+        if stray:
+            raise Failure(
+                f"{erp.source_name}: {query.entity_set}: {len(stray)} rows outside the plant day "
+                f"[{window[0].isoformat()}, {window[1].isoformat()}): " + "; ".join(stray[:MAX_LISTED]),
+                allow_retries=False,
+            )
         metadata = provenance_metadata(
             endpoint=erp.safe_endpoint,
             window=window,

@@ -37,9 +37,13 @@ def duplicate_keys(frame: pd.DataFrame, keys: Sequence[str]) -> list[str]:
 
 
 def negative_quantities(frame: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """Rows whose quantity is negative, missing or not a number (a missing one would vanish from sums)."""
     quantity = pd.to_numeric(frame["quantity"], errors="coerce")
-    bad = frame[quantity < 0]
-    return [f"{label}: quantity {value}" for label, value in zip(_label(bad, keys), bad["quantity"], strict=True)]
+    bad = frame[quantity.isna() | (quantity < 0)]
+    return [
+        f"{label}: quantity {'missing' if pd.isna(value) else value}"
+        for label, value in zip(_label(bad, keys), bad["quantity"], strict=True)
+    ]
 
 
 def unknown_units(frame: pd.DataFrame, units: Sequence[str], keys: Sequence[str], column: str = "unit") -> list[str]:
@@ -83,7 +87,7 @@ def _document_checks(asset: str, source: ErpSource, timezone: str, currency: boo
         names["currency_present"] = f"{asset}_currency_present"
     descriptions = {
         "keys_unique": f"One row per key ({', '.join(keys)}).",
-        "quantity_non_negative": "No negative quantity.",
+        "quantity_non_negative": "No negative or missing quantity.",
         "units_known": f"Every unit is one of the site's ERP units ({', '.join(units)}).",
         "in_window": "Every posting date is inside the partition's plant day.",
         "currency_present": f"Every amount has a currency in {', '.join(source.currencies)}.",
@@ -102,7 +106,9 @@ def _document_checks(asset: str, source: ErpSource, timezone: str, currency: boo
     def _checks(context, frame: pd.DataFrame) -> Iterator[AssetCheckResult]:
         start, end = utc_window(context.op_execution_context.partition_time_window)
         yield _result(names["keys_unique"], duplicate_keys(frame, keys), f"{len(frame)} rows, keys unique")
-        yield _result(names["quantity_non_negative"], negative_quantities(frame, keys), "no negative quantity")
+        yield _result(
+            names["quantity_non_negative"], negative_quantities(frame, keys), "quantities all set, none negative"
+        )
         yield _result(names["units_known"], unknown_units(frame, units, keys), "all units known")
         yield _result(
             names["in_window"],

@@ -124,7 +124,8 @@ class _Reader:
         self.digest = hashlib.sha256()
 
     async def page(self, url: str, params: dict | None) -> tuple[list[dict], str | None, str | None, int | None]:
-        payload = await self.client.get_json(url, params=params)
+        # Edm.Decimal sent as a JSON number (OData v4, some v2 servers) must not pass through float.
+        payload = await self.client.get_json(url, params=params, parse_float=Decimal)
         rows, next_link, delta, count = entity_rows(payload, source=f"{self.source}: {url.split('?')[0]}")
         self.pages += 1
         return rows, next_link, delta, count
@@ -132,7 +133,11 @@ class _Reader:
     async def chain(self, url: str, params: dict | None) -> tuple[list[dict], str | None, int | None]:
         """One request and every `__next` page after it (each link checked for origin by the client)."""
         rows, next_link, delta, count = await self.page(url, params)
+        followed: set[str] = set()
         while next_link:
+            if next_link in followed:  # a server handing out the same page again would loop forever
+                raise ODataError(f"{self.source}: {url.split('?')[0]}: __next repeats {next_link!r}")
+            followed.add(next_link)
             more, next_link, delta, _ = await self.page(next_link, None)
             rows += more
         return rows, delta, count
@@ -200,6 +205,9 @@ class ErpResource(HttpSourceResource):
         entity = self._validated(await self._ametadata(client), query)
         reader = _Reader(client, self.source_name)
         params = {"$format": "json", "$select": ",".join(dict.fromkeys(query.fields.values()))}
+        if entity.keys:
+            # OData promises no order without $orderby: $skip windows over a shifting order lose rows.
+            params["$orderby"] = ",".join(entity.keys)
         filter_text = self._filter(entity, query, window)
         if filter_text:
             params["$filter"] = filter_text
@@ -217,7 +225,7 @@ class ErpResource(HttpSourceResource):
         if rows is None:
             rows, delta, count = await self._full(reader, query.entity_set, params)
         # Rows in query order (windows by $skip, pages by __next), so the digest is reproducible.
-        reader.digest.update(json.dumps(rows, sort_keys=True, separators=(",", ":")).encode())
+        reader.digest.update(json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode())
         frame = normalize_rows(rows, entity, query.fields, ZoneInfo(self.timezone))
         frame, duplicates = deduplicate(frame, query.keys)
         if mode != "delta" and count is not None and len(frame) != count:

@@ -203,10 +203,14 @@ class HistorianResource(HttpSourceResource):
             if item is None:
                 failures.append(f"{tag.name} ({tag.path}): stream missing from the response")
                 continue
-            if item.get("Errors"):
-                failures.append(f"{tag.name} ({tag.path}): {_short(item['Errors'])}")
+            # A single-stream body (interpolated) arrives here wrapped as an item: its WebException too.
+            if item.get("Errors") or item.get("WebException"):
+                failures.append(f"{tag.name} ({tag.path}): {_short(item.get('Errors') or item['WebException'])}")
                 continue
-            values = item.get("Items") or []
+            values = item.get("Items")
+            if not isinstance(values, list):
+                failures.append(f"{tag.name} ({tag.path}): stream without an Items list")
+                continue
             bad = next((v for v in values if isinstance(v, dict) and v.get("Errors")), None)
             if bad is not None:
                 failures.append(f"{tag.name} ({tag.path}): value at {bad.get('Timestamp')}: {_short(bad['Errors'])}")
@@ -299,6 +303,7 @@ class HistorianResource(HttpSourceResource):
     ) -> pd.DataFrame:
         """One row per (tag, summary type) over [start, end): PI's own Average/Minimum/Maximum/Total."""
         _require_aware(start, end)
+        utc_window = (start.astimezone(UTC), end.astimezone(UTC))
 
         async def read(client: HttpClient) -> tuple[pd.DataFrame, str, int]:
             web_ids = await self._resolve(client, tags)
@@ -319,7 +324,7 @@ class HistorianResource(HttpSourceResource):
                             f"{self.source_name}: summary {item.get('Type')} of {tag.name} ({tag.path}) is bad: "
                             f"{status or _short(item)}"
                         )
-                    rows.append((tag.name, item.get("Type"), value, tag.unit, start, end, self.source_name))
+                    rows.append((tag.name, item.get("Type"), value, tag.unit, *utc_window, self.source_name))
             return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), "", len(tags)
 
         return asyncio.run(self._with_client(lambda client: read(client))).frame

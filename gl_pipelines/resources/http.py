@@ -15,13 +15,21 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
 from dagster import ConfigurableResource
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    wait_exponential_jitter,
+)
 
 from gl_pipelines.resources.health import HealthStatus
 
@@ -125,13 +133,16 @@ class HttpClientSettings(BaseModel):
     auth: AuthSettings = NoAuth()
 
     def secret_values(self) -> list[str]:
+        """Every form a secret travels in: the value, and for HTTP Basic the encoded credential too."""
         auth = self.auth
         if isinstance(auth, BasicAuth):
-            return [auth.password.get_secret_value()]
+            password = auth.password.get_secret_value()
+            return [password, _basic_header(auth.username, password).removeprefix("Basic ")]
         if isinstance(auth, BearerAuth):
             return [auth.token.get_secret_value()]
         if isinstance(auth, OAuth2ClientCredentials):
-            return [auth.client_secret.get_secret_value()]
+            secret = auth.client_secret.get_secret_value()
+            return [secret, _basic_header(auth.client_id, secret).removeprefix("Basic ")]
         return []
 
 
@@ -222,15 +233,20 @@ class HttpClient:
             await self._client.aclose()
             self._client = None
 
-    async def get_json(self, url_or_path: str, params: Any = None) -> Any:
-        """GET and parse JSON; HttpResponseFormatError if the body is not JSON."""
+    async def get_json(
+        self, url_or_path: str, params: Any = None, *, parse_float: Callable[[str], Any] | None = None
+    ) -> Any:
+        """GET and parse JSON; HttpResponseFormatError if the body is not JSON.
+
+        `parse_float=Decimal` keeps JSON numbers with a fraction exact (never a binary float).
+        """
         response = await self.request("GET", url_or_path, params=params, accept="application/json")
         content_type = response.headers.get("content-type", "")
         media = content_type.split(";")[0].strip().lower()
         if not (media == "application/json" or media.endswith("+json")):
             raise self._error(HttpResponseFormatError, response, f"expected a JSON content type, got {content_type!r}")
         try:
-            return json.loads(response.content)
+            return json.loads(response.content, parse_float=parse_float)
         except ValueError as exc:
             raise self._error(HttpResponseFormatError, response, f"malformed JSON ({exc})") from None
 
@@ -245,14 +261,7 @@ class HttpClient:
         """One logical request: auth, retries, rate limit and in-flight cap applied; 2xx or an error."""
         url = self._resolve(method, url_or_path)
         headers = {"Accept": accept} if accept else {}
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(HttpTransientError),
-            stop=stop_after_attempt(self.settings.max_attempts),
-            wait=self._wait,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in self._retrying():
             with attempt:
                 return await self._send_authenticated(method, url, params, headers)
         raise AssertionError("unreachable: tenacity reraises the last error")
@@ -306,7 +315,8 @@ class HttpClient:
             return
         if status in RETRY_STATUS:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            raise self._error(HttpTransientError, response, "server busy or failing", retry_after_s=retry_after)
+            detail = "server busy or failing" + (f" (Retry-After {retry_after:g} s)" if retry_after is not None else "")
+            raise self._error(HttpTransientError, response, detail, retry_after_s=retry_after)
         raise self._error(HttpSourceError, response, "request refused")
 
     def _error(self, cls: type[HttpSourceError], response: httpx.Response, detail: str, **kw: Any) -> HttpSourceError:
@@ -321,10 +331,24 @@ class HttpClient:
         )
 
     def _scrub(self, text: str) -> str:
-        secrets = [*self._secrets, *([self._token.value] if self._token else [])]
-        for secret in secrets:
+        for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+    def _retrying(self) -> AsyncRetrying:
+        """Retries of transient errors; a Retry-After beyond backoff_max_s ends them (never retried early)."""
+        return AsyncRetrying(
+            retry=retry_if_exception_type(HttpTransientError),
+            stop=stop_any(stop_after_attempt(self.settings.max_attempts), self._retry_after_too_long),
+            wait=self._wait,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+
+    def _retry_after_too_long(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after_s", None)
+        return retry_after is not None and retry_after > self.settings.backoff_max_s
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -333,9 +357,7 @@ class HttpClient:
             multiplier=s.backoff_initial_s, max=s.backoff_max_s, jitter=s.backoff_initial_s
         )
         retry_after = getattr(exc, "retry_after_s", None)
-        if retry_after is not None:
-            return min(retry_after, s.backoff_max_s)
-        return backoff(state)
+        return retry_after if retry_after is not None else backoff(state)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         self.stats["retries"] += 1
@@ -359,6 +381,7 @@ class HttpClient:
             if current is not None and time.monotonic() < current.expires_at and current.value != rejected:
                 return current.value
             self._token = await self._fetch_token()
+            self._secrets.append(self._token.value)  # scrubbed for the client's life, even once replaced
             return self._token.value
 
     async def _fetch_token(self) -> _Token:
@@ -370,15 +393,8 @@ class HttpClient:
             token_url = self._base.join(auth.token_url.lstrip("/"))
         form = {"grant_type": "client_credentials", **({"scope": auth.scope} if auth.scope else {})}
         basic = _basic_header(auth.client_id, auth.client_secret.get_secret_value())
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(HttpTransientError),
-            stop=stop_after_attempt(self.settings.max_attempts),
-            wait=self._wait,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
+            async for attempt in self._retrying():
                 with attempt:
                     response = await self._post_token(token_url, form, basic)
         except HttpTransientError as exc:
@@ -390,7 +406,14 @@ class HttpClient:
             value = str(body["access_token"])
             lifetime = float(body.get("expires_in", 3600))
         except (ValueError, KeyError, TypeError):
-            raise self._error(HttpResponseFormatError, response, "token response without access_token") from None
+            # No body excerpt: a token response is itself a secret (it may hold a usable access_token).
+            raise HttpResponseFormatError(
+                self.source,
+                "POST",
+                token_url,
+                "token response without a usable access_token and expires_in",
+                status=response.status_code,
+            ) from None
         # Renew a little before the server's expiry so a request never leaves with a dying token.
         margin = min(30.0, lifetime * 0.1)
         return _Token(value, time.monotonic() + max(0.0, lifetime - margin))
@@ -453,7 +476,9 @@ class HttpSourceResource(ConfigurableResource):
     backoff_initial_s: float = Field(
         default=0.2, ge=0, description="First retry wait; grows exponentially with jitter."
     )
-    backoff_max_s: float = Field(default=10.0, ge=0, description="Cap on one retry wait, Retry-After included.")
+    backoff_max_s: float = Field(
+        default=10.0, ge=0, description="Cap on one retry wait; a longer Retry-After fails the request instead."
+    )
     health_path: str = Field(default="", description="Path GET by health_check(), relative to base_url.")
 
     def client_settings(self) -> HttpClientSettings:

@@ -83,15 +83,15 @@ def parse_odata_date(value: object, *, entity_set: str = "?", prop: str = "?") -
 def parse_decimal(value: object, *, entity_set: str = "?", prop: str = "?") -> Decimal | None:
     """An Edm.Decimal (a JSON string in OData v2) -> exact Decimal; None stays None.
 
-    A JSON number is accepted through its shortest decimal repr; a bool or text is refused.
+    A JSON number must arrive as Decimal or int (the client parses with parse_float=Decimal); a
+    binary float has already lost digits and is refused, as are a bool and text.
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ODataError(f"{entity_set}.{prop}: {value!r} is not an Edm.Decimal")
-    text = repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, bool | float):
+        raise ODataError(f"{entity_set}.{prop}: {value!r} is not an exact Edm.Decimal")
     try:
-        number = Decimal(text.strip())
+        number = Decimal(str(value).strip())
     except InvalidOperation:
         raise ODataError(f"{entity_set}.{prop}: {value!r} is not an Edm.Decimal") from None
     if not number.is_finite():
@@ -184,9 +184,12 @@ def convert_value(value: object, prop: Property, entity_set: str, zone: ZoneInfo
         return parse_decimal(value, entity_set=entity_set, prop=prop.name)
     if kind in INT_TYPES:
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             raise ODataError(f"{entity_set}.{prop.name}: {value!r} is not an {kind}") from None
+        if isinstance(value, bool) or (number != value and not isinstance(value, str)):  # 12.7 is not 12
+            raise ODataError(f"{entity_set}.{prop.name}: {value!r} is not an {kind}")
+        return number
     if kind in FLOAT_TYPES:
         try:
             return float(value)

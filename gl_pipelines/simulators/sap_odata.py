@@ -77,6 +77,7 @@ class ODataFaults:
     drop_property: tuple[str, str] | None = None  # (entity set, property) left out of each page's first row
     foreign_next: bool = False
     delay_s: float = 0.0
+    unstable_order: bool = False  # without $orderby, each request lists rows in another order (a DB without ORDER BY)
 
 
 @dataclass
@@ -220,6 +221,7 @@ class DemoSapODataService:
         self.stats = ODataStats()
         self.tokens: dict[str, float] = {}
         self.delta_tokens: dict[str, tuple[str, int]] = {}
+        self._orders: dict[tuple, np.ndarray] = {}
         self.app = Starlette(
             routes=[
                 Route(TOKEN_PATH, self.token, methods=["POST"]),
@@ -344,7 +346,7 @@ class DemoSapODataService:
             if token not in self.delta_tokens or self.delta_tokens[token][0] != entity.set_name:
                 raise KeyError(token)
             mask &= table.seq > self.delta_tokens[token][1]
-        selected = np.flatnonzero(mask)
+        selected = self._ordered(table, mask, params.get("$orderby"))
         total = len(selected)
         skip, top = _int_option(params, "$skip") or 0, _int_option(params, "$top")
         selected = selected[skip : None if top is None else skip + top]
@@ -375,6 +377,32 @@ class DemoSapODataService:
         self.stats.pages += 1
         self.stats.rows += len(rows)
         return {"d": body}
+
+    def _ordered(self, table: Table, mask: np.ndarray, orderby: str | None) -> np.ndarray:
+        """Positions of the rows in `mask`, in `$orderby` order, else in storage order or shuffled."""
+        if not orderby:
+            if self.faults.unstable_order:
+                return np.random.default_rng(self.stats.pages).permutation(np.flatnonzero(mask))
+            return np.flatnonzero(mask)
+        # Sorted once per table state, not per page: a year of documents is paged hundreds of times.
+        state = (table.entity.set_name, orderby, len(table), self.model.change_seq)
+        if state not in self._orders:
+            self._orders = {state: self._sort(table, orderby)}
+        order = self._orders[state]
+        return order[mask[order]]
+
+    @staticmethod
+    def _sort(table: Table, orderby: str) -> np.ndarray:
+        """All row positions sorted by `$orderby` (`Name [asc|desc]`, comma-separated)."""
+        names, ascending = [], []
+        for part in orderby.split(","):
+            name, _, direction = part.strip().partition(" ")
+            if name not in table.columns or direction.strip().lower() not in ("", "asc", "desc"):
+                raise BadRequest(f"invalid $orderby {part.strip()!r} for type {table.entity.type_name}")
+            names.append(name)
+            ascending.append(direction.strip().lower() != "desc")
+        frame = pd.DataFrame({name: table.columns[name] for name in names})
+        return frame.sort_values(names, ascending=ascending, kind="stable").index.to_numpy()
 
     def _rows(self, request: Request, table: Table, page: np.ndarray, names: list[str]) -> list[dict]:
         entity = table.entity

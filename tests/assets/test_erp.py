@@ -159,3 +159,16 @@ def test_erp_wiring_and_environment(monkeypatch, tmp_path):
     assert defs.resolve_job_def("erp_daily_job").tags["gl/erp-service"] == "127.0.0.1:1"
     without = build_definitions(site.model_copy(update={"erp": None}), tmp_path / "w.duckdb")
     assert "erp" not in without.resources
+
+
+def test_document_without_posting_date_is_refused_not_stored_outside_every_partition(erp_defs, erp_service):
+    # Stored, a row with a NULL posting date would sit outside every partition window: no re-run
+    # would ever replace it and the window-loaded blocking checks would never see it.
+    defs, instance, warehouse = erp_defs
+    assert run(defs, instance, RECEIPTS, DAY).success
+    erp_service.faults.drop_property = ("GoodsReceiptSet", "PostingDate")
+    result = run(defs, instance, RECEIPTS, DAY)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "posting_date NaT" in str(failure.event_specific_data.error)
+    assert query(warehouse, "select count(*), count(posting_date) from plant.erp_fuel_receipts") == [(25, 25)]

@@ -45,3 +45,8 @@ def test_each_rule_names_the_document():
         "2/0001: currency ''",
         "3/0001: currency None",
     ]
+
+
+def test_missing_quantity_is_a_problem_not_a_pass():
+    # A receipt whose Quantity property was missing is stored as NULL: it must block, not drop out of the sums.
+    assert negative_quantities(frame(quantity=[1.0, None, 3.0]), KEYS) == ["2/0001: quantity missing"]

@@ -1,5 +1,6 @@
 """ErpResource against the demo SAP OData service over loopback: paging, metadata, delta, auth, faults."""
 
+import json
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -7,11 +8,15 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
-from gl_pipelines.resources.erp import EntityQuery, ErpPagingError, merge_delta, to_exact_decimals
+from gl_pipelines.resources.erp import EntityQuery, ErpPagingError, ErpResource, merge_delta, to_exact_decimals
 from gl_pipelines.resources.http import HttpResponseFormatError, HttpSourceError
 from gl_pipelines.resources.odata import ODataError, parse_metadata
 from gl_pipelines.simulators.erp_model import ENTITY_BY_SET
+from gl_pipelines.simulators.http_server import HttpServerThread
 from gl_pipelines.simulators.sap_odata import format_decimal, metadata_xml
 
 RECEIPTS = EntityQuery(
@@ -60,6 +65,14 @@ def test_a_plant_day_across_top_windows_and_next_pages_loses_and_duplicates_noth
     assert extract.pages == 5
     assert (frame["posting_date"] == pd.Timestamp("2026-11-01 05:00", tz="UTC")).all()
     assert str(frame["quantity"].dtype) == "decimal128(18, 3)[pyarrow]"
+
+
+def test_skip_windows_stay_consistent_when_the_server_has_no_stable_order(erp_service, erp_resource):
+    # OData promises no order without $orderby; $skip windows over a shifting order lose and repeat rows.
+    erp_service.faults.unstable_order = True
+    extract = erp_resource.read(RECEIPTS, DAY)
+    assert sorted(extract.frame["document"]) == sorted(expected_receipts(erp_service)["document"])
+    assert extract.duplicates_dropped == 0
 
 
 def test_server_driven_paging_only(erp_service, erp_resource):
@@ -211,3 +224,42 @@ def test_document_moving_out_while_paging_is_detected_not_silently_lost(erp_serv
         resource.read(RECEIPTS, DAY)
     erp_service._query = original
     assert len(resource.read(RECEIPTS, DAY).frame) == 24  # read again: consistent
+
+
+def test_decimal_sent_as_a_json_number_stays_exact():
+    # Some servers (OData v4, a few v2) send Edm.Decimal as a bare JSON number: it must not pass through float.
+    body = '{"d": {"results": [{"MaterialDocument": "1", "DocumentItem": "0001", "Quantity": 123456789012345.678}]}}'
+    app = Starlette(
+        routes=[
+            Route("/srv/$metadata", lambda request: Response(metadata_xml(), media_type="application/xml")),
+            Route("/srv/GoodsReceiptSet", lambda request: Response(body, media_type="application/json")),
+        ]
+    )
+    query = EntityQuery(
+        "GoodsReceiptSet", {k: RECEIPTS.fields[k] for k in ("document", "item", "quantity")}, ("document",)
+    )
+    with HttpServerThread(app) as server:
+        frame = ErpResource(base_url=server.url + "/srv/", auth_mode="none", page_size=None).read(query).frame
+    assert Decimal(str(frame["quantity"].iloc[0])) == Decimal("123456789012345.678")
+
+
+def test_a_next_link_that_repeats_is_an_error_not_an_endless_loop():
+    calls = []
+
+    def page(request):
+        calls.append(request.url.query)
+        body = {"d": {"results": [{"MaterialDocument": "1", "DocumentItem": "0001"}]}}
+        if len(calls) < 50:  # bounded here only so that a client without the guard ends too
+            body["d"]["__next"] = str(request.url)
+        return Response(json.dumps(body), media_type="application/json")
+
+    app = Starlette(
+        routes=[
+            Route("/srv/$metadata", lambda request: Response(metadata_xml(), media_type="application/xml")),
+            Route("/srv/GoodsReceiptSet", page),
+        ]
+    )
+    query = EntityQuery("GoodsReceiptSet", {k: RECEIPTS.fields[k] for k in ("document", "item")}, ("document", "item"))
+    with HttpServerThread(app) as server, pytest.raises(ODataError, match=r"GoodsReceiptSet: __next repeats"):
+        ErpResource(base_url=server.url + "/srv/", auth_mode="none", page_size=None).read(query)
+    assert len(calls) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from tests.fixtures_historian import PI_CLIENT_ID, PI_CLIENT_SECRET
 
 START = datetime(2026, 11, 1, 9, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+CHICAGO = ZoneInfo("America/Chicago")
 NAMES = [t.name for t in PROCESS_TAGS]
 
 
@@ -130,6 +132,21 @@ def test_web_exception_is_an_error(pi):
         res.read_recorded(tags(res), START, START + HOUR)
 
 
+def test_web_exception_on_interpolated_values_is_an_error(pi):
+    pi.faults.web_exception = 1
+    res = resource(pi)
+    with pytest.raises(HistorianError, match=r"Boiler1.SteamFlow .*data archive stopped"):
+        res.read_interpolated(tags(res, ["Boiler1.SteamFlow"]), START, START + HOUR, timedelta(minutes=1))
+
+
+def test_stream_without_items_is_an_error_not_empty_data():
+    res = HistorianResource(base_url="http://127.0.0.1:1/piwebapi", source_name="test-pi")
+    tag = PiTag("Boiler1.SteamFlow", res.point_path("Boiler1.SteamFlow"), "t/h")
+    body = {"Items": [{"WebId": "W1", "Name": "Boiler1.SteamFlow"}]}
+    with pytest.raises(HistorianError, match=r"Boiler1.SteamFlow .*stream without an Items list"):
+        res._items_by_tag([tag], {tag.path: "W1"}, body)
+
+
 def test_flags_and_digital_states_map_to_quality(pi):
     pi.faults.marks = [
         Mark("Boiler1.SteamFlow", START, START + timedelta(minutes=1), "Shutdown"),
@@ -216,6 +233,10 @@ def test_summaries_match_the_model(pi):
     assert got["Minimum"] == pytest.approx(values.min()) and got["Maximum"] == pytest.approx(values.max())
     assert got["Total"] == pytest.approx(values.mean() * 1.0)  # t/h over one hour
     assert set(summary["unit"]) == {"t/h"}
+    chicago = res.read_summaries(
+        tags(res, ["Boiler1.SteamFlow"]), *(t.astimezone(CHICAGO) for t in (START, START + HOUR))
+    )
+    assert str(chicago["start"].dtype) == "datetime64[ns, UTC]" and chicago["start"].iloc[0] == START
 
 
 def test_oauth2_token_refresh_and_secret_never_logged(pi, caplog):

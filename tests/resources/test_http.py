@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from gl_pipelines.resources.http import (
+    BasicAuth,
     BearerAuth,
     HttpClient,
     HttpClientSettings,
@@ -211,12 +212,14 @@ def test_retry_after_seconds_is_honoured(server):
     assert gap >= 1.0 and elapsed >= 1.0
 
 
-def test_retry_after_is_capped_by_backoff_max(server):
-    body, _ = run(
-        settings(server, backoff_max_s=0.3), lambda c: c.get_json("flaky", params={"status": 503, "retry_after": 120})
-    )
-    assert body == {"attempt": 2}
-    assert 0.3 <= server.state.request_times[1] - server.state.request_times[0] < 5
+def test_retry_after_beyond_the_cap_fails_instead_of_retrying_early(server):
+    # Asking again after 0.3 s when the server said 120 s would not honour Retry-After.
+    with pytest.raises(HttpSourceError, match=r"HTTP 503: server busy or failing \(Retry-After 120 s\)"):
+        run(
+            settings(server, backoff_max_s=0.3),
+            lambda c: c.get_json("flaky", params={"status": 503, "retry_after": 120}),
+        )
+    assert server.state.calls["/api/flaky?status=503&retry_after=120"] == 1
 
 
 def test_parse_retry_after_http_date():
@@ -301,6 +304,13 @@ def test_oauth2_second_401_is_an_error_not_a_loop(server):
     assert server.state.calls["/oauth/token?"] == 2
 
 
+def test_unusable_token_response_is_an_error_without_the_token(server):
+    server.state.expires_in = "soon"  # access_token present, lifetime unreadable
+    with pytest.raises(HttpResponseFormatError, match="token response without a usable access_token") as err:
+        run(settings(server, auth=oauth(server)), lambda c: c.get_json("protected"))
+    assert "access-1-xyz" not in str(err.value)
+
+
 def test_bad_client_secret_is_a_clear_error_without_the_secret(server, caplog):
     wrong = "wr0ng-S3cret-Value-123"
     bad = OAuth2ClientCredentials(token_url=server.url + "/oauth/token", client_id=CLIENT_ID, client_secret=wrong)
@@ -323,6 +333,17 @@ def test_secrets_absent_from_errors_and_logs(server, caplog):
     for text in (str(err.value), str(err2.value), caplog.text, repr(settings(server, auth=oauth(server)))):
         assert STATIC_TOKEN not in text and CLIENT_SECRET not in text and "access-1-xyz" not in text
     assert "retrying" in caplog.text  # the retry log line exists and is the one we scanned
+
+
+def test_basic_credential_echoed_by_the_server_is_scrubbed(server, caplog):
+    # The base64 of user:password is the password in another spelling.
+    encoded = base64.b64encode(f"pi-reader:{CLIENT_SECRET}".encode()).decode()
+    with pytest.raises(HttpSourceError, match=r"HTTP 400") as err:
+        run(
+            settings(server, auth=BasicAuth(username="pi-reader", password=CLIENT_SECRET)),
+            lambda c: c.get_json("echo-auth"),
+        )
+    assert "Basic ***" in str(err.value) and encoded not in str(err.value)
 
 
 def test_rate_limit_spaces_requests(server):
@@ -361,3 +382,9 @@ def test_resource_builds_settings_and_names_missing_auth_field(server):
     assert (
         not HttpSourceResource(base_url=server.url + "/api", health_path="status/404", max_attempts=1).health_check().ok
     )
+
+
+def test_slow_answer_past_the_read_timeout_is_retried_then_named(server):
+    with pytest.raises(HttpSourceError, match=r"test-src: GET /api/slow: ReadTimeout"):
+        run(settings(server, read_timeout_s=0.01, max_attempts=2), lambda c: c.get_json("slow"))
+    assert server.state.calls["/api/slow?"] == 2

@@ -11,6 +11,7 @@ from gl_pipelines.resources.odata import (
     ODataError,
     ODataSchemaError,
     Property,
+    convert_value,
     entity_rows,
     normalize_rows,
     parse_decimal,
@@ -105,3 +106,20 @@ def test_collection_shape_is_checked():
     assert (rows, next_link, delta, count) == ([{"a": 1}], "n", None, 9)
     with pytest.raises(ODataError, match=r"s: not an OData v2 collection"):
         entity_rows({"value": []}, source="s")
+
+
+def test_a_binary_float_is_not_an_exact_decimal():
+    assert Decimal(repr(123456789012345.678)) != Decimal("123456789012345.678")  # digits already lost
+    with pytest.raises(ODataError, match=r"S\.Quantity: .* is not an exact Edm\.Decimal"):
+        parse_decimal(123456789012345.678, entity_set="S", prop="Quantity")
+    assert parse_decimal(Decimal("123456789012345.678")) == Decimal("123456789012345.678")
+
+
+def test_a_fraction_is_not_truncated_into_an_integer():
+    counter = Property("ConfirmationCounter", "Edm.Int32")
+    assert (
+        convert_value("12", counter, "S", CHICAGO) == 12 and convert_value(Decimal("12"), counter, "S", CHICAGO) == 12
+    )
+    for bad in (Decimal("12.7"), 12.7, True):
+        with pytest.raises(ODataError, match=r"S\.ConfirmationCounter: .* is not an Edm\.Int32"):
+            convert_value(bad, counter, "S", CHICAGO)

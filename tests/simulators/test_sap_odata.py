@@ -81,3 +81,26 @@ def test_gateway_behaviour(erp_service):
         metadata = client.get(SERVICE_PATH + "$metadata", headers=headers)
         assert metadata.headers["content-type"].startswith("application/xml")
         assert 'sap:display-format="Date"' in metadata.text
+
+
+def test_orderby_sorts_and_an_unknown_property_is_refused(erp_service):
+    with httpx.Client(base_url=erp_service.url) as client:
+        token = client.post(
+            TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        params = {"$format": "json", "$select": "MaterialDocument", "$top": "5"}
+
+        def documents(orderby: str) -> list[str]:
+            response = client.get(
+                SERVICE_PATH + "GoodsReceiptSet", params={**params, "$orderby": orderby}, headers=headers
+            )
+            return [row["MaterialDocument"] for row in response.json()["d"]["results"]]
+
+        newest = documents("MaterialDocument desc")
+        assert newest == sorted(newest, reverse=True) and newest[0] == max(
+            erp_service.model.tables["GoodsReceiptSet"].columns["MaterialDocument"]
+        )
+        assert documents("MaterialDocument,DocumentItem") == sorted(documents("MaterialDocument asc"))
+        refused = client.get(SERVICE_PATH + "GoodsReceiptSet", params={**params, "$orderby": "Nope"}, headers=headers)
+        assert refused.status_code == 400 and "$orderby" in refused.json()["error"]["message"]["value"]
