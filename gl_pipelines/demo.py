@@ -181,6 +181,32 @@ def _table_rows(warehouse: Path) -> dict[str, int]:
         return {name: con.execute(f"select count(*) from plant.{name}").fetchone()[0] for name in sorted(names)}
 
 
+def _key_figures(warehouse: Path) -> list[str]:
+    """The numbers people look at, straight from the warehouse tables the demo just wrote."""
+    queries = {
+        "plant_energy_balance": "select unit_name, fuel_energy_mmbtu, steam_energy_mmbtu, efficiency"
+        " from plant.plant_energy_balance",
+        "cems_daily_emissions": "select unit_id, heat_input_mmbtu, co2_mass_tons, nox_mass_lb, so2_mass_lb,"
+        " co2_substituted_hours + so2_substituted_hours + flow_substituted_hours from plant.cems_daily_emissions",
+    }
+    lines = []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+        if "plant_energy_balance" in tables:
+            for unit, fuel, steam, efficiency in con.execute(queries["plant_energy_balance"]).fetchall():
+                lines.append(
+                    f"energy balance {unit}: fuel {fuel:,.0f} mmBtu in, steam {steam:,.0f} mmBtu out,"
+                    f" efficiency {efficiency:.1%}"
+                )
+        if "cems_daily_emissions" in tables:
+            for unit, heat, co2, nox, so2, substituted in con.execute(queries["cems_daily_emissions"]).fetchall():
+                lines.append(
+                    f"CEMS {unit}: heat input {heat:,.0f} mmBtu, CO2 {co2:,.1f} short tons, NOx {nox:,.1f} lb,"
+                    f" SO2 {so2:,.2f} lb ({substituted} substituted parameter-hours)"
+                )
+    return lines
+
+
 def run_demo(day: date, warehouse: Path) -> bool:
     warnings.filterwarnings("ignore", module="dagster")
     instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
@@ -216,6 +242,8 @@ def run_demo(day: date, warehouse: Path) -> bool:
     print(f"\nwarehouse: {warehouse}")
     for table, rows in _table_rows(warehouse).items():
         print(f"  plant.{table}: {rows} rows")
+    for line in _key_figures(warehouse):
+        print(line)
     print(f"checks: {sum(p for _, p, _ in checks)} passed, {sum(not p for _, p, _ in checks)} failed")
     for name, passed, description in checks:
         print(f"  {'PASS' if passed else 'FAIL'} {name}: {description}")

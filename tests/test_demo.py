@@ -26,5 +26,7 @@ def test_demo_materializes_the_day_and_prints_a_summary(tmp_path):
     assert "plant.cems_hourly_emissions: 24 rows" in done.stdout  # a Part 75 day in local standard time
     assert "plant.plant_energy_balance: 1 rows" in done.stdout
     assert "checks: 29 passed, 0 failed" in done.stdout
+    assert "efficiency 85.0%" in done.stdout  # the plant model's boiler efficiency is 0.85
+    assert "CEMS B1: heat input" in done.stdout
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(distinct tag) from plant.scada_readings").fetchone()[0] == 6
