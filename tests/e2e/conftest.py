@@ -18,7 +18,9 @@ from pathlib import Path
 import httpx
 import psycopg2
 import pytest
+import yaml
 
+from gl_pipelines.config import DEMO_SITE_CONFIG, SITE_CONFIG_ENV
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,12 +93,24 @@ def plant_endpoint() -> Iterator[str]:
         _stop(process)
 
 
+def site_config_for(tmp_path: Path) -> Path:
+    """The site config `dagster dev` would load ($GL_SITE_CONFIG or the demo) with its report files under
+    tmp_path: a test run must not write into the deployment's reports folder."""
+    raw = yaml.safe_load(Path(os.environ.get(SITE_CONFIG_ENV) or DEMO_SITE_CONFIG).read_text())
+    if raw.get("reporting") is not None:
+        raw["reporting"]["reports_dir"] = str(tmp_path / "reports")
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 @dataclass
 class DagsterDev:
     url: str
     home: Path
     env: dict[str, str]
     log: Path
+    reports: Path
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         response = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
@@ -145,7 +159,8 @@ def _wait_for_location(dev: DagsterDev, process: subprocess.Popen, timeout: floa
 
 @pytest.fixture
 def dagster_dev(tmp_path: Path, pg_database: str, plant_endpoint: str) -> Iterator[DagsterDev]:
-    """`dagster dev` (webserver + daemon + code server) on the deployment dagster.yaml, storage in `pg_database`."""
+    """`dagster dev` (webserver + daemon + code server) on the deployment dagster.yaml, storage in `pg_database`,
+    the warehouse and report files under tmp_path."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -159,6 +174,7 @@ def dagster_dev(tmp_path: Path, pg_database: str, plant_endpoint: str) -> Iterat
         "GL_PG_DB": pg_database,
         "GL_OPCUA_ENDPOINT": plant_endpoint,
         "GL_WAREHOUSE": str(tmp_path / "w.duckdb"),
+        SITE_CONFIG_ENV: str(site_config_for(tmp_path)),
     }
     port = free_port()
     log = tmp_path / "dagster-dev.log"
@@ -172,7 +188,7 @@ def dagster_dev(tmp_path: Path, pg_database: str, plant_endpoint: str) -> Iterat
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    dev = DagsterDev(url=f"http://127.0.0.1:{port}", home=home, env=env, log=log)
+    dev = DagsterDev(url=f"http://127.0.0.1:{port}", home=home, env=env, log=log, reports=tmp_path / "reports")
     try:
         _wait_for_location(dev, process, timeout=90)
         yield dev
