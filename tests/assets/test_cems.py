@@ -6,7 +6,6 @@ import re
 import shutil
 import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -17,6 +16,7 @@ from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
+from tests.epa_data import EPA_DIR
 
 DAY = date(2026, 11, 1)  # US fall-back day: 25 hours in Chicago, 24 in local standard time
 DAY_KEY = "2026-11-01"
@@ -233,7 +233,7 @@ def test_plc_block_fills_the_hour_just_closed(cems, demo_cems_plc):
     assert not coverage.passed
 
 
-EPA_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "epa" / "langley_gulch_57028_CT1_2018_hourly.csv"
+EPA_FILE = EPA_DIR / "langley_gulch_57028_CT1_2018_hourly.csv"
 
 
 @pytest.mark.skipif(not EPA_FILE.exists(), reason="needs ../shared/data/epa (real EPA files)")

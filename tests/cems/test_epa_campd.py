@@ -5,7 +5,6 @@ import io
 import re
 import zipfile
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,8 @@ import pytest
 
 from gl_pipelines.cems.aggregate import daily_totals, quarterly_totals
 from gl_pipelines.cems.epa_campd import EpaFileError, as_emissions, consistency_violations, read_epa_hourly
+from tests.epa_data import EPA_DIR
 
-EPA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "epa"
 LANGLEY = EPA_DIR / "langley_gulch_57028_CT1_2018_hourly.csv"
 IDAHO = sorted((EPA_DIR / "hourly_idaho_2017_2018").glob("*.zip"))
 pytestmark = pytest.mark.skipif(not LANGLEY.exists() or len(IDAHO) != 24, reason="EPA data files not present")
