@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from gl_pipelines.cems.schema import STATUS_COLUMNS as CEMS_STATUS_COLUMNS
+from gl_pipelines.cems.schema import VALUE_COLUMNS as CEMS_VALUE_COLUMNS
 from gl_pipelines.reporting.settings import ReportingConfig
 from gl_pipelines.reporting.units import PintUnit, validate_unit
 
@@ -270,18 +272,9 @@ class CemsUnit(_Strict):
 
 
 PROJECT_ROOT = DEMO_SITE_CONFIG.parents[1]
-CEMS_PLC_VALUE_FIELDS = (
-    "op_time",
-    "gross_load_mw",
-    "stack_flow_scfh",
-    "co2_pct",
-    "o2_pct",
-    "so2_ppm",
-    "nox_ppm",
-    "nox_rate_lb_mmbtu",
-    "moisture_pct",
-)
-CEMS_PLC_STATUS_FIELDS = ("so2_status", "co2_status", "o2_status", "nox_status", "flow_status", "moisture_status")
+# The PLC block carries the raw schema's values and statuses, one point per field.
+CEMS_PLC_VALUE_FIELDS = tuple(CEMS_VALUE_COLUMNS)
+CEMS_PLC_STATUS_FIELDS = tuple(CEMS_STATUS_COLUMNS)
 CEMS_PLC_FIELDS = ("hour_start_epoch", *CEMS_PLC_VALUE_FIELDS, *CEMS_PLC_STATUS_FIELDS)
 """Points of the CEMS PLC's last-completed-hour block, named `<unit_id>.<field>`: the hour start
 (UTC epoch seconds), the hourly values and a status word per parameter (0 valid, 1 missing,
