@@ -117,3 +117,20 @@ def test_a_tampered_accepted_copy_is_refused(source, tick):
     start, end = lst_day_window(DAY, LST)
     with pytest.raises(RuntimeError, match="does not match its hash"):
         rows_for_window(source.accepted_folder, start, end, LST, ["B1"])
+
+
+def test_a_rewrite_that_drops_hours_reruns_the_hours_of_the_version_it_replaces(source):
+    """Before: the run covered only the new version's hours (00..11), so hours 12..23 kept the old
+    version's rows in the warehouse although that version no longer counts."""
+    sensor = build_cems_file_sensor(source, "cems_raw_job")
+    start, end = lst_day_window(DAY, LST)
+    hours = cems_model.hour_starts(start, end)
+    with instance_for_test() as instance:
+        write_day(source.dahs_drop_folder, "B1", DAY, LST)
+        first = sensor(build_sensor_context(instance=instance))
+        write_day(
+            source.dahs_drop_folder, "B1", DAY, LST, faults=cems_model.CemsFaults(dropped_hours=frozenset(hours[12:]))
+        )
+        second = sensor(build_sensor_context(instance=instance, cursor=first.cursor))
+    (request,) = second.run_requests
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2026-11-01-00:00", "2026-11-01-23:00")
