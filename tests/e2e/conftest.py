@@ -158,7 +158,16 @@ def _wait_for_location(dev: DagsterDev, process: subprocess.Popen, timeout: floa
 
 
 @pytest.fixture
-def dagster_dev(tmp_path: Path, pg_database: str, plant_endpoint: str) -> Iterator[DagsterDev]:
+def cems_folders(tmp_path: Path) -> dict[str, Path]:
+    """The CEMS folders of `dagster dev`, under tmp_path: its running sensor must never watch (or move files out
+    of) the repository's own drop folder."""
+    return {name: tmp_path / "cems" / name for name in ("drop", "quarantine", "accepted", "epa")}
+
+
+@pytest.fixture
+def dagster_dev(
+    tmp_path: Path, pg_database: str, plant_endpoint: str, cems_folders: dict[str, Path]
+) -> Iterator[DagsterDev]:
     """`dagster dev` (webserver + daemon + code server) on the deployment dagster.yaml, storage in `pg_database`,
     the warehouse and report files under tmp_path."""
     home = tmp_path / "dagster_home"
@@ -175,6 +184,10 @@ def dagster_dev(tmp_path: Path, pg_database: str, plant_endpoint: str) -> Iterat
         "GL_OPCUA_ENDPOINT": plant_endpoint,
         "GL_WAREHOUSE": str(tmp_path / "w.duckdb"),
         SITE_CONFIG_ENV: str(site_config_for(tmp_path)),
+        "GL_CEMS_DROP_FOLDER": str(cems_folders["drop"]),
+        "GL_CEMS_QUARANTINE_FOLDER": str(cems_folders["quarantine"]),
+        "GL_CEMS_ACCEPTED_FOLDER": str(cems_folders["accepted"]),
+        "GL_CEMS_EPA_FOLDER": str(cems_folders["epa"]),
     }
     port = free_port()
     log = tmp_path / "dagster-dev.log"
