@@ -22,6 +22,17 @@ _FORMATS = {
     "float32": "f",
     "float64": "d",
 }
+# The same types as numpy dtype codes, for decoding and encoding whole blocks at once.
+NUMPY_TYPES = {
+    "int16": "i2",
+    "uint16": "u2",
+    "int32": "i4",
+    "uint32": "u4",
+    "int64": "i8",
+    "uint64": "u8",
+    "float32": "f4",
+    "float64": "f8",
+}
 
 
 def encode_registers(value: float | int, data_type: str, byte_order: Order, word_order: Order) -> list[int]:

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from gl_pipelines.config import BIT_TABLES, ModbusPoint
+from gl_pipelines.resources.modbus_codec import NUMPY_TYPES
 
 MAX_REGISTERS_PER_READ = 125
 """Read Holding/Input Registers (0x03/0x04) carry at most 125 registers (Modbus spec 6.3, 6.4)."""
@@ -49,18 +50,6 @@ class ReadBlock:
         return tuple(_Layout.of(self, key, positions) for key, positions in groups.items())
 
 
-_NUMPY_TYPES = {
-    "int16": "i2",
-    "uint16": "u2",
-    "int32": "i4",
-    "uint32": "u4",
-    "int64": "i8",
-    "uint64": "u8",
-    "float32": "f4",
-    "float64": "f8",
-}
-
-
 @dataclass(frozen=True)
 class _Layout:
     """Points of one block sharing a type and byte/word order."""
@@ -85,7 +74,7 @@ class _Layout:
         return cls(
             positions=np.array(positions),
             offsets=starts[:, None] + words,
-            dtype=np.dtype(">" + _NUMPY_TYPES[data_type]),
+            dtype=np.dtype(">" + NUMPY_TYPES[data_type]),
             byte_swap=byte_order == "little",
         )
 

@@ -31,7 +31,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusPoint, ModbusSource
-from gl_pipelines.resources.modbus_codec import encode_registers
+from gl_pipelines.resources.modbus_codec import NUMPY_TYPES, encode_registers
 from gl_pipelines.simulators.meter_model import ValueBank
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED
 from gl_pipelines.simulators.threaded import ThreadedServer
@@ -194,7 +194,7 @@ class _Layout:
         width = points[positions[0]].register_count
         addresses = np.array([points[i].address for i in positions])
         return cls(
-            dtype=np.dtype(">" + _NUMPY_TYPES[data_type]),
+            dtype=np.dtype(">" + NUMPY_TYPES[data_type]),
             byte_swap=byte_order == "little",
             word_swap=word_order == "little",
             positions=positions,
@@ -214,18 +214,6 @@ class _Layout:
         if self.byte_swap:
             words = words.byteswap()
         return self.registers[first:last], words
-
-
-_NUMPY_TYPES = {
-    "int16": "i2",
-    "uint16": "u2",
-    "int32": "i4",
-    "uint32": "u4",
-    "int64": "i8",
-    "uint64": "u8",
-    "float32": "f4",
-    "float64": "f8",
-}
 
 
 def _rollover(point: ModbusPoint) -> float:
