@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -223,21 +224,26 @@ def _secret(name: str) -> EnvVar | None:
 
 
 def site_from_environment() -> SiteConfig:
-    """The site config ($GL_SITE_CONFIG or the demo), with $GL_OPCUA_ENDPOINT overriding the OPC UA
-    endpoint and $GL_MODBUS_HOST / $GL_MODBUS_PORT every Modbus device's address (the demo plant)."""
-    site = load_site_config()
-    endpoint = os.environ.get("GL_OPCUA_ENDPOINT")
+    """The site config ($GL_SITE_CONFIG or the demo) with the process environment's overrides."""
+    return with_environment(load_site_config(), os.environ)
+
+
+def with_environment(site: SiteConfig, environ: Mapping[str, str]) -> SiteConfig:
+    """`site` with the endpoint overrides found in `environ` (how the demo plant and tests point a site at
+    servers on free ports): $GL_OPCUA_ENDPOINT, $GL_MODBUS_HOST / $GL_MODBUS_PORT (every Modbus device),
+    $GL_HISTORIAN_URL, $GL_ERP_URL and the $GL_CEMS_* folders and PLC address."""
+    endpoint = environ.get("GL_OPCUA_ENDPOINT")
     if endpoint:
         site = site.model_copy(update={"opcua": site.opcua.model_copy(update={"endpoint": endpoint})})
-    host, port = os.environ.get("GL_MODBUS_HOST"), os.environ.get("GL_MODBUS_PORT")
+    host, port = environ.get("GL_MODBUS_HOST"), environ.get("GL_MODBUS_PORT")
     if site.modbus and (host or port):
         site = with_modbus_address(site, host, int(port) if port else None)
     if site.cems:
-        site = with_cems_environment(site, os.environ)
-    erp_url = os.environ.get("GL_ERP_URL")
+        site = with_cems_environment(site, environ)
+    erp_url = environ.get("GL_ERP_URL")
     if site.erp and erp_url:
         site = site.model_copy(update={"erp": site.erp.model_copy(update={"service_url": erp_url})})
-    historian_url = os.environ.get("GL_HISTORIAN_URL")
+    historian_url = environ.get("GL_HISTORIAN_URL")
     if site.historian and historian_url:
         site = site.model_copy(update={"historian": site.historian.model_copy(update={"base_url": historian_url})})
     return site

@@ -33,7 +33,7 @@ from dagster import DagsterInstance, build_sensor_context, materialize, partitio
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, site_hourly_partitions
 from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.definitions import DEFAULT_WAREHOUSE, build_definitions, with_cems_environment, with_modbus_address
+from gl_pipelines.definitions import DEFAULT_WAREHOUSE, build_definitions, with_environment
 from gl_pipelines.simulators.cems_dahs import write_day
 from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
@@ -98,25 +98,20 @@ def _endpoints(lines: list[str]) -> DemoEndpoints:
 
 def demo_site(plant: DemoEndpoints, work_folder: Path) -> SiteConfig:
     """The demo site pointed at the running demo plant; CEMS folders under `work_folder`."""
-    site = load_site_config()
-    site = site.model_copy(update={"opcua": site.opcua.model_copy(update={"endpoint": plant.opcua})})
-    site = with_modbus_address(site, "127.0.0.1", plant.modbus_port)
-    site = site.model_copy(update={"modbus": site.modbus.model_copy(update={"max_read_delay_s": DEMO_READ_DELAY_S})})
-    if site.historian and plant.pi_url:
-        site = site.model_copy(update={"historian": site.historian.model_copy(update={"base_url": plant.pi_url})})
-    if site.erp and plant.odata_url:
-        site = site.model_copy(update={"erp": site.erp.model_copy(update={"service_url": plant.odata_url})})
-    if site.cems:
-        cems_folder = work_folder / "cems"
-        environ = {
-            "GL_CEMS_DROP_FOLDER": str(cems_folder / "drop"),
-            "GL_CEMS_QUARANTINE_FOLDER": str(cems_folder / "quarantine"),
-            "GL_CEMS_ACCEPTED_FOLDER": str(cems_folder / "accepted"),
-        }
-        if plant.cems_plc_port:
-            environ["GL_CEMS_PLC_PORT"] = str(plant.cems_plc_port)
-        site = with_cems_environment(site, environ)
-    return site
+    cems_folder = work_folder / "cems"
+    environ = {
+        "GL_OPCUA_ENDPOINT": plant.opcua,
+        "GL_MODBUS_HOST": "127.0.0.1",
+        "GL_MODBUS_PORT": str(plant.modbus_port),
+        "GL_HISTORIAN_URL": plant.pi_url or "",
+        "GL_ERP_URL": plant.odata_url or "",
+        "GL_CEMS_DROP_FOLDER": str(cems_folder / "drop"),
+        "GL_CEMS_QUARANTINE_FOLDER": str(cems_folder / "quarantine"),
+        "GL_CEMS_ACCEPTED_FOLDER": str(cems_folder / "accepted"),
+        "GL_CEMS_PLC_PORT": str(plant.cems_plc_port or ""),
+    }
+    site = with_environment(load_site_config(), environ)
+    return site.model_copy(update={"modbus": site.modbus.model_copy(update={"max_read_delay_s": DEMO_READ_DELAY_S})})
 
 
 def demo_steps(site: SiteConfig, day: date) -> list[tuple[str, dict]]:
