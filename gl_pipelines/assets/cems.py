@@ -240,7 +240,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
             unit: frame.sort_values("hour_start_utc")["co2_mass_tons"].tolist()
             for unit, frame in cems_hourly_emissions.groupby("unit_id")
         }
-        png = bar_chart(labels, series, f"CO2 per hour, {context.partition_key} (LST)", "short tons")
+        chart = bar_chart(labels, series, f"CO2 per hour, {context.partition_key} (LST)", "short tons")
         return Output(
             totals,
             metadata={
@@ -250,7 +250,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
                 "co2_tons": float(totals["co2_mass_tons"].sum()),
                 "heat_input_mmbtu": float(totals["heat_input_mmbtu"].sum()),
                 "totals": MetadataValue.md(preview_markdown(totals, rows=50)),
-                "chart": chart_metadata(png, f"hourly CO2 {context.partition_key}"),
+                "chart": chart_metadata(chart, f"hourly CO2 {context.partition_key}"),
             },
         )
 
@@ -291,7 +291,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         totals["days_computed"] = len(present)
         daily_co2 = cems_hourly_emissions.assign(day=pd.to_datetime(cems_hourly_emissions["hour_start_lst"]).dt.date)
         pivot = daily_co2.pivot_table(index="day", columns="unit_id", values="co2_mass_tons", aggfunc="sum")
-        png = bar_chart(
+        chart = bar_chart(
             [f"{d:%m-%d}" for d in pivot.index],
             {unit: pivot[unit].tolist() for unit in pivot.columns},
             f"CO2 per day, quarter from {context.partition_key} (LST)",
@@ -309,7 +309,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
                 "dagster/row_count": len(totals),
                 "co2_tons": float(totals["co2_mass_tons"].sum()),
                 "totals": MetadataValue.md(preview_markdown(totals, rows=50)),
-                "chart": chart_metadata(png, f"daily CO2 quarter {context.partition_key}"),
+                "chart": chart_metadata(chart, f"daily CO2 quarter {context.partition_key}"),
             },
         )
 
@@ -340,12 +340,12 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         )
         per_unit = epa.groupby(["facility_id", "unit_id"])["co2_mass_tons"].sum()
         labels = [f"{facility}:{unit}" for facility, unit in per_unit.index]
-        png = bar_chart(labels, {"CO2": per_unit.tolist()}, "CO2 published by EPA per unit", "short tons")
+        chart = bar_chart(labels, {"CO2": per_unit.tolist()}, "CO2 published by EPA per unit", "short tons")
         metadata.update(
             {
                 "files": MetadataValue.json([path.name for path in files]),
                 "units": len(per_unit),
-                "chart": chart_metadata(png, "EPA CO2 per unit"),
+                "chart": chart_metadata(chart, "EPA CO2 per unit"),
             }
         )
         return Output(epa, metadata=metadata)

@@ -1,4 +1,4 @@
-"""The monthly report as one self-contained HTML file: tables, and charts as PNG data URIs.
+"""The monthly report as one self-contained HTML file: tables, and charts as inline SVG.
 
 No external CSS, scripts or images, so the file can be mailed or archived and still opens the
 same. The validation page renders the month's data-quality check results the same way.
@@ -6,7 +6,6 @@ same. The validation page renders the month's data-quality check results the sam
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 .flag{background:#fde2e2}.pass{color:#176f2c}.fail{color:#b00020;font-weight:bold}
-.note{color:#555;font-size:.9em}img{max-width:100%}
+.note{color:#555;font-size:.9em}svg{max-width:100%;height:auto}
 """
 
 
@@ -43,7 +42,7 @@ def format_value(value) -> str:
 class Section:
     title: str
     frame: pd.DataFrame
-    chart_png: bytes | None = None
+    chart_svg: str | None = None
     note: str = ""
     flag_column: str | None = None
     """A boolean column whose False rows are highlighted (e.g. `within_tolerance`)."""
@@ -73,9 +72,8 @@ def render_report(title: str, subtitle: str, sections: Sequence[Section], links:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         if section.note:
             parts.append(f"<p class='note'>{html.escape(section.note)}</p>")
-        if section.chart_png:
-            uri = "data:image/png;base64," + base64.b64encode(section.chart_png).decode("ascii")
-            parts.append(f"<img alt='{html.escape(section.title)}' src='{uri}'>")
+        if section.chart_svg:
+            parts.append(section.chart_svg)
         parts.append(table_html(section.frame, section.flag_column))
     return _page(title, "".join(parts))
 

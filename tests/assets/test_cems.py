@@ -110,7 +110,7 @@ def test_demo_day_through_sensor_raw_emissions_and_reports(cems):
     # The first day of data: PMA counts its own hours only (23 of 24 quality-assured for CO2).
     assert daily["pma_co2"] == pytest.approx(100 * 23 / 24) and daily["pma_flow"] == pytest.approx(100 * 22 / 24)
     metadata = daily_run.get_asset_materialization_events()[0].materialization.metadata
-    assert metadata["chart"].value.startswith("![hourly CO2 2026-11-01](data:image/png;base64,")
+    assert metadata["chart"].value.startswith("![hourly CO2 2026-11-01](data:image/svg+xml;base64,")
 
     # Demo CEMS CO2 agrees with the fuel-based CO2 of the same hours (OPC UA FuelGasFlow x HHV x Fc),
     # within 1 %: analyzer noise is +-0.3 %, F-11's 5.7e-7 vs 44/385/2000 is 0.25 %, and the
@@ -129,7 +129,7 @@ def test_demo_day_through_sensor_raw_emissions_and_reports(cems):
     quarter_metadata = quarter_run.get_asset_materialization_events()[0].materialization.metadata
     # Quarter to date: the days from 2026-10-01 to yesterday (LST) that were not computed are listed.
     assert quarter_metadata["days_missing"].value > 50 and "2026-10-01" in quarter_metadata["days_missing_list"].value
-    assert "data:image/png;base64," in quarter_metadata["chart"].value
+    assert "data:image/svg+xml;base64," in quarter_metadata["chart"].value
 
 
 def test_fault_free_demo_co2_matches_fuel_within_half_a_percent():
@@ -254,7 +254,7 @@ def test_campd_history_loads_real_epa_file_and_reload_replaces_it(cems):
     assert co2 == pytest.approx(published["CO2_MASS (tons)"].sum())
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["source_endpoint"].value == f"file://{source.epa_folder}"
-    assert "data:image/png;base64," in metadata["chart"].value
+    assert "data:image/svg+xml;base64," in metadata["chart"].value
 
 
 def test_campd_with_no_files_fails_and_keeps_the_table(cems):

@@ -119,7 +119,7 @@ def test_energy_balance_on_the_demo_plant_and_blocked_by_a_failed_scada_check(re
     meta = materialization(result, "plant_energy_balance").materialization.metadata
     schema = meta["dagster/column_schema"].value
     assert [c.name for c in schema.columns][:3] == ["day", "unit_name", "fuel_tag"]
-    assert "data:image/png;base64," in meta["chart"].value
+    assert "data:image/svg+xml;base64," in meta["chart"].value
     assert "efficiency **0.85" in meta["summary"].value
     exported = read_parquet(meta["export_parquet"].value)
     pd.testing.assert_frame_equal(exported.drop(columns="day"), stored.drop(columns="day"), check_dtype=False)
@@ -310,7 +310,8 @@ def test_monthly_reports_html_and_exports(monthly_defs, instance):
 
     # Exports hold the warehouse rows; the HTML report prints every number of every table.
     html = (reports / "monthly" / "report_2026-10-01.html").read_text()
-    assert "<script" not in html and "data:image/png;base64," in html
+    assert "<script" not in html and html.count("<svg") == 3  # balance, inventory, reconciliation charts
+    assert f"{rec.unit_name} CEMS: {rec.cems_co2_t:.6g} t CO2</title>" in html  # the bar's tooltip is the number
     for name, order in [
         ("ghg_inventory", "plant"),
         ("cems_fuel_reconciliation", "unit_name"),

@@ -179,7 +179,7 @@ def _open_report_chart(page, url: str) -> None:
     page.goto(f"{url}/assets/{REPORT}?view=events")
     row = page.locator("tr", has=page.get_by_text("chart", exact=True))
     row.get_by_text("[Show Markdown]").click()
-    image = page.get_by_role("dialog").locator('img[src^="data:image/png;base64,"]')
+    image = page.get_by_role("dialog").locator('img[src^="data:image/svg+xml;base64,"]')
     expect(image).to_be_visible(timeout=60_000)
     expect(image).to_have_attribute("alt", f"{REPORT} {DAY}")
     # decode() rejects for an image the browser cannot decode; a dropped or broken src has no natural size.

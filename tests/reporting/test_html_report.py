@@ -1,18 +1,22 @@
 """The monthly HTML page: self-contained, escaped, flagged rows marked, numbers printed one way."""
 
+import re
+
 import pandas as pd
 
+from gl_pipelines.assets.charts import bar_chart
 from gl_pipelines.reporting.exports import read_parquet, write_exports
 from gl_pipelines.reporting.html_report import Section, format_value, render_check_results, render_report
 
-PNG = b"\x89PNG\r\n\x1a\nfake"
+CHART = bar_chart(["B1"], {"CO2": [1.5]}, "CO2", "t")
 
 
 def test_report_is_self_contained_escaped_and_flags_rows():
     frame = pd.DataFrame({"unit_name": ["<B1>", "B2"], "difference_pct": [1.23456789, -12.5], "ok": [True, False]})
-    page = render_report("Plant & co", "June", [Section("CO2", frame, PNG, flag_column="ok")], {"checks": "c.html"})
+    page = render_report("Plant & co", "June", [Section("CO2", frame, CHART, flag_column="ok")], {"checks": "c.html"})
     assert "&lt;B1&gt;" in page and "<B1>" not in page and "Plant &amp; co" in page
-    assert "src='data:image/png;base64," in page and "<script" not in page and "http" not in page
+    assert CHART in page and "<script" not in page
+    assert not re.search(r"(src|href)=['\"]?https?:", page)  # nothing fetched: the chart is inline SVG
     assert page.count("<tr class=flag>") == 1 and "-12.5" in page and "1.23457" in page
 
 
