@@ -1,4 +1,4 @@
-"""`write_partition_exports` (one COPY per file from one registered frame) writes exactly the files
+"""`write_partition_exports` (one partitioned COPY per format, files renamed into place) writes exactly the files
 `write_exports` writes for each partition's slice (same bytes). One deliberate difference: an empty
 partition's Parquet keeps the report's column types, where an empty pandas slice registered on its
 own turns a text column into DuckDB's NULL type."""
@@ -45,7 +45,10 @@ def test_range_exports_equal_per_partition_exports(tmp_path):
     assert parquet_types(ranged["2026-11-03"]["parquet"]) == parquet_types(ranged["2026-11-01"]["parquet"])
     assert parquet_types(tmp_path / "single" / "report" / "report_2026-11-03.parquet")["unit_name"] == '"NULL"'
     assert ranged["2026-11-03"]["csv"].read_text().strip() == "hour,unit_name,value,flag,count"
-    assert not list((tmp_path / "range").rglob("*.partial"))
+    assert not list((tmp_path / "range").rglob("*.partial")) and not list((tmp_path / "range").rglob(".partial-*"))
+    assert sorted(p.name for p in (tmp_path / "range" / "report").iterdir()) == sorted(
+        f"report_{key}.{fmt}" for key in keys for fmt in ("csv", "parquet")
+    )
 
 
 def parquet_types(path) -> dict[str, str]:
