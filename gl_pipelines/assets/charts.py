@@ -56,14 +56,15 @@ def bar_chart(labels: Sequence[str], series: Mapping[str, Sequence[float]], titl
     if not labels:
         parts.append(_text(LEFT + plot_w / 2, TOP + plot_h / 2, "no data", 'text-anchor="middle" fill="#777"'))
     group = plot_w / max(len(labels), 1)
-    bar = group * 0.8 / max(len(columns), 1)
+    bar = min(group * 0.8 / max(len(columns), 1), 60.0)  # a lone group gets bars, not walls
+    inset = (group - bar * len(columns)) / 2
     zero = y(0.0)
     for index, (name, values) in enumerate(columns.items()):
         color = PALETTE[index % len(PALETTE)]
         for position, (label, value) in enumerate(zip(labels, values, strict=False)):
             if value is None:
                 continue
-            x = LEFT + group * (position + 0.1) + bar * index
+            x = LEFT + group * position + inset + bar * index
             top = min(y(value), zero)
             tip = escape(f"{label} {name}: {value:.6g} {ylabel}")
             parts.append(
