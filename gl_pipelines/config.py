@@ -436,6 +436,13 @@ class ErpSource(_Strict):
     production: ErpEntity
     materials: ErpEntity
     plants: ErpEntity
+    change_lookback_days: int = Field(
+        default=92, ge=1, le=3660, description="Stored plant days the change sensor compares with the ERP."
+    )
+    change_poll_seconds: int = Field(default=300, ge=30, description="How often the change sensor asks for changes.")
+    full_compare_hours: float = Field(
+        default=24, gt=0, description="Hours between full comparisons (a delta shows no deleted documents)."
+    )
 
     @model_validator(mode="after")
     def _columns_mapped(self) -> ErpSource:

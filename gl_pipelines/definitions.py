@@ -47,6 +47,7 @@ from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.sensors.alerts import run_failure_alert
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
+from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
 from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 from gl_pipelines.sensors.schedules import partition_schedule
 
@@ -160,6 +161,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         checks += build_erp_checks(site.erp, timezone)
         jobs += erp_jobs
         schedules += erp_schedules
+        extra_sensors.append(build_erp_change_sensor(site.erp, timezone, erp_jobs[0].name))
         monitored.append(
             MonitoredSource("erp", AssetKey("erp_fuel_receipts"), erp_jobs[0], site_daily_partitions(timezone))
         )

@@ -1,0 +1,186 @@
+"""Find ERP documents changed after their plant day was stored, and re-run the days they touch.
+
+The daily ERP run reads a closed plant day once. A goods receipt corrected later (new quantity,
+or a posting date moved to another day) would leave the stored day stale, and a moved document
+would be counted in both its old and its new month by the GHG inventory. This sensor asks the
+service for what changed since its last look (the OData delta link kept in the cursor; a full
+read of the look-back window the first time, once every `full_compare_hours` because a delta shows
+no deleted document nor one that left the filter, and whenever the service refuses the token), compares
+those documents with the warehouse, and requests one `erp_daily_job` run per stored plant day whose
+documents differ: the day a document moved from and the day it moved to. The runs re-read whole
+days, so the warehouse stays one row per document and a day is replaced atomically.
+
+Only days already materialized are re-run (the schedule and backfills own the others). The cursor
+moves only when a tick succeeds, so a failed read is retried on the next tick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+from dagster import (
+    AssetKey,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+
+from gl_pipelines.assets.erp import entity_query
+from gl_pipelines.assets.partitions import site_daily_partitions
+from gl_pipelines.config import ErpSource
+from gl_pipelines.resources.erp import ErpResource
+from gl_pipelines.resources.warehouse_reader import WarehouseReader
+
+DOCUMENT_KINDS = ("fuel_receipts", "production")
+CHANGE_TAG = "gl/erp-changes"
+
+
+@dataclass
+class ChangedDays:
+    """What one look at the ERP found, per document kind."""
+
+    days: dict[str, set[str]] = field(default_factory=dict)
+    """Plant day -> the document kinds whose stored rows differ from the service for that day."""
+    documents: dict[str, int] = field(default_factory=dict)
+    """Kind -> number of documents that differ from the warehouse (changed, new, moved or gone)."""
+    modes: dict[str, str] = field(default_factory=dict)
+    """Kind -> how the service was read: delta, full, or full because the token was refused."""
+    delta_links: dict[str, str | None] = field(default_factory=dict)
+    digest: str = ""
+    """Hash of the differing documents as read: the same change seen twice asks for the same runs."""
+
+
+def fingerprints(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """One string per row of `columns`, equal for the same document whether it came from the service
+    (exact decimals, pandas timestamps) or from the warehouse (DECIMAL read back as a float)."""
+    joined = pd.Series("", index=frame.index, dtype=object)
+    for column in columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            text = values.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        elif pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+            text = values.astype("float64").map("{:.3f}".format)
+        else:
+            text = values.astype(object).where(values.notna(), None).map(str)
+        joined = joined + "\x1f" + text.where(values.notna(), "").astype(str)
+    return joined
+
+
+def plant_days(instants: pd.Series, timezone: str) -> pd.Series:
+    """The plant-day partition key of each posting date (a UTC instant of local midnight)."""
+    return pd.to_datetime(instants, utc=True).dt.tz_convert(timezone).dt.strftime("%Y-%m-%d")
+
+
+def differing_days(
+    service: pd.DataFrame,
+    stored: pd.DataFrame,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    timezone: str,
+    stored_days: set[str],
+    full: bool,
+) -> tuple[set[str], pd.DataFrame]:
+    """Stored plant days whose documents differ from `service`'s, and those documents.
+
+    `service` holds changed documents (a delta) or, when `full`, every document of the window, so
+    a stored document missing from it was deleted or moved out of the window. A document of a day
+    never stored is not a difference: the schedule or a backfill will read that day."""
+    new, old = (
+        frame[list(keys)].assign(day=plant_days(frame["posting_date"], timezone), fp=fingerprints(frame, columns))
+        for frame in (service, stored)
+    )
+    merged = new.merge(old, on=list(keys), how="outer" if full else "left", suffixes=("_new", "_old"))
+    differs = merged[merged["fp_new"].fillna("\x00") != merged["fp_old"].fillna("\x00")]
+    differs = differs[differs["day_new"].isin(stored_days) | differs["day_old"].isin(stored_days)]
+    days = (set(differs["day_new"].dropna()) | set(differs["day_old"].dropna())) & stored_days
+    return days, differs
+
+
+def find_changed_days(
+    erp: ErpResource,
+    reader: WarehouseReader,
+    source: ErpSource,
+    timezone: str,
+    delta_links: dict[str, str | None],
+    stored_days: dict[str, set[str]],
+    now: datetime,
+) -> ChangedDays:
+    """Read what changed in the ERP (delta, or the look-back window in full) and compare it with the
+    warehouse, for the plant days `stored_days` says are materialized (per document kind)."""
+    found = ChangedDays()
+    digest = hashlib.sha256()
+    today = pd.Timestamp(now).tz_convert(timezone).normalize()
+    start = (today - timedelta(days=source.change_lookback_days)).tz_convert("UTC")
+    window = (start.to_pydatetime(), (pd.Timestamp(now) + timedelta(days=366)).to_pydatetime())
+    for kind in DOCUMENT_KINDS:
+        query = entity_query(kind, getattr(source, kind))
+        extract = erp.read(query, window, delta_link=delta_links.get(kind))
+        columns = [name for name in query.fields if name != "source"]
+        stored = reader.read_window(f"erp_{kind}", "posting_date", window[0], window[1], [*columns])
+        found.modes[kind] = extract.mode
+        found.delta_links[kind] = extract.delta_link
+        if stored is None:  # nothing stored yet: nothing to correct
+            found.documents[kind] = 0
+            continue
+        full = extract.mode != "delta"
+        days, differs = differing_days(extract.frame, stored, query.keys, columns, timezone, stored_days[kind], full)
+        found.documents[kind] = len(differs)
+        digest.update(differs.sort_values(list(query.keys)).to_csv(index=False).encode())
+        for day in days:
+            found.days.setdefault(day, set()).add(kind)
+    found.digest = digest.hexdigest()[:12]
+    return found
+
+
+def build_erp_change_sensor(
+    source: ErpSource, timezone: str, job_name: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> SensorDefinition:
+    daily = site_daily_partitions(timezone)
+
+    @sensor(
+        name="erp_document_changes",
+        job_name=job_name,
+        minimum_interval_seconds=source.change_poll_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"ERP documents changed after their day was stored (delta links, {source.change_lookback_days}-day "
+        "look-back) -> erp_daily_job runs for the stored days they leave and enter.",
+    )
+    def erp_document_changes(
+        context: SensorEvaluationContext, erp: ErpResource, warehouse_reader: WarehouseReader
+    ) -> SensorResult:
+        now = clock()
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        last_full = cursor.get("full_read_at")
+        links = cursor.get("delta_links", {})
+        if last_full is None or now - datetime.fromisoformat(last_full) >= timedelta(hours=source.full_compare_hours):
+            links = {}  # a delta never shows a deleted document, nor one that left the filter
+        existing = set(daily.get_partition_keys(current_time=now))
+        stored = {
+            kind: context.instance.get_materialized_partitions(AssetKey(f"erp_{kind}")) & existing
+            for kind in DOCUMENT_KINDS
+        }
+        found = find_changed_days(erp, warehouse_reader, source, timezone, links, stored, now)
+        summary = ", ".join(f"{k}: {found.documents[k]} differing ({found.modes[k]})" for k in DOCUMENT_KINDS)
+        context.log.info(f"ERP changes: {summary}; stored days to re-read: {sorted(found.days) or 'none'}")
+        # The run key names the day and what was seen: the same change seen twice asks once, a new one again.
+        requests = [
+            RunRequest(
+                run_key=f"erp-changes:{day}:{found.digest}",
+                partition_key=day,
+                tags={CHANGE_TAG: ",".join(sorted(found.days[day]))},
+            )
+            for day in sorted(found.days)
+        ]
+        full = any(mode != "delta" for mode in found.modes.values())
+        cursor = {"delta_links": found.delta_links, "full_read_at": now.isoformat() if full else last_full}
+        return SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
+
+    return erp_document_changes
