@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from gl_pipelines.cems.schema import (
+    PARAMETERS,
     RAW_COLUMNS,
     STATUS_CALIBRATION_FAILED,
     STATUS_MISSING,
@@ -59,6 +60,11 @@ def plc_block_rows(readings: pd.DataFrame, units: Sequence[str], lst_offset_hour
             if code not in STATUS_CODES:
                 raise PlcBlockError(f"PLC {endpoint}: {unit}.{field} = {code!r} is not a status word 0-3")
             row[field] = STATUS_CODES[int(code)]
+        # A PLC has no NaN: a missing parameter reads 0.0 beside status 1. Store no value, not a zero.
+        for parameter, (value_column, status_column) in PARAMETERS.items():
+            if row.get(status_column) == STATUS_MISSING:
+                blank = [value_column, "nox_rate_lb_mmbtu"] if parameter == "nox" else [value_column]
+                row.update(dict.fromkeys(blank, float("nan")))
         rows.append(row)
     if not rows:
         return empty_raw_frame()

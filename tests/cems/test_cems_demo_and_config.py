@@ -62,7 +62,8 @@ def test_plc_serves_the_last_completed_hour_and_refuses_writes(demo_cems_plc):
     assert rows["hour_start_utc"].item() == pd.Timestamp(hour)
     expected = cems_model.cems_hours("B1", hour, hour + timedelta(hours=1), cems_model.demo_faults([hour], LST))
     for column in ("stack_flow_scfh", "co2_pct", "o2_pct", "nox_ppm", "moisture_pct"):
-        assert rows[column].item() == pytest.approx(expected[column].item(), rel=1e-6), column
+        # nan_ok: at 20:00-21:59 LST the demo's stack flow is missing (NaN in both)
+        assert rows[column].item() == pytest.approx(expected[column].item(), rel=1e-6, nan_ok=True), column
     assert rows["source"].item() == "plc" and rows["hour_start_lst"].item() == pd.Timestamp(hour).tz_localize(
         None
     ) + pd.Timedelta(hours=LST)
@@ -88,6 +89,11 @@ def _block(**overrides) -> pd.DataFrame:
 def test_plc_block_decoding_refuses_nonsense_and_skips_a_unit_read_badly():
     rows = plc_block_rows(_block(), ["B1"], LST, "plc")
     assert rows["co2_status"].item() == "valid" and rows["so2_status"].item() == "missing"
+    # A PLC has no NaN: a missing parameter reads 0.0 beside status 1, and is stored as no value.
+    missing = plc_block_rows(
+        _block(**{"B1.nox_ppm": 0.0, "B1.nox_rate_lb_mmbtu": 0.0, "B1.nox_status": 1.0}), ["B1"], LST, "plc"
+    )
+    assert missing[["nox_ppm", "nox_rate_lb_mmbtu"]].isna().all(axis=None) and missing["co2_pct"].item() == 8.5
     with pytest.raises(PlcBlockError, match=r"B1.co2_status = 7.0 is not a status word"):
         plc_block_rows(_block(**{"B1.co2_status": 7.0}), ["B1"], LST, "plc")
     with pytest.raises(PlcBlockError, match="not a whole hour"):
