@@ -47,6 +47,7 @@ from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.sensors.alerts import run_failure_alert
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
+from gl_pipelines.sensors.cems_gaps import build_cems_open_gap_sensor
 from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
 from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 from gl_pipelines.sensors.schedules import partition_schedule
@@ -127,6 +128,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
             )
         )
         extra_sensors.append(build_cems_file_sensor(site.cems, cems_raw_job.name))
+        extra_sensors.append(build_cems_open_gap_sensor(site.cems, cems_daily_job.name))
         if site.cems.plc:
             resources[PLC_RESOURCE_KEY] = ModbusResource.from_source(
                 ModbusSource(source_name="cems-plc", devices=[site.cems.plc])

@@ -120,6 +120,7 @@ def test_operations_wiring():
         "run_failure_alert",
         "plant_automation",
         "cems_dahs_files",
+        "cems_open_gaps",
         "erp_document_changes",
     }
     readings = defs.resolve_assets_def("scada_readings")

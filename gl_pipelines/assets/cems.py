@@ -45,11 +45,11 @@ from gl_pipelines.assets.partitions import (
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
 from gl_pipelines.cems.aggregate import daily_totals, quarterly_totals
 from gl_pipelines.cems.dahs_store import rows_for_window, sha256_of
-from gl_pipelines.cems.emissions import compute_hourly_emissions
+from gl_pipelines.cems.emissions import compute_hourly_emissions, open_end_gaps
 from gl_pipelines.cems.epa_campd import read_epa_hourly
 from gl_pipelines.cems.plc import plc_block_rows
 from gl_pipelines.cems.schema import KEY_COLUMNS, RAW_COLUMNS, validate_raw_frame
-from gl_pipelines.checks.gate import blocking_problems, require_checks_passed, writer_runs
+from gl_pipelines.checks.gate import blocking_problems, problems_by_partition, require_checks_passed, writer_runs
 from gl_pipelines.config import CemsSource
 from gl_pipelines.resources.modbus import RESOURCE_VERSION as MODBUS_VERSION
 from gl_pipelines.resources.modbus import ModbusResource
@@ -63,6 +63,7 @@ RAW_CHECKS = (
     "cems_raw_values_in_range",
 )
 EMISSIONS_CHECKS = ("cems_emissions_hour_coverage", "cems_emissions_pma_reported")
+OPEN_GAPS_KEY = "open_gaps_at_end"
 QUARTER_CRON = "0 0 1 1,4,7,10 *"
 
 
@@ -178,8 +179,9 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         partitions_def=daily,
         ins={
             "cems_hourly_raw": AssetIn(
+                # The day before for look-backs, the day after to close a gap that runs past midnight.
                 partition_mapping=TimeWindowPartitionMapping(
-                    start_offset=-source.lookback_days, allow_nonexistent_upstream_partitions=True
+                    start_offset=-source.lookback_days, end_offset=1, allow_nonexistent_upstream_partitions=True
                 )
             )
         },
@@ -198,7 +200,9 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         raw = cems_hourly_raw.astype({"hour_start_utc": "datetime64[ns, UTC]", "hour_start_lst": "datetime64[ns]"})
         hours = raw["hour_start_utc"]
         today, history = raw[(hours >= start) & (hours < end)], raw[hours < start]
-        emissions = compute_hourly_emissions(today, units, history)
+        following = _checked_following_hours(context, raw[hours >= end])
+        emissions = compute_hourly_emissions(today, units, history, following)
+        open_gaps = open_end_gaps(emissions, following)
         substituted = {
             p: int(emissions[f"{p}_method"].astype(str).str.startswith("sub_").sum())
             for p in ("so2", "co2", "nox", "flow")
@@ -210,11 +214,25 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
                 "window_end": end.isoformat(),
                 "input_rows": len(today),
                 "history_rows": len(history),
+                "following_rows": len(following),
+                # Read by the cems_open_gaps sensor: these are recomputed when the next day's hours arrive.
+                OPEN_GAPS_KEY: MetadataValue.json(open_gaps),
                 "substituted_hours": MetadataValue.json(substituted),
                 "dagster/row_count": len(emissions),
                 "preview": MetadataValue.md(preview_markdown(emissions, rows=24)),
             },
         )
+
+    def _checked_following_hours(context: AssetExecutionContext, following: pd.DataFrame) -> pd.DataFrame:
+        """The next day's raw hours whose blocking checks passed: only those may close a gap."""
+        if following.empty:
+            return following
+        keys = {hour: hour.tz_convert(hourly.timezone).strftime(hourly.fmt) for hour in following["hour_start_utc"]}
+        problems = problems_by_partition(
+            context.instance, AssetKey("cems_hourly_raw"), RAW_CHECKS, sorted(set(keys.values()))
+        )
+        passed = [not problems[keys[hour]] for hour in following["hour_start_utc"]]
+        return following[passed]
 
     @asset(
         partitions_def=daily,

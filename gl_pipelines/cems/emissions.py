@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from gl_pipelines.cems import equations as eq
-from gl_pipelines.cems.schema import EMISSIONS_COLUMNS, EMISSIONS_DTYPES, CemsSchemaError
+from gl_pipelines.cems.schema import (
+    EMISSIONS_COLUMNS,
+    EMISSIONS_DTYPES,
+    PARAMETERS,
+    STATUS_VALID,
+    SUBSTITUTED_PARAMETERS,
+    CemsSchemaError,
+)
 from gl_pipelines.cems.substitution import substitute_units
 from gl_pipelines.config import CemsUnit
 
@@ -72,16 +79,23 @@ def unit_rates(filled: Mapping[str, np.ndarray], unit: CemsUnit) -> dict[str, np
     }
 
 
-def _ordered(raw: pd.DataFrame, history: pd.DataFrame | None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """History + raw rows sorted by unit then hour, a raw hour replacing the same hour in history.
+def _ordered(
+    raw: pd.DataFrame, history: pd.DataFrame | None, following: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """History + raw + following rows sorted by unit then hour, a raw hour replacing the same hour in
+    history (`following` starts after `raw` ends).
 
     Returns the rows, each row's unit number (in order of first appearance) and which rows are raw.
     """
     current = np.ones(len(raw), dtype=bool)
-    if history is not None and not history.empty:
-        history = history[history["unit_id"].isin(raw["unit_id"].unique())]
-        hours = pd.concat([history, raw], ignore_index=True)
-        current = np.concatenate([np.zeros(len(history), dtype=bool), current])
+    units = raw["unit_id"].unique()
+    history = history[history["unit_id"].isin(units)] if history is not None else None
+    following = following[following["unit_id"].isin(units)] if following is not None else None
+    if (history is not None and not history.empty) or (following is not None and not following.empty):
+        before = history if history is not None else raw.iloc[:0]
+        after = following if following is not None else raw.iloc[:0]
+        hours = pd.concat([before, raw, after], ignore_index=True)
+        current = np.concatenate([np.zeros(len(before), dtype=bool), current, np.zeros(len(after), dtype=bool)])
     else:
         hours = raw if isinstance(raw.index, pd.RangeIndex) and raw.index.start == 0 else raw.reset_index(drop=True)
     codes, _ = pd.factorize(hours["unit_id"])
@@ -99,21 +113,47 @@ def _ordered(raw: pd.DataFrame, history: pd.DataFrame | None) -> tuple[pd.DataFr
     return hours, codes, current
 
 
+def open_end_gaps(emissions: pd.DataFrame, following: pd.DataFrame | None) -> list[str]:
+    """`unit/parameter` for each gap still open at the end of `emissions`: the unit's last operating
+    hour is substituted and no quality-assured hour of that parameter follows in `following`. Such an
+    hour was filled from the hour before alone; it is to be recomputed once the hour after arrives."""
+    open_gaps = []
+    for unit, rows in emissions[emissions["op_time"] > 0].groupby("unit_id", sort=True):
+        last = rows.loc[rows["hour_start_utc"].idxmax()]
+        later = None
+        if following is not None:
+            later = following[(following["unit_id"] == unit) & (following["op_time"] > 0)]
+        for parameter in SUBSTITUTED_PARAMETERS:
+            if not str(last[f"{parameter}_method"]).startswith("sub_"):
+                continue
+            value, status = PARAMETERS[parameter]
+            closed = later is not None and bool((later[status].eq(STATUS_VALID) & later[value].notna()).any())
+            if not closed:
+                open_gaps.append(f"{unit}/{parameter}")
+    return open_gaps
+
+
 def compute_hourly_emissions(
-    raw: pd.DataFrame, units: Mapping[str, CemsUnit], history: pd.DataFrame | None = None
+    raw: pd.DataFrame,
+    units: Mapping[str, CemsUnit],
+    history: pd.DataFrame | None = None,
+    following: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per unit-hour of `raw` with substituted values, rates, masses, methods and PMA.
 
-    `raw` and `history` are `cems_hourly_raw` frames (see schema.validate_raw_frame). `history` supplies
-    the look-back (PMA over 8,760 operating hours, 720/2,160-hour substitution windows); its hours are
-    not returned, and a raw hour also present in history wins. Output columns: schema.EMISSIONS_COLUMNS.
+    `raw`, `history` and `following` are `cems_hourly_raw` frames (see schema.validate_raw_frame).
+    `history` supplies the look-back (PMA over 8,760 operating hours, 720/2,160-hour substitution
+    windows); a raw hour also present in history wins. `following` holds hours after `raw`: a gap
+    running to the end of `raw` is closed by its hour after (and its whole length counted) instead
+    of being filled from the hour before alone. Neither's hours are returned; PMA and look-backs
+    only ever use earlier hours. Output columns: schema.EMISSIONS_COLUMNS.
     """
     unknown = sorted(set(raw["unit_id"]) - set(units))
     if unknown:
         raise CemsSchemaError(f"cems_hourly_raw: column 'unit_id' value {unknown[0]!r}: no CemsUnit configured")
     if raw.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EMISSIONS_DTYPES.items()})
-    hours, unit_code, current = _ordered(raw, history)
+    hours, unit_code, current = _ordered(raw, history, following)
     filled = substitute_units(hours, dict(units), unit_code)
     op_time = hours["op_time"].to_numpy()
     operating = op_time > 0

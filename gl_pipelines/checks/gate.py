@@ -53,23 +53,32 @@ def check_results(instance, run_id: str, upstream: AssetKey) -> dict[tuple[str, 
         cursor = page.cursor
 
 
-def blocking_problems(instance, upstream: AssetKey, check_names: Sequence[str], partition_keys: Sequence[str]):
-    """One line per (check, partition) that has not passed on the data currently stored."""
+def problems_by_partition(
+    instance, upstream: AssetKey, check_names: Sequence[str], partition_keys: Sequence[str]
+) -> dict[str, list[str]]:
+    """Partition -> one line per blocking check that has not passed on the data stored for it (empty: all passed)."""
     writers = writer_runs(instance, upstream, partition_keys)
     by_run = {run_id: check_results(instance, run_id, upstream) for run_id in set(writers.values())}
-    problems = []
+    problems: dict[str, list[str]] = {}
     for partition in partition_keys:
         run_id = writers.get(partition)
         if run_id is None:
-            problems.append(f"{partition}: not materialized")
+            problems[partition] = [f"{partition}: not materialized"]
             continue
         results = by_run[run_id]
+        problems[partition] = []
         for name in check_names:
             passed = results.get((name, partition), results.get((name, None)))
             if passed is not True:
                 state = "not evaluated" if passed is None else "failed"
-                problems.append(f"{name}[{partition}]: {state} (run {run_id[:8]})")
+                problems[partition].append(f"{name}[{partition}]: {state} (run {run_id[:8]})")
     return problems
+
+
+def blocking_problems(instance, upstream: AssetKey, check_names: Sequence[str], partition_keys: Sequence[str]):
+    """One line per (check, partition) that has not passed on the data currently stored."""
+    by_partition = problems_by_partition(instance, upstream, check_names, partition_keys)
+    return [line for partition in partition_keys for line in by_partition[partition]]
 
 
 def require_checks_passed(context, upstream: AssetKey, check_names: Sequence[str], partition_keys: Sequence[str]):
