@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gl_pipelines.config import SiteConfig, load_site_config
 from gl_pipelines.resources.erp import ErpResource
 from gl_pipelines.simulators.http_server import HttpServerThread
 from gl_pipelines.simulators.sap_odata import (
@@ -42,3 +43,13 @@ def erp_resource(erp_service) -> ErpResource:
         backoff_max_s=2.0,
         max_attempts=3,
     )
+
+
+@pytest.fixture
+def erp_site(erp_service, monkeypatch) -> SiteConfig:
+    """The demo site with its ERP on the demo service ($top windows of 10); credentials only in the environment."""
+    monkeypatch.setenv("GL_ERP_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("GL_ERP_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    site = load_site_config()
+    erp = site.erp.model_copy(update={"service_url": erp_service.url + SERVICE_PATH, "page_size": 10})
+    return site.model_copy(update={"erp": erp})

@@ -8,26 +8,19 @@ import duckdb
 import pytest
 from dagster import AssetSelection, instance_for_test, materialize
 
-from gl_pipelines.config import load_site_config
 from gl_pipelines.definitions import build_definitions
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH
+from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_SECRET
 
 DAY = "2026-11-01"  # plant day in America/Chicago: 25 hours, 25 hourly gas receipts
 RECEIPTS = AssetSelection.assets("erp_fuel_receipts")
 
 
 @pytest.fixture
-def erp_defs(erp_service, tmp_path, monkeypatch):
+def erp_defs(erp_site, tmp_path):
     """Definitions whose ERP points at the demo service; credentials only in the environment."""
-    monkeypatch.setenv("GL_ERP_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GL_ERP_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-    site = load_site_config()
-    site = site.model_copy(
-        update={"erp": site.erp.model_copy(update={"service_url": erp_service.url + SERVICE_PATH, "page_size": 10})}
-    )
     warehouse = tmp_path / "w.duckdb"
     with instance_for_test() as instance:
-        yield build_definitions(site, warehouse), instance, warehouse
+        yield build_definitions(erp_site, warehouse), instance, warehouse
 
 
 def run(defs, instance, selection, partition=None):

@@ -10,10 +10,8 @@ import duckdb
 import pytest
 from dagster import AssetSelection, build_sensor_context, instance_for_test, materialize
 
-from gl_pipelines.config import load_site_config
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.sensors.erp_changes import CHANGE_TAG, build_erp_change_sensor
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH
 
 TZ = "America/Chicago"
 DAYS = ["2026-11-01", "2026-11-02"]
@@ -23,14 +21,9 @@ RECEIPTS = "GoodsReceiptSet"
 
 
 @pytest.fixture
-def stored(erp_service, tmp_path, monkeypatch):
+def stored(erp_site, tmp_path):
     """Two plant days of ERP documents materialized into a tmp warehouse."""
-    monkeypatch.setenv("GL_ERP_CLIENT_ID", DEMO_CLIENT_ID)
-    monkeypatch.setenv("GL_ERP_CLIENT_SECRET", DEMO_CLIENT_SECRET)
-    site = load_site_config()
-    site = site.model_copy(
-        update={"erp": site.erp.model_copy(update={"service_url": erp_service.url + SERVICE_PATH, "page_size": 500})}
-    )
+    site = erp_site.model_copy(update={"erp": erp_site.erp.model_copy(update={"page_size": 500})})
     warehouse = tmp_path / "w.duckdb"
     defs = build_definitions(site, warehouse)
     with instance_for_test() as instance:
