@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +55,12 @@ async def _serve(args: argparse.Namespace) -> None:
         pi, pi_note = None, f"PI Web API not started on port {args.pi_port}: {exc}"
     cems_plc, cems_export, cems_note = await _start_cems(args)
     odata, odata_note = await _start_odata(args)
+    # Stop every server on SIGTERM/SIGINT. Installed after start-up (uvicorn, the PI server on this
+    # loop, takes both signals when it starts and would stop only itself) and before the ready line
+    # (a caller may signal as soon as it reads it).
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     print(
         f"demo plant ready: OPC UA {opcua.endpoint} ({len(opcua.tags)} tags), "
         f"Modbus {modbus.host}:{modbus.port} ({len(modbus.source.devices)} devices){cems_note}",
@@ -63,7 +70,7 @@ async def _serve(args: argparse.Namespace) -> None:
     print(pi_note, flush=True)
     print(odata_note, flush=True)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         if pi is not None:
             await pi.stop()
