@@ -37,6 +37,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+STOP_TIMEOUT_S = 5
+
+
 async def _serve(args: argparse.Namespace) -> None:
     opcua = DemoOpcUaServer(
         args.host,
@@ -72,16 +75,16 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         await stop.wait()
     finally:
-        if pi is not None:
-            await pi.stop()
         if odata is not None:
             odata.stop()
         if cems_export is not None:
             cems_export.cancel()
-        if cems_plc is not None:
-            await cems_plc.stop()
-        await modbus.stop()
-        await opcua.stop()
+        # A server that cannot stop in time (e.g. a client holding a connection open) must not keep the
+        # process alive: the others still stop, then the process exits.
+        for server in (pi, cems_plc, modbus, opcua):
+            if server is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(server.stop(), STOP_TIMEOUT_S)
 
 
 async def _start_odata(args: argparse.Namespace) -> tuple[HttpServerThread | None, str]:
