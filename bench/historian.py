@@ -10,7 +10,9 @@ resource's own request plan (`--tags-per-request` WebIds per streamset call, the
   request costs only CPU (the server's JSON encoding and our parsing, on a shared 2-core box);
   `with_server_latency` repeats it against a second server process that holds each data request
   for `--latency-s` (default 0.5 s), the order of time a PI Data Archive takes to read ~9,000
-  archived values. Overlapping that waiting is what concurrency is for.
+  archived values. Overlapping that waiting is what concurrency is for. `loopback_cpu_floor` is
+  the lowest loopback ratio this machine allows: the CPU seconds of a one-at-a-time read (ours
+  plus the server's) spread over all cores, divided by its wall time.
 
 WebIds are resolved once per resource before timing (the resource caches them per run).
 Run: `python bench/historian.py`. Prints one JSON line per figure; writes bench/results/historian.jsonl.
@@ -28,11 +30,13 @@ import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import psutil
 from _common import emit, free_port, quiet
 
 N_TAGS = 500
 DAY = (datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 10, 21, tzinfo=UTC))
 EXPECTED_VALUES = N_TAGS * 1440
+CORES = os.cpu_count() or 1
 
 
 @contextmanager
@@ -52,7 +56,7 @@ def pi_service(latency_s: float, timeout_s: float = 60.0):
                 ready, _, _ = select.select([proc.stdout], [], [], 1.0)
                 if ready:
                     line = proc.stdout.readline()
-            yield f"http://127.0.0.1:{port}/piwebapi"
+            yield f"http://127.0.0.1:{port}/piwebapi", proc.pid
         finally:
             proc.terminate()
             try:
@@ -61,8 +65,11 @@ def pi_service(latency_s: float, timeout_s: float = 60.0):
                 proc.kill()
 
 
-def measure(url: str, args: argparse.Namespace, repeats: int) -> dict[str, list[float]]:
+def measure(url: str, server_pid: int, args: argparse.Namespace, repeats: int) -> dict[str, list[float]]:
+    """Per mode: wall seconds of each read, and the CPU seconds it cost here and in the server."""
     from gl_pipelines.resources.historian import HistorianResource, PiTag
+
+    server = psutil.Process(server_pid)
 
     resources = {
         mode: HistorianResource(
@@ -83,9 +90,11 @@ def measure(url: str, args: argparse.Namespace, repeats: int) -> dict[str, list[
     for rep in range(repeats):
         order = list(resources) if rep % 2 == 0 else list(reversed(resources))
         for mode in order:
-            began = time.perf_counter()
+            cpu, server_cpu, began = time.process_time(), sum(server.cpu_times()[:2]), time.perf_counter()
             read = resources[mode].read_recorded(tags, *DAY)
             walls[mode].append(time.perf_counter() - began)
+            walls.setdefault(f"{mode}_cpu", []).append(time.process_time() - cpu)
+            walls.setdefault(f"{mode}_server_cpu", []).append(sum(server.cpu_times()[:2]) - server_cpu)
             if len(read.frame) != EXPECTED_VALUES or read.frame["value"].isna().any():
                 raise RuntimeError(f"{mode}: read {len(read.frame)} values, expected {EXPECTED_VALUES}")
             walls.setdefault(f"{mode}_requests", []).append(read.requests)
@@ -105,13 +114,26 @@ def main() -> None:
     for name in ("GL_HISTORIAN_URL", "GL_HISTORIAN_PASSWORD", "GL_HISTORIAN_TOKEN", "GL_HISTORIAN_CLIENT_SECRET"):
         os.environ.pop(name, None)
 
-    with pi_service(0.0) as url:
-        loopback = measure(url, args, args.repeats)
-    with pi_service(args.latency_s) as url:
-        latency = measure(url, args, args.latency_repeats)
+    with pi_service(0.0) as (url, pid):
+        loopback = measure(url, pid, args, args.repeats)
+    with pi_service(args.latency_s) as (url, pid):
+        latency = measure(url, pid, args, args.latency_repeats)
 
     def ratio(walls: dict[str, list[float]]) -> float:
         return round(min(walls["concurrent"]) / min(walls["sequential"]), 3)
+
+    def cpu_floor(walls: dict[str, list[float]]) -> float:
+        """The lowest ratio two cores allow when a read is only CPU: its CPU seconds (ours + the
+        server's) spread over both cores, divided by the one-at-a-time wall time, per repetition."""
+        return round(
+            min(
+                (cpu + server) / CORES / wall
+                for cpu, server, wall in zip(
+                    walls["sequential_cpu"], walls["sequential_server_cpu"], walls["sequential"], strict=True
+                )
+            ),
+            3,
+        )
 
     plan = {
         "tags": N_TAGS,
@@ -136,10 +158,12 @@ def main() -> None:
                 "value": ratio(loopback),
                 "unit": "ratio",
                 "target": "<= 0.3",
+                "loopback_cpu_floor": cpu_floor(loopback),
+                "cores": CORES,
                 "with_server_latency": ratio(latency),
                 "server_latency_s": args.latency_s,
-                "loopback_wall_s": {k: [round(x, 3) for x in v] for k, v in loopback.items() if "requests" not in k},
-                "latency_wall_s": {k: [round(x, 3) for x in v] for k, v in latency.items() if "requests" not in k},
+                "loopback_s": {k: [round(x, 3) for x in v] for k, v in loopback.items() if "requests" not in k},
+                "latency_s": {k: [round(x, 3) for x in v] for k, v in latency.items() if "requests" not in k},
                 **plan,
             },
         ],
