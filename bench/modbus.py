@@ -8,7 +8,9 @@ In one run this script measures, each best of 5 with the order alternating betwe
   pymodbus, one request per point, decoded the same way;
 - `concurrent_vs_serial_devices`: 20 meters (3 requests each), each its own Modbus TCP server on its
   own port as separate meters on a plant network are, read with the resource's default concurrency ÷
-  the same resource with `max_connections_in_flight=1` (one device after another).
+  the same resource with `max_connections_in_flight=1` (one device after another). With it,
+  `loopback_cpu_floor`: the CPU seconds of 100 serial polls (reader + servers) spread over every
+  core, per wall second of them, the lowest ratio this machine allows over loopback.
 
 Warm, the headline: every side reads the way a run that reads more than once does. The resource reads
 inside `session()` (one event loop and one open connection per device across reads, as in a Dagster
@@ -47,6 +49,7 @@ from _common import Samples, emit, quiet
 
 BENCH = "modbus"
 REPEATS = 5
+FLOOR_POLLS = 100
 N_FLEET = 20
 
 
@@ -255,6 +258,18 @@ def main(server_processes: int, latency_ms: float) -> None:
         for rep in range(REPEATS):
             for key in order if rep % 2 == 0 else order[::-1]:
                 measure(key)
+        # The loopback floor: CPU (reader + servers) of FLOOR_POLLS serial polls in a row, spread over
+        # every core, per wall second of them. A single poll is too short for the OS's 10 ms CPU ticks.
+        server_cpu = sum(sum(p.cpu_times()[:2]) for p in servers)
+        wall, cpu, _ = timed(lambda: [runs["direct", "serial"]() for _ in range(FLOOR_POLLS)])
+        server_cpu = sum(sum(p.cpu_times()[:2]) for p in servers) - server_cpu
+        floor = {
+            "loopback_cpu_floor": round((cpu + server_cpu) / (os.cpu_count() or 1) / wall, 3),
+            "floor_polls": FLOOR_POLLS,
+            "serial_poll_ms": round(1000 * wall / FLOOR_POLLS, 2),
+            "reader_cpu_ms_per_poll": round(1000 * cpu / FLOOR_POLLS, 2),
+            "server_cpu_ms_per_poll": round(1000 * server_cpu / FLOOR_POLLS, 2),
+        }
 
     context = {
         "stat": f"best wall of {REPEATS}; cpu = least CPU seconds of the reader / of all server processes",
@@ -312,6 +327,7 @@ def main(server_processes: int, latency_ms: float) -> None:
                 devices=N_FLEET,
                 layout=f"{N_FLEET} servers on {N_FLEET} ports (one device each) in {server_processes} processes",
                 requests_per_device=3,
+                **floor,
             ),
         ],
     )
