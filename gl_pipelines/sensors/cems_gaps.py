@@ -55,11 +55,12 @@ def build_cems_open_gap_sensor(
             AssetRecordsFilter(asset_key=EMISSIONS, asset_partitions=days), limit=len(days) * 20
         ).records:  # newest first
             latest.setdefault(record.partition_key, record)
-        requests = []
+        requests, waiting = [], 0
         for day, record in sorted(latest.items()):
             open_gaps = record.asset_materialization.metadata.get(OPEN_GAPS_KEY)
             if open_gaps is None or not open_gaps.value:
                 continue
+            waiting += 1
             day_end = daily.time_window_for_partition_key(day).end
             first_next_hour = hourly.get_partition_key_for_timestamp(day_end.timestamp())
             newer = context.instance.fetch_materializations(
@@ -77,6 +78,7 @@ def build_cems_open_gap_sensor(
                         tags={GAP_TAG: ",".join(open_gaps.value)},
                     )
                 )
-        return SensorResult(run_requests=requests)
+        skip = f"{waiting} of the last {len(days)} days end in an open gap; none has its next day stored yet"
+        return SensorResult(run_requests=requests, skip_reason=None if requests else skip)
 
     return cems_open_gaps

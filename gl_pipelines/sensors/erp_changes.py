@@ -169,7 +169,8 @@ def build_erp_change_sensor(
         }
         found = find_changed_days(erp, warehouse_reader, source, timezone, links, stored, now)
         summary = ", ".join(f"{k}: {found.documents[k]} differing ({found.modes[k]})" for k in DOCUMENT_KINDS)
-        context.log.info(f"ERP changes: {summary}; stored days to re-read: {sorted(found.days) or 'none'}")
+        summary = f"ERP documents against stored days: {summary}; days to re-read: {sorted(found.days) or 'none'}"
+        context.log.info(summary)
         # The run key names the day and what was seen: the same change seen twice asks once, a new one again.
         requests = [
             RunRequest(
@@ -181,6 +182,8 @@ def build_erp_change_sensor(
         ]
         full = any(mode != "delta" for mode in found.modes.values())
         cursor = {"delta_links": found.delta_links, "full_read_at": now.isoformat() if full else last_full}
-        return SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
+        return SensorResult(
+            run_requests=requests, cursor=json.dumps(cursor, sort_keys=True), skip_reason=None if requests else summary
+        )
 
     return erp_document_changes
