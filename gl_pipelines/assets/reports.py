@@ -58,7 +58,7 @@ from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting import energy_balance as eb
 from gl_pipelines.reporting import ghg, intensity, reconciliation
 from gl_pipelines.reporting.check_results import stored_check_results
-from gl_pipelines.reporting.exports import reports_root, utc_nanoseconds, write_partition_exports
+from gl_pipelines.reporting.exports import export_paths, reports_root, utc_nanoseconds, write_partition_exports
 from gl_pipelines.reporting.html_report import Section, render_check_results, render_report, write_html
 from gl_pipelines.reporting.settings import ReportingUnit
 
@@ -131,17 +131,21 @@ def _report_output(
     frame: pd.DataFrame,
     descriptions: Mapping[str, str],
     summary: str,
-    chart: bytes | None,
+    chart: str | None,
     root,
     csv: bool,
     extra: Mapping[str, object] | None = None,
-) -> Output:
+) -> Iterator[Output]:
+    """Yield the report's Output, then write its export files.
+
+    Dagster stores a yielded Output (the warehouse IO manager's transaction) before it resumes the
+    generator, so the files are written only once the table holds the same rows: a failed warehouse
+    write leaves the previous export files as they were."""
     # One export file per partition (a backfill range writes each of its partitions), so a later
     # re-run of one partition replaces its file and no row is in two files.
     time_column = next(iter(descriptions))
     partitions_def = context.assets_def.partitions_def
     windows = {key: utc_window(partitions_def.time_window_for_partition_key(key)) for key in context.partition_keys}
-    files = write_partition_exports(frame, root, name, windows, time_column, csv)
     start, end = utc_window(context.partition_time_window)
     metadata = {
         "window_start": start.isoformat(),
@@ -151,11 +155,15 @@ def _report_output(
         "summary": MetadataValue.md(summary),
         "export_folder": MetadataValue.path(str(root / name)),
     }
-    if len(files) == 1:
-        metadata |= {f"export_{fmt}": MetadataValue.path(str(path)) for fmt, path in next(iter(files.values())).items()}
+    if len(windows) == 1:
+        paths = export_paths(root, name, next(iter(windows)))
+        metadata |= {
+            f"export_{fmt}": MetadataValue.path(str(path)) for fmt, path in paths.items() if csv or fmt != "csv"
+        }
     if chart is not None:
         metadata["chart"] = chart_metadata(chart, f"{name} {context.partition_key_range.start}")
-    return Output(frame, metadata=metadata | dict(extra or {}))
+    yield Output(frame, metadata=metadata | dict(extra or {}))
+    write_partition_exports(frame, root, name, windows, time_column, csv)
 
 
 def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> list[AssetsDefinition]:
@@ -238,7 +246,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
                 f"{int(inventory['documents'].sum())} fuel receipts; CO2 {inventory['co2_t'].sum():,.3f} t, "
                 f"CH4 {inventory['ch4_t'].sum():,.5f} t, N2O {inventory['n2o_t'].sum():,.6f} t."
             )
-            yield _report_output(
+            yield from _report_output(
                 context, "ghg_inventory", inventory, ghg.COLUMNS, summary, chart, root, reporting.csv_exports
             )
             yield from ghg_checks(inventory)
@@ -286,7 +294,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
                 )
                 or "_no rows_"
             )
-            yield _report_output(
+            yield from _report_output(
                 context, "emissions_intensity", result, intensity.COLUMNS, summary, chart, root, reporting.csv_exports
             )
             yield from intensity_checks(result)
@@ -388,7 +396,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
             "cems_rows_read": len(hours),
             "cems_rows_compared": len(compared),
         }
-        yield _report_output(
+        yield from _report_output(
             context,
             "cems_fuel_reconciliation",
             result,
@@ -468,7 +476,7 @@ def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, ro
                 "mmBtu",
             )
         summary = f"source: `{input_name}`\n\n" + _balance_summary(balance)
-        yield _report_output(
+        yield from _report_output(
             context, "plant_energy_balance", balance, eb.COLUMNS, summary, chart, root, reporting.csv_exports
         )
         yield from energy_balance_checks(balance)

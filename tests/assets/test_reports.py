@@ -361,6 +361,24 @@ def test_failed_upstream_check_leaves_the_previous_month_and_blocks_the_new(mont
     assert records.records == []
 
 
+def test_a_failed_warehouse_write_leaves_the_export_files(monthly_defs, instance):
+    defs, warehouse, reports = monthly_defs
+    assert upstream_month(defs, instance, "2026-10-01", "2026-10-31", ["erp_fuel_receipts"]).success
+    assert run(defs, instance, ["ghg_inventory"], partition_key="2026-10-01").success
+    export = reports / "ghg_inventory" / "ghg_inventory_2026-10-01.parquet"
+    export.write_bytes(b"the file of the stored month")  # recognisable if it were rewritten
+    # A column the report does not have: the IO manager's insert fails and rolls back.
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("alter table plant.ghg_inventory add column audit_note varchar default 'kept'")
+    stored = table(warehouse, "ghg_inventory", "month")
+
+    failed = run(defs, instance, ["ghg_inventory"], partition_key="2026-10-01")
+    assert not failed.success and not failed.get_asset_materialization_events()
+    assert "column" in step_failure_message(failed).lower()
+    pd.testing.assert_frame_equal(table(warehouse, "ghg_inventory", "month"), stored)
+    assert export.read_bytes() == b"the file of the stored month"
+
+
 # ---- GHG inventory and intensity on the real ERP assets and the demo SAP service ----------------
 
 
