@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from dagster import AssetSelection, build_sensor_context, instance_for_test, materialize
+from dagster import AssetSelection, build_sensor_context, instance_for_test
 
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.sensors.erp_changes import CHANGE_TAG, build_erp_change_sensor
+from tests.assets.test_erp import run
 
 TZ = "America/Chicago"
 DAYS = ["2026-11-01", "2026-11-02"]
@@ -33,14 +34,8 @@ def stored(erp_site, tmp_path):
 
 
 def run_day(defs, instance, day) -> bool:
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        resources=defs.resources,
-        instance=instance,
-        selection=DOCUMENTS,
-        partition_key=day,
-        raise_on_error=False,
-    ).success
+    """One erp_daily_job-like run of the plant day (both document assets and their checks)."""
+    return run(defs, instance, DOCUMENTS, day).success
 
 
 def tick(site, defs, instance, cursor, now=NOW):
