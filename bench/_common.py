@@ -50,31 +50,25 @@ def free_port() -> int:
 
 
 @contextmanager
-def demo_plant(synthetic_tags: int = 0, timeout_s: float = 90.0, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
-    """Start `python -m gl_pipelines.simulators` on free ports (run from `cwd`, e.g. a copy of the code);
-    yield (OPC UA endpoint, pid); always stop it."""
-    port = free_port()
+def started_process(
+    command: list[str], ready: str, timeout_s: float, cwd: Path | None = None
+) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Run `command` until the block ends: wait for a stdout line containing `ready` (the process's
+    stderr goes into the error if it never comes), yield (process, that line); always stop it
+    (SIGTERM, SIGKILL after 10 s)."""
     with tempfile.TemporaryFile(mode="w+") as stderr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--modbus-port", "0"]
-            + ["--synthetic-tags", str(synthetic_tags)],
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
         try:
-            deadline = time.monotonic() + timeout_s
-            line = ""
-            while "demo plant ready" not in line:
+            deadline, line = time.monotonic() + timeout_s, ""
+            while ready not in line:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or proc.poll() is not None:
                     stderr.seek(0)
-                    raise RuntimeError(f"demo plant did not start (exit {proc.poll()}): {stderr.read()[-2000:]}")
-                ready, _, _ = select.select([proc.stdout], [], [], min(remaining, 1.0))
-                if ready:
+                    raise RuntimeError(f"{command[2]} did not start (exit {proc.poll()}): {stderr.read()[-2000:]}")
+                readable, _, _ = select.select([proc.stdout], [], [], min(remaining, 1.0))
+                if readable:
                     line = proc.stdout.readline()
-            yield f"opc.tcp://127.0.0.1:{port}/gl-demo", proc.pid
+            yield proc, line
         finally:
             proc.terminate()
             try:
@@ -82,6 +76,17 @@ def demo_plant(synthetic_tags: int = 0, timeout_s: float = 90.0, cwd: Path | Non
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextmanager
+def demo_plant(synthetic_tags: int = 0, timeout_s: float = 90.0, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
+    """Start `python -m gl_pipelines.simulators` on free ports (run from `cwd`, e.g. a copy of the code);
+    yield (OPC UA endpoint, pid); always stop it."""
+    port = free_port()
+    command = [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--modbus-port", "0"]
+    command += ["--synthetic-tags", str(synthetic_tags)]
+    with started_process(command, "demo plant ready", timeout_s, cwd) as (proc, _):
+        yield f"opc.tcp://127.0.0.1:{port}/gl-demo", proc.pid
 
 
 def site_config(endpoint: str, synthetic_tags: int, *, boiler: bool):

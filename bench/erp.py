@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from _common import Samples, emit, quiet
+from _common import Samples, emit, quiet, started_process
 
 BENCH = "erp"
 N_DOCUMENTS = 200_000
@@ -36,21 +34,18 @@ YEAR = ("2025-01-01T06:00:00", "2026-01-01T06:00:00")  # plant year 2025 in Amer
 def odata_service(server_page: int):
     """The demo ERP in its own process, 200,000 receipts over the year; yields (root URL, pid)."""
     interval = (datetime.fromisoformat(YEAR[1]) - datetime.fromisoformat(YEAR[0])).total_seconds() / N_DOCUMENTS
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gl_pipelines.simulators.sap_odata", "--port", "0", "--page-size", str(server_page)]
-        + ["--receipt-interval-s", repr(interval), "--start", YEAR[0], "--end", YEAR[1]],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        line = proc.stdout.readline() if ready else ""
-        if "sap odata ready on" not in line:
-            raise RuntimeError(f"demo SAP OData service did not start (exit {proc.poll()})")
+    command = [
+        sys.executable,
+        "-m",
+        "gl_pipelines.simulators.sap_odata",
+        "--port",
+        "0",
+        "--page-size",
+        str(server_page),
+    ]
+    command += ["--receipt-interval-s", repr(interval), "--start", YEAR[0], "--end", YEAR[1]]
+    with started_process(command, "sap odata ready on", timeout_s=60) as (proc, line):
         yield line.split("ready on ")[1].split(" ")[0], proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def raw_next(root: str, query: dict) -> tuple[int, int]:

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import select
-import subprocess
 import sys
-import tempfile
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import psutil
-from _common import emit, free_port, quiet
+from _common import emit, free_port, quiet, started_process
 
 N_TAGS = 500
 DAY = (datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 10, 21, tzinfo=UTC))
@@ -41,28 +38,12 @@ CORES = os.cpu_count() or 1
 
 @contextmanager
 def pi_service(latency_s: float, timeout_s: float = 60.0):
-    """The demo PI Web API in its own process on a free port; yields its base URL."""
+    """The demo PI Web API in its own process on a free port; yields (base URL, pid)."""
     port = free_port()
     command = [sys.executable, "-m", "gl_pipelines.simulators.pi_web_api", "--port", str(port)]
     command += ["--synthetic-tags", str(N_TAGS), "--sample-interval-s", "60", "--latency-s", str(latency_s)]
-    with tempfile.TemporaryFile(mode="w+") as stderr:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        try:
-            deadline, line = time.monotonic() + timeout_s, ""
-            while "pi web api ready" not in line:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    stderr.seek(0)
-                    raise RuntimeError(f"PI Web API demo did not start: {stderr.read()[-2000:]}")
-                ready, _, _ = select.select([proc.stdout], [], [], 1.0)
-                if ready:
-                    line = proc.stdout.readline()
-            yield f"http://127.0.0.1:{port}/piwebapi", proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with started_process(command, "pi web api ready", timeout_s) as (proc, _):
+        yield f"http://127.0.0.1:{port}/piwebapi", proc.pid
 
 
 def measure(url: str, server_pid: int, args: argparse.Namespace, repeats: int) -> dict[str, list[float]]:
