@@ -18,18 +18,17 @@ from datetime import UTC, datetime, timedelta
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
-from pymodbus.simulator import DataType, SimData, SimDevice
+from pymodbus.simulator import SimDevice
 
 from gl_pipelines.cems.plc import CODES_BY_STATUS
 from gl_pipelines.config import CemsSource, ModbusPoint
 from gl_pipelines.resources.modbus_codec import encode_registers
 from gl_pipelines.simulators.cems_model import cems_hours, demo_faults
+from gl_pipelines.simulators.modbus_server import sim_blocks
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED
 from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
-
-_TABLES = ("coil", "discrete", "holding", "input")
 
 
 def last_completed_hour(now: datetime) -> datetime:
@@ -56,15 +55,8 @@ class DemoCemsPlc:
         self._server: ModbusTcpServer | None = None
 
     async def start(self) -> None:
-        points = self.device.points
-        blocks = []
-        for table in _TABLES:
-            size = max((p.address + p.register_count for p in points if p.table == table), default=1)
-            if table in ("coil", "discrete"):
-                blocks.append([SimData(0, values=[False] * 16, datatype=DataType.BITS)])
-            else:
-                blocks.append([SimData(0, count=size, values=0, datatype=DataType.REGISTERS)])
-        device = SimDevice(self.device.device_id, simdata=tuple(blocks), action=functools.partial(self._on_access))
+        blocks = sim_blocks(self.device.points)
+        device = SimDevice(self.device.device_id, simdata=blocks, action=functools.partial(self._on_access))
         self._server = ModbusTcpServer([device], address=(self.host, self.port))
         await self._server.serve_forever(background=True)
         self.port = self._server.transport.sockets[0].getsockname()[1]

@@ -21,6 +21,7 @@ import asyncio
 import bisect
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,7 +40,7 @@ from gl_pipelines.simulators.threaded import ThreadedServer
 log = logging.getLogger(__name__)
 
 _TABLE_BY_FUNCTION = {1: "coil", 2: "discrete", 3: "holding", 4: "input", 23: "holding"}
-_TABLES = ("coil", "discrete", "holding", "input")  # the order SimDevice wants its four blocks in
+SIM_TABLES = ("coil", "discrete", "holding", "input")  # the order SimDevice wants its four blocks in
 _INTEGER_TYPES = frozenset({"int16", "uint16", "int32", "uint32", "int64", "uint64"})
 _RAW_LIMITS = {
     "int16": (-(2**15), 2**15 - 1),
@@ -297,20 +298,17 @@ class DemoModbusServer:
         asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
 
     def _sim_device(self, device: ModbusDevice) -> SimDevice:
-        tables: dict[str, _Table] = {}
-        blocks = []
-        for table in _TABLES:
-            points = [p for p in device.points if p.table == table]
-            tables[table] = _Table(points, self.seed, device.name)
-            size = max((p.address + p.register_count for p in points), default=1)
-            blocks.append([_zero_block(size, bits=table in BIT_TABLES)])
+        tables = {
+            table: _Table([p for p in device.points if p.table == table], self.seed, device.name)
+            for table in SIM_TABLES
+        }
         action = functools.partial(self._on_access, device.name, tables)
-        return SimDevice(device.device_id, simdata=tuple(blocks), action=action)
+        return SimDevice(device.device_id, simdata=sim_blocks(device.points), action=action)
 
     def _absent_unit(self) -> SimDevice:
         """Device id 0 is pymodbus's catch-all for unconfigured ids; it spans every address so that
         `_on_access` can answer them as a gateway does (0x0B, target failed to respond)."""
-        tables = tuple([_zero_block(65_536, bits=table in BIT_TABLES)] for table in _TABLES)
+        tables = tuple([_zero_block(65_536, bits=table in BIT_TABLES)] for table in SIM_TABLES)
         return SimDevice(0, simdata=tables, action=functools.partial(self._on_access, None, {}))
 
     def _on_connect(self, connected: bool) -> None:
@@ -370,6 +368,19 @@ class DemoModbusServer:
             first, words = table.registers(now, lo, hi, self.faults)
             registers[first - start_address : first - start_address + len(words)] = words
         return None
+
+
+def sim_blocks(points: Sequence[ModbusPoint]) -> tuple[list[SimData], ...]:
+    """SimDevice's four blocks (SIM_TABLES order), each zero from address 0 to the end of the points mapped in it."""
+    return tuple(
+        [
+            _zero_block(
+                max((p.address + p.register_count for p in points if p.table == table), default=1),
+                bits=table in BIT_TABLES,
+            )
+        ]
+        for table in SIM_TABLES
+    )
 
 
 def _zero_block(size: int, *, bits: bool) -> SimData:
