@@ -114,6 +114,12 @@ def _parse_time(text: str | None, name: str) -> float:
     return when.timestamp()
 
 
+def _time_range(request: Request) -> tuple[float, float]:
+    """startTime and endTime of a call, as epoch seconds (both required)."""
+    params = request.query_params
+    return _parse_time(params.get("startTime"), "startTime"), _parse_time(params.get("endTime"), "endTime")
+
+
 def _iso(epoch_s: np.ndarray) -> list[str]:
     return [s + "Z" for s in np.datetime_as_string(epoch_s.astype("datetime64[s]"), unit="s")]
 
@@ -261,33 +267,37 @@ class DemoPiWebApi:
             items.append(self._stream_body(name, start_s, end_s, max_count))
         return self._data_response({"Links": {}, "Items": items})
 
-    async def _stream_recorded(self, request: Request) -> Response:
+    async def _stream_call(self, request: Request, parse) -> tuple[str, tuple] | Response:
+        """The start every single-stream call shares: faults and authorization, the stream's WebId,
+        then `parse(request)` of its query (a ValueError answers 400). A Response is the answer to
+        give instead of the call's own."""
         if (early := await self._before(request)) is not None:
             return early
         name, error = self._stream_name(request)
         if error is not None:
             return error
         try:
-            start_s, end_s, max_count = self._range_args(request)
+            return name, parse(request)
         except ValueError as exc:
             return _errors(400, str(exc))
+
+    async def _stream_recorded(self, request: Request) -> Response:
+        call = await self._stream_call(request, self._range_args)
+        if isinstance(call, Response):
+            return call
+        name, (start_s, end_s, max_count) = call
         body = self._stream_body(name, start_s, end_s, max_count)
         return self._data_response(
             {"Links": {}, "Items": body["Items"], "UnitsAbbreviation": body["UnitsAbbreviation"]}
         )
 
     async def _stream_interpolated(self, request: Request) -> Response:
-        if (early := await self._before(request)) is not None:
-            return early
-        name, error = self._stream_name(request)
-        if error is not None:
-            return error
-        try:
-            start_s = _parse_time(request.query_params.get("startTime"), "startTime")
-            end_s = _parse_time(request.query_params.get("endTime"), "endTime")
-            interval = _parse_interval(request.query_params.get("interval", "1h"))
-        except ValueError as exc:
-            return _errors(400, str(exc))
+        call = await self._stream_call(
+            request, lambda r: (*_time_range(r), _parse_interval(r.query_params.get("interval", "1h")))
+        )
+        if isinstance(call, Response):
+            return call
+        name, (start_s, end_s, interval) = call
         times = np.arange(start_s, end_s + 1e-9, interval)
         step = self.sample_interval_s
         grid = np.arange(np.floor(start_s / step) * step, np.ceil(end_s / step) * step + step, step)
@@ -308,16 +318,10 @@ class DemoPiWebApi:
         return self._data_response({"Links": {}, "Items": items, "UnitsAbbreviation": tag.unit})
 
     async def _stream_summary(self, request: Request) -> Response:
-        if (early := await self._before(request)) is not None:
-            return early
-        name, error = self._stream_name(request)
-        if error is not None:
-            return error
-        try:
-            start_s = _parse_time(request.query_params.get("startTime"), "startTime")
-            end_s = _parse_time(request.query_params.get("endTime"), "endTime")
-        except ValueError as exc:
-            return _errors(400, str(exc))
+        call = await self._stream_call(request, _time_range)
+        if isinstance(call, Response):
+            return call
+        name, (start_s, end_s) = call
         types = request.query_params.getlist("summaryType") or ["Total"]
         tag = self.tags[name]
         step = self.sample_interval_s
@@ -415,8 +419,7 @@ class DemoPiWebApi:
         return name, None
 
     def _range_args(self, request: Request) -> tuple[float, float, int]:
-        start_s = _parse_time(request.query_params.get("startTime"), "startTime")
-        end_s = _parse_time(request.query_params.get("endTime"), "endTime")
+        start_s, end_s = _time_range(request)
         try:
             max_count = int(request.query_params.get("maxCount", "1000"))
         except ValueError:
