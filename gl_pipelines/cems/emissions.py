@@ -87,15 +87,12 @@ def _ordered(
 
     Returns the rows, each row's unit number (in order of first appearance) and which rows are raw.
     """
-    current = np.ones(len(raw), dtype=bool)
     units = raw["unit_id"].unique()
-    history = history[history["unit_id"].isin(units)] if history is not None else None
-    following = following[following["unit_id"].isin(units)] if following is not None else None
-    if (history is not None and not history.empty) or (following is not None and not following.empty):
-        before = history if history is not None else raw.iloc[:0]
-        after = following if following is not None else raw.iloc[:0]
+    before = history[history["unit_id"].isin(units)] if history is not None else raw.iloc[:0]
+    after = following[following["unit_id"].isin(units)] if following is not None else raw.iloc[:0]
+    current = np.concatenate([np.zeros(len(before), bool), np.ones(len(raw), bool), np.zeros(len(after), bool)])
+    if len(before) or len(after):
         hours = pd.concat([before, raw, after], ignore_index=True)
-        current = np.concatenate([np.zeros(len(before), dtype=bool), current, np.zeros(len(after), dtype=bool)])
     else:
         hours = raw if isinstance(raw.index, pd.RangeIndex) and raw.index.start == 0 else raw.reset_index(drop=True)
     codes, _ = pd.factorize(hours["unit_id"])
