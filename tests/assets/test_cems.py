@@ -10,13 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, build_sensor_context, instance_for_test, materialize
+from dagster import build_sensor_context, instance_for_test
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
 from tests.epa_data import EPA_DIR
+from tests.runs import run
 
 DAY = date(2026, 11, 1)  # US fall-back day: 25 hours in Chicago, 24 in local standard time
 DAY_KEY = "2026-11-01"
@@ -28,17 +29,6 @@ def cems(cems_site, tmp_path):
     warehouse = tmp_path / "w.duckdb"
     with instance_for_test() as instance:
         yield build_definitions(cems_site, warehouse), instance, warehouse, cems_site.cems
-
-
-def run(defs, instance: DagsterInstance, selection: list[str], **partition):
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-        raise_on_error=False,
-        **partition,
-    )
 
 
 def tick(defs, instance, cursor=None):

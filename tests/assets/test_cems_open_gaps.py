@@ -13,7 +13,8 @@ from gl_pipelines.definitions import build_definitions
 from gl_pipelines.sensors.cems_gaps import GAP_TAG, build_cems_open_gap_sensor
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
-from tests.assets.test_cems import LST, load_files, run, table
+from tests.assets.test_cems import LST, load_files, table
+from tests.runs import run
 
 DAY, NEXT = date(2026, 11, 1), date(2026, 11, 2)
 NOW = datetime(2026, 11, 3, 12, tzinfo=UTC)

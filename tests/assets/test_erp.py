@@ -6,10 +6,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from dagster import AssetSelection, instance_for_test, materialize
+from dagster import AssetSelection, instance_for_test
 
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_SECRET
+from tests.runs import run
 
 DAY = "2026-11-01"  # plant day in America/Chicago: 25 hours, 25 hourly gas receipts
 RECEIPTS = AssetSelection.assets("erp_fuel_receipts")
@@ -21,17 +22,6 @@ def erp_defs(erp_site, tmp_path):
     warehouse = tmp_path / "w.duckdb"
     with instance_for_test() as instance:
         yield build_definitions(erp_site, warehouse), instance, warehouse
-
-
-def run(defs, instance, selection, partition=None):
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-        partition_key=partition,
-        raise_on_error=False,
-    )
 
 
 def query(warehouse, sql):

@@ -7,12 +7,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetSelection, instance_for_test, materialize, partition_loading_context
+from dagster import AssetSelection, instance_for_test, partition_loading_context
 
 from gl_pipelines.assets.meters import snapshot_refusal
 from gl_pipelines.assets.partitions import site_hourly_partitions, utc_window
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.simulators import meter_model
+from tests.runs import run
 
 READINGS = AssetSelection.assets("meter_readings")
 CONSUMPTION = AssetSelection.assets("meter_hourly_consumption")
@@ -25,17 +26,6 @@ def meters(site, modbus_server, tmp_path):
     warehouse = tmp_path / "w.duckdb"
     with instance_for_test() as instance:
         yield build_definitions(site, warehouse), instance, warehouse, modbus_server
-
-
-def run(defs, instance, selection, key):
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-        partition_key=key,
-        raise_on_error=False,
-    )
 
 
 def closed_hours(defs) -> tuple[str, str]:

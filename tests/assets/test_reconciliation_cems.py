@@ -23,7 +23,6 @@ from dagster import (
     TimeWindowPartitionsDefinition,
     build_sensor_context,
     instance_for_test,
-    materialize,
 )
 
 from gl_pipelines.assets.cems import cems_daily_partitions
@@ -35,6 +34,7 @@ from gl_pipelines.reporting.factors import fuel_factors
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import write_day
+from tests.runs import run
 
 LST = -6
 TZ = "America/Chicago"
@@ -116,17 +116,6 @@ def chain(cems_site, tmp_path):
     site = cems_site.model_copy(update={"reporting": reporting})
     with instance_for_test() as instance:
         yield site, instance, tmp_path / "w.duckdb"
-
-
-def run(defs, instance, selection, **kwargs):
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-        raise_on_error=False,
-        **kwargs,
-    )
 
 
 def failure_text(result) -> str:

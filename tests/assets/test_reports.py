@@ -25,7 +25,6 @@ from dagster import (
     Output,
     asset,
     instance_for_test,
-    materialize,
 )
 
 from gl_pipelines.assets.partitions import backfill_policy, site_daily_partitions, utc_window
@@ -41,6 +40,7 @@ from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.simulators.http_server import HttpServerThread
 from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH, DemoSapODataService
 from tests.expected import expected_readings
+from tests.runs import run
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -60,17 +60,6 @@ def report_site(site, tmp_path):
     """The demo site (pointing at the demo plant) with its reports written under tmp_path."""
     reporting = site.reporting.model_copy(update={"reports_dir": str(tmp_path / "reports")})
     return site.model_copy(update={"reporting": reporting})
-
-
-def run(defs, instance, selection, **kwargs):
-    return materialize(
-        [*defs.assets, *(defs.asset_checks or [])],
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-        raise_on_error=False,
-        **kwargs,
-    )
 
 
 def table(path, name: str, order: str) -> pd.DataFrame:

@@ -7,13 +7,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetSelection, DagsterInstance, instance_for_test, materialize
+from dagster import AssetSelection, instance_for_test, materialize
 
 from gl_pipelines.assets.scada import daily_summary
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.resources.opcua import OpcUaResource
 from tests.conftest import free_port
 from tests.expected import expected_readings
+from tests.runs import run
 
 # Partition keys follow the demo site's clock (America/Chicago, UTC-6 after the 2026-11-01 fall-back).
 HOUR_KEY = "2026-11-01-03:00"
@@ -29,17 +30,6 @@ READINGS_ONLY = AssetSelection.assets("scada_readings").without_checks()
 def instance():
     with instance_for_test() as instance:
         yield instance
-
-
-def run(defs, instance: DagsterInstance, selection, **kwargs):
-    return materialize(
-        [*defs.assets, *defs.asset_checks],
-        resources=defs.resources,
-        instance=instance,
-        selection=selection,
-        raise_on_error=False,
-        **kwargs,
-    )
 
 
 def table(path, name: str, order: str = "tag, ts") -> pd.DataFrame:

@@ -12,7 +12,7 @@ from dagster import AssetSelection, build_sensor_context, instance_for_test
 
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.sensors.erp_changes import CHANGE_TAG, build_erp_change_sensor
-from tests.assets.test_erp import run
+from tests.runs import run
 
 TZ = "America/Chicago"
 DAYS = ["2026-11-01", "2026-11-02"]
