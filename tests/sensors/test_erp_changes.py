@@ -123,3 +123,17 @@ def test_refused_token_and_the_daily_full_comparison(stored, erp_service):
     assert list(requests) == ["2026-11-01"]
     assert run_day(defs, instance, "2026-11-01")
     assert receipts(warehouse, f"select count(*) from plant.erp_fuel_receipts where document = '{second[0]}'") == [(0,)]
+
+
+def test_a_bad_answer_fails_the_tick_naming_the_service_and_keeps_the_cursor(stored, erp_service):
+    site, defs, instance, warehouse = stored
+    _, cursor = tick(site, defs, instance, None)
+    (document,) = receipts(warehouse, "select min(document) from plant.erp_fuel_receipts")[0]
+    erp_service.model.update(RECEIPTS, {"MaterialDocument": document, "DocumentItem": "0001"}, Quantity=Decimal("9"))
+    erp_service.faults.malformed_json = 1
+    with pytest.raises(Exception, match="malformed JSON") as failed:
+        tick(site, defs, instance, cursor)
+    assert site.erp.source_name in str(failed.value)
+    # Nothing moved: the next tick, with the same cursor, still finds the change.
+    requests, _ = tick(site, defs, instance, cursor)
+    assert list(requests) == ["2026-11-01"]
