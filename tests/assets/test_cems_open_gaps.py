@@ -75,3 +75,36 @@ def test_gap_open_at_the_end_of_a_day_is_closed_when_the_next_day_arrives(cems_s
         assert closed["co2_method"].str.endswith("avg_before_after").all()
         assert (after.drop(closed.index) == before.drop(gap.index)).all(axis=None)  # other hours unchanged
         assert gap_sensor_tick(defs, instance, source).run_requests == []  # closed: nothing more to do
+
+
+def test_a_next_day_that_failed_its_checks_does_not_close_the_gap(cems_site, tmp_path):
+    source = cems_site.cems
+    _, end = lst_day_window(DAY, LST)
+    last_two = [end - timedelta(hours=2), end - timedelta(hours=1)]
+    faults = cems_model.CemsFaults(missing=dict.fromkeys(last_two, ("co2",)))
+    write_day(source.dahs_drop_folder, "B1", DAY, LST, faults=faults)
+    with instance_for_test() as instance:
+        defs = build_definitions(cems_site, tmp_path / "w.duckdb")
+        warehouse = tmp_path / "w.duckdb"
+        load_files(defs, instance)
+        assert run(defs, instance, ["cems_hourly_emissions"], partition_key=f"{DAY}").success
+        before = co2(warehouse)
+
+        # The next day's file says CO2 35 % (valid) at 00:00: stored, but its range check fails.
+        (path,) = write_day(source.dahs_drop_folder, "B1", NEXT, LST, faults=None)
+        lines = path.read_text().splitlines()
+        column = lines[0].split(",").index("CO2_PCT")
+        fields = lines[1].split(",")
+        fields[column] = "35.0"
+        path.write_text("\n".join([lines[0], ",".join(fields), *lines[2:]]) + "\n")
+        _, runs = load_files(defs, instance, cursor=None)
+        checks = {c.check_name: c.passed for r in runs for c in r.get_asset_check_evaluations()}
+        assert checks["cems_raw_values_in_range"] is False
+
+        requests = gap_sensor_tick(defs, instance, source).run_requests
+        assert [r.partition_key for r in requests] == [f"{DAY}"]  # the next day is stored, so the day is re-run
+        again = run(defs, instance, ["cems_hourly_emissions"], partition_key=f"{DAY}")
+        metadata = again.get_asset_materialization_events()[0].materialization.metadata
+        # ...but hours that failed their checks close nothing: the gap stays open, the values as they were.
+        assert metadata["following_rows"].value == 0 and metadata["open_gaps_at_end"].value == ["B1/co2"]
+        pd.testing.assert_frame_equal(co2(warehouse), before)
