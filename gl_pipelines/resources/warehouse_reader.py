@@ -8,7 +8,8 @@ the rows of its own UTC window here, with the IO manager's UTC-correct window cl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -21,9 +22,23 @@ from pydantic import Field
 
 from gl_pipelines.resources.warehouse import TransactionalDuckDbClient
 
+WINDOW_ROWS = "window_rows"
+"""The name a `WindowRead.query` gives the window's rows."""
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """What to read from one table for a window: `query` over its rows `start <= partition_expr < end`
+    (e.g. a GROUP BY, so that only the sums leave the warehouse)."""
+
+    table: str
+    partition_expr: str
+    columns: Sequence[str]
+    query: str = f"SELECT * FROM {WINDOW_ROWS}"
+
 
 class WarehouseReader(ConfigurableResource):
-    """Reads a UTC time window of a warehouse table; never writes."""
+    """Reads a UTC time window of warehouse tables; never writes."""
 
     database: str = Field(description="Path of the DuckDB warehouse file (the `warehouse` IO manager's).")
     schema_name: str = Field(default="plant", description="Schema the `warehouse` IO manager writes to.")
@@ -32,16 +47,25 @@ class WarehouseReader(ConfigurableResource):
         self, table: str, partition_expr: str, start: datetime, end: datetime, columns: Sequence[str]
     ) -> pd.DataFrame | None:
         """`columns` of the rows with `start <= partition_expr < end`; None when the table does not exist yet."""
+        return self.read_windows({table: WindowRead(table, partition_expr, columns)}, start, end)[table]
+
+    def query_window(
+        self, table: str, partition_expr: str, start: datetime, end: datetime, columns: Sequence[str], query: str
+    ) -> pd.DataFrame | None:
+        """The result of `query` over the window's rows (named `window_rows` in it); None without the table."""
+        return self.read_windows({table: WindowRead(table, partition_expr, columns, query)}, start, end)[table]
+
+    def read_windows(
+        self, reads: Mapping[str, WindowRead], start: datetime, end: datetime
+    ) -> dict[str, pd.DataFrame | None]:
+        """Each read's result by name, through one connection (opening the file costs ~12 ms); None for a
+        table that does not exist yet."""
         if start.tzinfo is None or end.tzinfo is None:
-            raise ValueError(f"read_window({table}): window bounds must be timezone-aware, got {start!r}, {end!r}")
+            raise ValueError(
+                f"read_windows({', '.join(reads)}): window bounds must be timezone-aware, got {start!r}, {end!r}"
+            )
         if not Path(self.database).exists():
-            return None
-        window = TableSlice(
-            table=table,
-            schema=self.schema_name,
-            columns=list(columns),
-            partition_dimensions=[TablePartitionDimension(partition_expr, TimeWindow(start, end))],
-        )
+            return dict.fromkeys(reads)
         # Same retry as the IO manager: another process may hold the file's write lock for a moment.
         connection = backoff(
             fn=duckdb.connect,
@@ -50,12 +74,25 @@ class WarehouseReader(ConfigurableResource):
             max_retries=10,
         )
         try:
-            exists = connection.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-                [self.schema_name, table],
-            ).fetchall()[0][0]
-            if not exists:
-                return None
-            return connection.execute(TransactionalDuckDbClient.get_select_statement(window)).fetchdf()
+            tables = {
+                name
+                for (name,) in connection.execute(
+                    "select table_name from information_schema.tables where table_schema = ?", [self.schema_name]
+                ).fetchall()
+            }
+            results: dict[str, pd.DataFrame | None] = {}
+            for name, read in reads.items():
+                if read.table not in tables:
+                    results[name] = None
+                    continue
+                window = TableSlice(
+                    table=read.table,
+                    schema=self.schema_name,
+                    columns=list(read.columns),
+                    partition_dimensions=[TablePartitionDimension(read.partition_expr, TimeWindow(start, end))],
+                )
+                select = TransactionalDuckDbClient.get_select_statement(window)
+                results[name] = connection.execute(f"WITH {WINDOW_ROWS} AS ({select}) {read.query}").fetchdf()
+            return results
         finally:
             connection.close()

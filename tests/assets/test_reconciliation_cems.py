@@ -31,7 +31,7 @@ from gl_pipelines.assets.reports import overlapping_partition_keys, site_monthly
 from gl_pipelines.config import load_site_config
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.reporting.factors import fuel_factors
-from gl_pipelines.resources.warehouse_reader import WarehouseReader
+from gl_pipelines.resources.warehouse_reader import WINDOW_ROWS, WarehouseReader, WindowRead
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import write_day
 from tests.runs import run
@@ -108,6 +108,15 @@ def test_warehouse_reader_selects_a_utc_window_and_knows_a_missing_table(tmp_pat
     with pytest.raises(ValueError, match="timezone-aware"):
         naive = datetime.fromisoformat("2026-10-01T05:00")
         reader.read_window("t", "ts", naive, window[1], ["v"])
+    # Several reads through one connection; a query runs inside the warehouse over the window's rows.
+    reads = {
+        "rows": WindowRead("t", "ts", ["v"]),
+        "total": WindowRead("t", "ts", ["v"], f"SELECT sum(v) AS v, count(*) AS n FROM {WINDOW_ROWS}"),
+        "missing": WindowRead("other", "ts", ["ts"]),
+    }
+    both = reader.read_windows(reads, *window)
+    assert list(both["rows"]["v"]) == [5.0, 6.0] and both["missing"] is None
+    assert both["total"].to_dict("records") == [{"v": 11.0, "n": 2}]
 
 
 @pytest.fixture
