@@ -12,7 +12,9 @@ from collections.abc import Mapping
 import pandas as pd
 
 from gl_pipelines.reporting.factors import FACTOR_VERSION, fuel_factors, gwp
+from gl_pipelines.reporting.scratch import scratch_connection
 from gl_pipelines.reporting.units import conversion_factor
+from gl_pipelines.resources.warehouse_reader import WINDOW_ROWS
 
 COLUMNS = {
     "month": "first instant of the plant month (UTC)",
@@ -49,33 +51,44 @@ def month_start(instants: pd.Series, timezone: str) -> pd.Series:
     return pd.Series(starts.array.take(codes), index=instants.index, name=instants.name)
 
 
+RECEIPT_COLUMNS = ["posting_date", "plant", "material", "unit", "quantity", "document"]
+"""The `erp_fuel_receipts` columns the inventory reads."""
+DAILY_FUEL_SUMS = f"""
+SELECT posting_date, plant::VARCHAR AS plant, material, unit, sum(quantity)::DOUBLE AS quantity,
+       count(*) AS documents, min(document) AS first_document
+FROM {WINDOW_ROWS}
+GROUP BY ALL
+ORDER BY ALL
+"""
+"""Receipts summed per posting day, plant, material and unit: every factor is linear in the quantity, so the
+inventory converts the sums, never a receipt at a time. Run inside the warehouse
+(`WarehouseReader.query_window`), only ~one row per day and material leaves it; `fuel_sums` runs it on a frame."""
+
+
+def fuel_sums(receipts: pd.DataFrame) -> pd.DataFrame:
+    """`DAILY_FUEL_SUMS` over receipts already in memory (the same SQL the warehouse runs)."""
+    with scratch_connection() as connection:
+        connection.register(WINDOW_ROWS, receipts[RECEIPT_COLUMNS])
+        return connection.execute(DAILY_FUEL_SUMS).fetchdf()
+
+
 def ghg_inventory(
-    receipts: pd.DataFrame,
+    sums: pd.DataFrame,
     materials: Mapping[str, str],
     erp_units: Mapping[str, str],
     gwp_set: str,
     timezone: str,
-    *,
-    posting_column: str = "posting_date",
-    document_column: str = "document",
 ) -> pd.DataFrame:
-    """Per plant month, plant and fuel: heat input and CO2, CH4, N2O, CO2e. Receipts of materials
-    not in `materials` are not fuel and are left out."""
+    """Per plant month, plant and fuel: heat input and CO2, CH4, N2O, CO2e, from `DAILY_FUEL_SUMS` rows.
+    Materials not in `materials` are not fuel and are left out."""
     potentials = gwp(gwp_set)
-    fuel = receipts[receipts["material"].isin(list(materials))]
+    fuel = sums[sums["material"].isin(list(materials))]
     if fuel.empty:
         return _empty()
-    # Every factor is linear in the quantity: sum per (month, plant, material, unit) first, convert after.
     sums = (
-        fuel.assign(
-            month=month_start(fuel[posting_column], timezone),
-            plant=fuel["plant"].astype(str),
-            quantity=fuel["quantity"].astype(float),
-        )
+        fuel.assign(month=month_start(fuel["posting_date"], timezone))
         .groupby(["month", "plant", "material", "unit"], as_index=False, sort=False)
-        .agg(
-            quantity=("quantity", "sum"), documents=(document_column, "size"), first_document=(document_column, "first")
-        )
+        .agg(quantity=("quantity", "sum"), documents=("documents", "sum"), first_document=("first_document", "min"))
     )
     rows = []
     for (material, erp_unit), group in sums.groupby(["material", "unit"], sort=False):

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from gl_pipelines.reporting.energy_balance import day_hours, energy_balance
-from gl_pipelines.reporting.ghg import InventoryInputError, ghg_inventory, month_start
+from gl_pipelines.reporting.ghg import InventoryInputError, fuel_sums, ghg_inventory, month_start
 from gl_pipelines.reporting.intensity import emissions_intensity
 from gl_pipelines.reporting.reconciliation import reconcile
 from gl_pipelines.reporting.settings import DEFAULT_ERP_UNITS, EnergyBalanceSettings, ReportingUnit
@@ -94,7 +94,7 @@ MATERIALS = {"NG": "natural_gas", "FO2": "distillate_oil_2"}
 
 
 def test_ghg_inventory_by_hand():
-    result = ghg_inventory(RECEIPTS, MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ).set_index("fuel_type")
+    result = ghg_inventory(fuel_sums(RECEIPTS), MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ).set_index("fuel_type")
     gas, oil = result.loc["natural_gas"], result.loc["distillate_oil_2"]
     # 1,000 Mscf = 1e6 scf x 1.026e-3 = 1,026 mmBtu; x 53.06 kg/mmBtu = 54.43956 t CO2.
     assert gas.fuel_quantity == pytest.approx(1e6) and gas.documents == 2
@@ -107,17 +107,17 @@ def test_ghg_inventory_by_hand():
     assert oil.co2_t == pytest.approx(10.20648)
     assert oil.co2e_t == pytest.approx(10.20648 + 0.138 * 3.0e-3 * 28 + 0.138 * 6.0e-4 * 265)
     assert set(result["month"]) == {utc("2026-06-01 05:00")}
-    ar4 = ghg_inventory(RECEIPTS, MATERIALS, DEFAULT_ERP_UNITS, "AR4", TZ).set_index("fuel_type")
+    ar4 = ghg_inventory(fuel_sums(RECEIPTS), MATERIALS, DEFAULT_ERP_UNITS, "AR4", TZ).set_index("fuel_type")
     assert ar4.loc["natural_gas"].co2e_t == pytest.approx(54.43956 + 0.001026 * 25 + 0.0001026 * 298)
 
 
 def test_ghg_inventory_refuses_unknown_or_wrong_units():
     bad = RECEIPTS.assign(unit=["MSCF", "BARRELZ", "GAL", "EA"])
     with pytest.raises(InventoryInputError, match=r"unit 'BARRELZ' of material 'NG' \(document 5000000002\)"):
-        ghg_inventory(bad, MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ)
+        ghg_inventory(fuel_sums(bad), MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ)
     wrong = RECEIPTS.assign(unit=["KG", "KG", "GAL", "EA"])
     with pytest.raises(InventoryInputError, match=r"material 'NG' is mapped to natural_gas, measured in scf"):
-        ghg_inventory(wrong, MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ)
+        ghg_inventory(fuel_sums(wrong), MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ)
 
 
 def test_reconciliation_flags_beyond_tolerance():
@@ -148,7 +148,7 @@ def test_reconciliation_keeps_a_month_with_one_side_missing():
 
 
 def test_intensity_by_hand():
-    inventory = ghg_inventory(RECEIPTS, MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ)
+    inventory = ghg_inventory(fuel_sums(RECEIPTS), MATERIALS, DEFAULT_ERP_UNITS, "AR5", TZ)
     production = pd.DataFrame(
         {
             "plant": ["1000", "1000"],
