@@ -26,6 +26,7 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     MonthlyPartitionsDefinition,
+    Nothing,
     Output,
     TableColumn,
     TableSchema,
@@ -58,9 +59,16 @@ from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting import energy_balance as eb
 from gl_pipelines.reporting import ghg, intensity, reconciliation
 from gl_pipelines.reporting.check_results import stored_check_results
-from gl_pipelines.reporting.exports import export_paths, reports_root, utc_nanoseconds, write_partition_exports
+from gl_pipelines.reporting.exports import (
+    export_paths,
+    plant_months,
+    reports_root,
+    utc_nanoseconds,
+    write_partition_exports,
+)
 from gl_pipelines.reporting.html_report import Section, render_check_results, render_report, write_html
 from gl_pipelines.reporting.settings import ReportingUnit
+from gl_pipelines.resources.warehouse_reader import WindowRead
 
 REPORT_GROUP = "reports"
 WAREHOUSE_READER_KEY = "warehouse_reader"
@@ -71,6 +79,13 @@ CEMS_COLUMNS = {
     "co2_mass_tons": "float",
 }
 Definition = AssetsDefinition | AssetChecksDefinition
+REPORT_COLUMNS = {
+    "plant_energy_balance": eb.COLUMNS,
+    "ghg_inventory": ghg.COLUMNS,
+    "cems_fuel_reconciliation": reconciliation.COLUMNS,
+    "emissions_intensity": intensity.COLUMNS,
+}
+"""Each report's documented columns; the first is its time column (the warehouse partition_expr)."""
 _DTYPES = {"datetime64": "TIMESTAMP WITH TIME ZONE", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
 
 
@@ -134,19 +149,18 @@ def _report_output(
     chart: str | None,
     root,
     csv: bool,
+    timezone: str,
     extra: Mapping[str, object] | None = None,
 ) -> Iterator[Output]:
-    """Yield the report's Output, then write its export files.
+    """Yield the report's Output, then write its export files: one per plant month the run touches.
 
     Dagster stores a yielded Output (the warehouse IO manager's transaction) before it resumes the
     generator, so the files are written only once the table holds the same rows: a failed warehouse
-    write leaves the previous export files as they were."""
-    # One export file per partition (a backfill range writes each of its partitions), so a later
-    # re-run of one partition replaces its file and no row is in two files.
+    write leaves the previous export files as they were. A run that covers only part of a month (a
+    daily report's day) rewrites that month's file from the warehouse, the other days included."""
     time_column = next(iter(descriptions))
-    partitions_def = context.assets_def.partitions_def
-    windows = {key: utc_window(partitions_def.time_window_for_partition_key(key)) for key in context.partition_keys}
     start, end = utc_window(context.partition_time_window)
+    months = plant_months(start, end, timezone)
     metadata = {
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
@@ -155,15 +169,21 @@ def _report_output(
         "summary": MetadataValue.md(summary),
         "export_folder": MetadataValue.path(str(root / name)),
     }
-    if len(windows) == 1:
-        paths = export_paths(root, name, next(iter(windows)))
+    if len(months) == 1:
+        paths = export_paths(root, name, next(iter(months)))
         metadata |= {
             f"export_{fmt}": MetadataValue.path(str(path)) for fmt, path in paths.items() if csv or fmt != "csv"
         }
     if chart is not None:
         metadata["chart"] = chart_metadata(chart, f"{name} {context.partition_key_range.start}")
     yield Output(frame, metadata=metadata | dict(extra or {}))
-    write_partition_exports(frame, root, name, windows, time_column, csv)
+    months_start, months_end = next(iter(months.values()))[0], list(months.values())[-1][1]
+    rows = frame
+    if (start, end) != (months_start, months_end):
+        reader = getattr(context.resources, WAREHOUSE_READER_KEY)
+        stored = reader.read_window(name, time_column, months_start, months_end, list(descriptions))
+        rows = stored.sort_values(time_column, kind="stable", ignore_index=True)  # days in order, whatever the runs
+    write_partition_exports(rows, root, name, months, time_column, csv)
 
 
 def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> list[AssetsDefinition]:
@@ -207,11 +227,16 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
     if "erp_fuel_receipts" in available:
         erp_units = {**reporting.erp_units, **(site.erp.units if getattr(site, "erp", None) else {})}
         receipt_checks = blocking_checks_of(upstream_checks, "erp_fuel_receipts")
+        receipts_key = AssetKey("erp_fuel_receipts")
+        receipts_expr = _assets_def_of(upstream, "erp_fuel_receipts").metadata_by_key[receipts_key]["partition_expr"]
 
         @asset(
             partitions_def=monthly,
             backfill_policy=backfill_policy(),
-            ins={"erp_fuel_receipts": AssetIn(partition_mapping=from_days)},
+            # Lineage and gating only (Nothing): the step sums the receipts in the warehouse, so a year's
+            # 200,000 documents never leave it (see ghg.DAILY_FUEL_SUMS).
+            ins={"erp_fuel_receipts": AssetIn(partition_mapping=from_days, dagster_type=Nothing)},
+            required_resource_keys={WAREHOUSE_READER_KEY},
             metadata={"partition_expr": "month"},
             kinds={"pandas", "duckdb"},
             check_specs=report_check_specs("ghg_inventory"),
@@ -219,15 +244,20 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
             f"Table C-1/C-2 defaults, GWP set {reporting.gwp_set}.",
             **common,
         )
-        def ghg_inventory(context: AssetExecutionContext, erp_fuel_receipts: pd.DataFrame) -> Iterator:
+        def ghg_inventory(context: AssetExecutionContext) -> Iterator:
             _gate(
                 context,
                 "erp_fuel_receipts",
                 receipt_checks,
                 context.asset_partition_keys_for_input("erp_fuel_receipts"),
             )
+            start, end = utc_window(context.partition_time_window)
+            reader = getattr(context.resources, WAREHOUSE_READER_KEY)
+            sums = reader.query_window(
+                receipts_key.path[-1], receipts_expr, start, end, ghg.RECEIPT_COLUMNS, ghg.DAILY_FUEL_SUMS
+            )
             inventory = ghg.ghg_inventory(
-                erp_fuel_receipts,
+                sums,
                 reporting.erp_materials,
                 erp_units,
                 reporting.gwp_set,
@@ -247,7 +277,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
                 f"CH4 {inventory['ch4_t'].sum():,.5f} t, N2O {inventory['n2o_t'].sum():,.6f} t."
             )
             yield from _report_output(
-                context, "ghg_inventory", inventory, ghg.COLUMNS, summary, chart, root, reporting.csv_exports
+                context, "ghg_inventory", inventory, ghg.COLUMNS, summary, chart, root, reporting.csv_exports, timezone
             )
             yield from ghg_checks(inventory)
 
@@ -295,7 +325,15 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
                 or "_no rows_"
             )
             yield from _report_output(
-                context, "emissions_intensity", result, intensity.COLUMNS, summary, chart, root, reporting.csv_exports
+                context,
+                "emissions_intensity",
+                result,
+                intensity.COLUMNS,
+                summary,
+                chart,
+                root,
+                reporting.csv_exports,
+                timezone,
             )
             yield from intensity_checks(result)
 
@@ -405,6 +443,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
             chart,
             root,
             reporting.csv_exports,
+            timezone,
             coverage,
         )
         yield from reconciliation_checks(result)
@@ -457,6 +496,7 @@ def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, ro
         metadata={"partition_expr": "day"},
         kinds={"pandas", "duckdb"},
         check_specs=report_check_specs("plant_energy_balance"),
+        required_resource_keys={WAREHOUSE_READER_KEY},  # the day's month file is rewritten from the warehouse
         io_manager_key="warehouse",
         group_name=REPORT_GROUP,
         pool=WAREHOUSE_POOL,
@@ -477,7 +517,7 @@ def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, ro
             )
         summary = f"source: `{input_name}`\n\n" + _balance_summary(balance)
         yield from _report_output(
-            context, "plant_energy_balance", balance, eb.COLUMNS, summary, chart, root, reporting.csv_exports
+            context, "plant_energy_balance", balance, eb.COLUMNS, summary, chart, root, reporting.csv_exports, timezone
         )
         yield from energy_balance_checks(balance)
 
@@ -491,8 +531,12 @@ def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[
     reporting, timezone = site.reporting, site.site.timezone
     root = reports_root(reporting.reports_dir)
     monthly = site_monthly_partitions(timezone)
+    # Lineage and gating only (Nothing): the step reads the four reports through one warehouse connection.
     ins = {
-        name: AssetIn(partition_mapping=TimeWindowPartitionMapping() if name == "plant_energy_balance" else None)
+        name: AssetIn(
+            partition_mapping=TimeWindowPartitionMapping() if name == "plant_energy_balance" else None,
+            dagster_type=Nothing,
+        )
         for name in reports
     }
     partitions = {
@@ -533,16 +577,25 @@ def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[
         partitions_def=monthly,
         backfill_policy=backfill_policy(),
         ins=ins,
+        required_resource_keys={WAREHOUSE_READER_KEY},
         group_name=REPORT_GROUP,
         kinds={"html"},
         pool=WAREHOUSE_POOL,
         description="Self-contained HTML report per plant month (tables, charts as data URIs) and a page of the "
         "month's data-quality check results, in the reports folder.",
     )
-    def monthly_report(context: AssetExecutionContext, **frames: pd.DataFrame) -> MaterializeResult:
+    def monthly_report(context: AssetExecutionContext) -> MaterializeResult:
         for name in reports:
             keys = context.asset_partition_keys_for_input(name)
             _gate(context, name, REPORT_BLOCKING_CHECKS[name], keys)
+        reader = getattr(context.resources, WAREHOUSE_READER_KEY)
+        reads = {
+            name: WindowRead(name, next(iter(REPORT_COLUMNS[name])), list(REPORT_COLUMNS[name])) for name in reports
+        }
+        stored = reader.read_windows(reads, *utc_window(context.partition_time_window))
+        frames = {
+            name: pd.DataFrame(columns=list(REPORT_COLUMNS[name])) if f is None else f for name, f in stored.items()
+        }
         # A single-run backfill loads the range's rows once and writes one page pair per month.
         pages = [render_month(context.instance, month, frames) for month in context.partition_keys]
         results = pd.concat([month_results for _, _, month_results in pages], ignore_index=True)
@@ -565,9 +618,19 @@ def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[
     return [monthly_report]
 
 
+def stored_reports(reader, names: Sequence[str], window: tuple[datetime, datetime]) -> dict[str, pd.DataFrame]:
+    """The reports' rows in a UTC window, read through one warehouse connection."""
+    reads = {name: WindowRead(name, next(iter(REPORT_COLUMNS[name])), list(REPORT_COLUMNS[name])) for name in names}
+    stored = reader.read_windows(reads, *window)
+    return {
+        name: pd.DataFrame(columns=list(REPORT_COLUMNS[name])) if frame is None else frame
+        for name, frame in stored.items()
+    }
+
+
 def _rows_in(frame: pd.DataFrame, name: str, start: datetime, end: datetime) -> pd.DataFrame:
     """The rows of a loaded report that belong to one plant month (a range run loads several)."""
-    time_column = "day" if name == "plant_energy_balance" else "month"
+    time_column = next(iter(REPORT_COLUMNS[name]))
     if frame.empty or time_column not in frame:
         return frame
     return frame[(frame[time_column] >= start) & (frame[time_column] < end)]

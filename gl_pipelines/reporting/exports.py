@@ -1,21 +1,23 @@
-"""Report exports: Parquet always, CSV on request, one file per report partition.
+"""Report exports: Parquet always, CSV on request, one file per report and plant month.
 
-Files are written to a temporary name and renamed into place, so a reader never sees half a
-file and a re-run replaces the partition's file. DuckDB writes both formats (no pyarrow needed).
+A daily report's month is one file too (`plant_months`): a year is 12 files a format, not 365 small
+ones, and a re-run of a day rewrites its month's file from the warehouse. Files are written to a
+temporary name and renamed into place, so a reader never sees half a file and a re-run replaces the
+month's file. DuckDB writes both formats (no pyarrow needed).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
+
+from gl_pipelines.reporting.scratch import scratch_connection
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _PARTITION = "__gl_export_partition"
@@ -27,36 +29,38 @@ def reports_root(configured: str) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
+def plant_months(start: datetime, end: datetime, timezone: str) -> dict[str, tuple[datetime, datetime]]:
+    """The plant months overlapping [start, end), by 'YYYY-MM': local midnight on the 1st to the next 1st,
+    as UTC instants (the export files' partitions, whether the report is daily or monthly)."""
+    first = pd.Timestamp(start).tz_convert(timezone).tz_localize(None).to_period("M")
+    last = (pd.Timestamp(end) - pd.Timedelta(1, "ns")).tz_convert(timezone).tz_localize(None).to_period("M")
+    bounds = pd.period_range(first, last + 1, freq="M").start_time
+    utc = bounds.tz_localize(timezone, ambiguous=False, nonexistent="shift_forward").tz_convert("UTC")
+    return {
+        f"{month:%Y-%m}": (low.to_pydatetime(), high.to_pydatetime())
+        for month, low, high in zip(bounds[:-1], utc[:-1], utc[1:], strict=True)
+    }
+
+
 def export_paths(root: Path, report: str, partition: str) -> dict[str, Path]:
     folder = root / report
     return {fmt: folder / f"{report}_{partition}.{fmt}" for fmt in ("parquet", "csv")}
 
 
-def write_exports(
-    frame: pd.DataFrame,
-    root: Path,
-    report: str,
-    partition: str,
-    csv: bool,
-    connection: duckdb.DuckDBPyConnection | None = None,
-) -> dict[str, Path]:
-    """Write `frame` as Parquet (and CSV when `csv`); return the paths written. Pass a `connection`
-    to reuse one when writing many reports (opening DuckDB costs more than a small COPY)."""
+def write_exports(frame: pd.DataFrame, root: Path, report: str, partition: str, csv: bool) -> dict[str, Path]:
+    """Write `frame` as one partition's Parquet (and CSV when `csv`); return the paths written."""
     paths = export_paths(root, report, partition)
     paths["parquet"].parent.mkdir(parents=True, exist_ok=True)
     wanted = {"parquet": "(FORMAT parquet)", **({"csv": "(FORMAT csv, HEADER true)"} if csv else {})}
     written = {}
-    with contextlib.nullcontext(connection) if connection is not None else duckdb.connect() as con:
+    with scratch_connection() as con:
         con.register("report_frame", frame)
-        try:
-            for fmt, options in wanted.items():
-                final = paths[fmt]
-                partial = final.with_name(final.name + ".partial")
-                con.execute(f"COPY report_frame TO '{_sql_path(partial)}' {options}")
-                os.replace(partial, final)
-                written[fmt] = final
-        finally:
-            con.unregister("report_frame")
+        for fmt, options in wanted.items():
+            final = paths[fmt]
+            partial = final.with_name(final.name + ".partial")
+            con.execute(f"COPY report_frame TO '{_sql_path(partial)}' {options}")
+            os.replace(partial, final)
+            written[fmt] = final
     return written
 
 
@@ -88,7 +92,7 @@ def write_partition_exports(
     folder.mkdir(parents=True, exist_ok=True)
     wanted = {"parquet": "FORMAT parquet", **({"csv": "FORMAT csv, HEADER true"} if csv else {})}
     written: dict[str, dict[str, Path]] = {key: {} for key in keys}
-    with duckdb.connect() as con, tempfile.TemporaryDirectory(dir=folder, prefix=".partial-") as scratch:
+    with scratch_connection() as con, tempfile.TemporaryDirectory(dir=folder, prefix=".partial-") as scratch:
         con.register("report_frame", frame.assign(**{_PARTITION: partition}))
         for fmt, options in wanted.items():
             target = Path(scratch) / fmt
@@ -118,7 +122,7 @@ def utc_nanoseconds(instants) -> np.ndarray:
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
-    with duckdb.connect() as connection:
+    with scratch_connection() as connection:
         return connection.execute(f"SELECT * FROM read_parquet('{_sql_path(path)}')").fetchdf()
 
 

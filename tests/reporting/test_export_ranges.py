@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from gl_pipelines.assets.partitions import site_daily_partitions, utc_window
-from gl_pipelines.reporting.exports import write_exports, write_partition_exports
+from gl_pipelines.reporting.exports import plant_months, write_exports, write_partition_exports
 
 TZ = "America/Chicago"
 
@@ -54,3 +54,21 @@ def test_range_exports_equal_per_partition_exports(tmp_path):
 def parquet_types(path) -> dict[str, str]:
     with duckdb.connect() as con:
         return dict(con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()[i][:2] for i in range(5))
+
+
+def test_plant_months_of_a_day_a_month_and_a_range():
+    def utc(text):
+        return pd.Timestamp(text, tz="UTC").to_pydatetime()
+
+    # The fall-back day Nov 1 (25 h) is in November; its month runs from CDT midnight to CST midnight.
+    assert plant_months(utc("2026-11-01 05:00"), utc("2026-11-02 06:00"), TZ) == {
+        "2026-11": (utc("2026-11-01 05:00"), utc("2026-12-01 06:00"))
+    }
+    # A window ending exactly at a month's start does not touch that month.
+    assert list(plant_months(utc("2026-10-01 05:00"), utc("2026-11-01 05:00"), TZ)) == ["2026-10"]
+    # A range across the year end: every month once, each starting where the previous ends.
+    months = plant_months(utc("2026-11-30 06:00"), utc("2027-02-02 06:00"), TZ)
+    assert list(months) == ["2026-11", "2026-12", "2027-01", "2027-02"]
+    bounds = list(months.values())
+    assert all(high == low for (_, high), (low, _) in zip(bounds, bounds[1:]))
+    assert bounds[-1][1] == utc("2027-03-01 06:00")
