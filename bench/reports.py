@@ -5,14 +5,17 @@ store (scada_daily_summary, erp_fuel_receipts at ~200,000 documents, erp_product
 cems_hourly_emissions), then measures in the same run what a single-run backfill of the year does
 (every report asset has `backfill_policy()`, one run per asset for the whole range):
 
-- baseline: read the inputs the way the report assets do for that range: one window per input
-  (the year), the CEMS hours with the 4 columns `cems_fuel_reconciliation` reads; nothing else;
-- ours: the same reads, plus everything the asset bodies do: the report functions, the report
-  checks, the chart and summary of each asset's metadata, the warehouse write of the range (delete
-  the window, insert, one transaction, as the IO manager does), the re-reads of upstream reports
-  through the warehouse (reconciliation <- energy balance, intensity <- inventory, monthly report <-
-  all four), one Parquet (+ CSV) per partition (365 daily energy-balance files, 12 per monthly
-  report), and per month the HTML report (tables + 4 charts) and the check-results page.
+- baseline: read the inputs' rows for that range, one window per input (the year), each through its
+  own connection as the IO manager opens one per load; the CEMS hours with the 4 columns
+  `cems_fuel_reconciliation` reads; all 200,000 receipts; nothing else;
+- ours: what the asset bodies do: the same reads, except that `ghg_inventory` sums the receipts per
+  day inside the warehouse (`ghg.DAILY_FUEL_SUMS` through `WarehouseReader.query_window`, as the
+  asset does) instead of loading them; the report functions, the report checks, the chart and
+  summary of each asset's metadata, the warehouse write of the range (delete the window, insert, one
+  transaction, as the IO manager does), the re-reads of upstream reports through the warehouse
+  (reconciliation <- energy balance, intensity <- inventory, monthly report <- all four through one
+  connection), one Parquet (+ CSV) per report and plant month (12 a report, the daily energy balance included), and
+  per month the HTML report (tables + 4 charts) and the check-results page.
 
 Not in either number: Dagster itself (runs, event log, the gates' instance queries, the check
 results stored in the instance; the check-results pages are rendered from an empty result set).
@@ -40,12 +43,14 @@ from gl_pipelines.assets.charts import bar_chart  # noqa: E402
 from gl_pipelines.assets.partitions import site_daily_partitions, utc_window  # noqa: E402
 from gl_pipelines.assets.reports import (  # noqa: E402
     CEMS_COLUMNS,
+    REPORT_COLUMNS,
     _balance_summary,
     _rows_in,
     _section,
     cems_hours_in_balance_days,
     production_frame,
     site_monthly_partitions,
+    stored_reports,
 )
 from gl_pipelines.checks.reports import (  # noqa: E402
     energy_balance_checks,
@@ -56,8 +61,9 @@ from gl_pipelines.checks.reports import (  # noqa: E402
 from gl_pipelines.config import load_site_config  # noqa: E402
 from gl_pipelines.reporting import energy_balance as eb  # noqa: E402
 from gl_pipelines.reporting import ghg, intensity, reconciliation  # noqa: E402
-from gl_pipelines.reporting.exports import write_partition_exports  # noqa: E402
+from gl_pipelines.reporting.exports import plant_months, write_partition_exports  # noqa: E402
 from gl_pipelines.reporting.html_report import render_check_results, render_report, write_html  # noqa: E402
+from gl_pipelines.resources.warehouse_reader import WarehouseReader  # noqa: E402
 
 YEAR = ("2025-01-01", "2025-12-01")  # first and last monthly partition keys
 RECEIPTS_PER_YEAR = 200_000
@@ -149,171 +155,159 @@ def seed(path: Path, timezone: str) -> None:
             con.unregister("seed")
 
 
-def read(con, table: str, column: str, window, columns: str = "*") -> pd.DataFrame:
+def read(path: Path, table: str, column: str, window, columns: str = "*") -> pd.DataFrame:
+    """What the warehouse IO manager does to load an input for a partition window: its own connection."""
     start, end = (moment.isoformat() for moment in window)
-    return con.execute(
-        f"select {columns} from plant.{table} where {column} >= '{start}' and {column} < '{end}'"
-    ).fetchdf()
+    with duckdb.connect(str(path)) as con:
+        return con.execute(
+            f"select {columns} from plant.{table} where {column} >= '{start}' and {column} < '{end}'"
+        ).fetchdf()
 
 
-def replace(con, table: str, column: str, window, frame: pd.DataFrame) -> None:
+def replace(path: Path, table: str, column: str, window, frame: pd.DataFrame) -> None:
     """What the warehouse IO manager does for one run's partition window: delete + insert in one transaction."""
     start, end = (moment.isoformat() for moment in window)
-    con.execute("begin transaction")
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'plant' and table_name = ?", [table]
-    ).fetchall()[0][0]
-    con.register("report", frame)
-    if exists:
-        con.execute(f"delete from plant.{table} where {column} >= '{start}' and {column} < '{end}'")
-        con.execute(f"insert into plant.{table} select * from report")
-    else:
-        con.execute(f"create table plant.{table} as select * from report")
-    con.unregister("report")
-    con.execute("commit")
+    with duckdb.connect(str(path)) as con:
+        con.execute("begin transaction")
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'plant' and table_name = ?", [table]
+        ).fetchall()[0][0]
+        con.register("report", frame)
+        if exists:
+            con.execute(f"delete from plant.{table} where {column} >= '{start}' and {column} < '{end}'")
+            con.execute(f"insert into plant.{table} select * from report")
+        else:
+            con.execute(f"create table plant.{table} as select * from report")
+        con.unregister("report")
+        con.execute("commit")
 
 
-def windows(timezone: str) -> tuple[dict, dict]:
-    """UTC windows of the year's monthly and daily partitions, by key."""
+def windows(timezone: str) -> dict:
+    """UTC windows of the year's monthly partitions, by key."""
     monthly = site_monthly_partitions(timezone)
-    months = {
+    return {
         k: utc_window(monthly.time_window_for_partition_key(k))
         for k in monthly.get_partition_keys()
         if YEAR[0] <= k <= YEAR[1]
     }
-    daily = site_daily_partitions(timezone)
-    first, last = next(iter(months.values()))[0], list(months.values())[-1][1]
-    days = {}
-    for k in daily.get_partition_keys():
-        window = utc_window(daily.time_window_for_partition_key(k))
-        if first <= window[0] < last:
-            days[k] = window
-    return months, days
 
 
 CEMS_READ = ", ".join(CEMS_COLUMNS)
 
 
 def inputs_only(path: Path, timezone: str) -> None:
-    months, _ = windows(timezone)
+    months = windows(timezone)
     year = (next(iter(months.values()))[0], list(months.values())[-1][1])
-    with duckdb.connect(str(path)) as con:
-        read(con, "scada_daily_summary", "day", year)
-        read(con, "erp_fuel_receipts", "posting_date", year)
-        read(con, "erp_production", "posting_date", year)
-        read(con, "cems_hourly_emissions", "hour_start_utc", year, CEMS_READ)
+    read(path, "scada_daily_summary", "day", year)
+    read(path, "erp_fuel_receipts", "posting_date", year)
+    read(path, "erp_production", "posting_date", year)
+    read(path, "cems_hourly_emissions", "hour_start_utc", year, CEMS_READ)
 
 
 def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
     """One single-run backfill of the year for each report asset, in dependency order."""
     reporting = site.reporting
     units = {**reporting.erp_units, **site.erp.units}
-    months, days = windows(timezone)
+    months = windows(timezone)
     year = (next(iter(months.values()))[0], list(months.values())[-1][1])
-    with duckdb.connect(str(path)) as con:
-        # plant_energy_balance (daily, 365 partitions in one run)
-        with part("read inputs"):
-            summary = read(con, "scada_daily_summary", "day", year)
-        with part("report functions + checks + summaries"):
-            balance = eb.energy_balance(summary, reporting.units, reporting.energy_balance, timezone)
-            energy_balance_checks(balance)
-            _balance_summary(balance)
-        with part("metadata charts"):
-            labels = [f"{r.unit_name} {pd.Timestamp(r.day).tz_convert(timezone):%m-%d}" for r in balance.itertuples()]
-            bar_chart(
-                labels,
-                {"fuel in": balance["fuel_energy_mmbtu"], "steam out": balance["steam_energy_mmbtu"]},
-                "Boiler energy balance",
-                "mmBtu",
-            )
-        with part("exports"):
-            write_partition_exports(balance, out, "plant_energy_balance", days, "day", csv)
-        with part("warehouse writes"):
-            replace(con, "plant_energy_balance", "day", year, balance)
+    files = plant_months(*year, timezone)  # the export files: one per plant month, daily report included
+    reader = WarehouseReader(database=str(path))
+    # plant_energy_balance (daily, 365 partitions in one run)
+    with part("read inputs"):
+        summary = read(path, "scada_daily_summary", "day", year)
+    with part("report functions + checks + summaries"):
+        balance = eb.energy_balance(summary, reporting.units, reporting.energy_balance, timezone)
+        energy_balance_checks(balance)
+        _balance_summary(balance)
+    with part("metadata charts"):
+        labels = [f"{r.unit_name} {pd.Timestamp(r.day).tz_convert(timezone):%m-%d}" for r in balance.itertuples()]
+        bar_chart(
+            labels,
+            {"fuel in": balance["fuel_energy_mmbtu"], "steam out": balance["steam_energy_mmbtu"]},
+            "Boiler energy balance",
+            "mmBtu",
+        )
+    with part("exports"):
+        write_partition_exports(balance, out, "plant_energy_balance", files, "day", csv)
+    with part("warehouse writes"):
+        replace(path, "plant_energy_balance", "day", year, balance)
 
-        # ghg_inventory (12 monthly partitions in one run)
-        with part("read inputs"):
-            receipts = read(con, "erp_fuel_receipts", "posting_date", year)
-        with part("report functions + checks + summaries"):
-            inventory = ghg.ghg_inventory(receipts, reporting.erp_materials, units, reporting.gwp_set, timezone)
-            ghg_checks(inventory)
-            _ = f"{inventory['co2e_t'].sum():,.3f} {int(inventory['documents'].sum())} {inventory['co2_t'].sum():,.3f}"
-        with part("metadata charts"):
-            bar_chart(
-                [f"{r.plant} {r.fuel_type}" for r in inventory.itertuples()],
-                {"t CO2e": inventory["co2e_t"]},
-                "Scope 1 emissions",
-                "t CO2e",
-            )
-        with part("exports"):
-            write_partition_exports(inventory, out, "ghg_inventory", months, "month", csv)
-        with part("warehouse writes"):
-            replace(con, "ghg_inventory", "month", year, inventory)
+    # ghg_inventory (12 monthly partitions in one run)
+    with part("read inputs"):  # summed per day in the warehouse, as the asset does
+        sums = reader.query_window("erp_fuel_receipts", "posting_date", *year, ghg.RECEIPT_COLUMNS, ghg.DAILY_FUEL_SUMS)
+    with part("report functions + checks + summaries"):
+        inventory = ghg.ghg_inventory(sums, reporting.erp_materials, units, reporting.gwp_set, timezone)
+        ghg_checks(inventory)
+        _ = f"{inventory['co2e_t'].sum():,.3f} {int(inventory['documents'].sum())} {inventory['co2_t'].sum():,.3f}"
+    with part("metadata charts"):
+        bar_chart(
+            [f"{r.plant} {r.fuel_type}" for r in inventory.itertuples()],
+            {"t CO2e": inventory["co2e_t"]},
+            "Scope 1 emissions",
+            "t CO2e",
+        )
+    with part("exports"):
+        write_partition_exports(inventory, out, "ghg_inventory", files, "month", csv)
+    with part("warehouse writes"):
+        replace(path, "ghg_inventory", "month", year, inventory)
 
-        # cems_fuel_reconciliation
-        with part("read inputs"):
-            hours = read(con, "cems_hourly_emissions", "hour_start_utc", year, CEMS_READ)
-        with part("read upstream reports"):
-            stored_balance = read(con, "plant_energy_balance", "day", year)
-        with part("report functions + checks + summaries"):
-            compared = cems_hours_in_balance_days(hours.astype(CEMS_COLUMNS), stored_balance, reporting.units, timezone)
-            rec = reconciliation.reconcile(
-                compared, stored_balance, reporting.units, reporting.reconciliation_tolerance_pct, timezone
-            )
-            reconciliation_checks(rec)
-            _ = "".join(f"\n- {r.unit_name}: {r.difference_pct:+.2f} %" for r in rec.itertuples())
-        with part("metadata charts"):
-            bar_chart(
-                list(rec["unit_name"]),
-                {"CEMS": rec["cems_co2_t"].fillna(0), "fuel-based": rec["fuel_co2_t"].fillna(0)},
-                "CO2: CEMS vs fuel",
-                "t CO2",
-            )
-        with part("exports"):
-            write_partition_exports(rec, out, "cems_fuel_reconciliation", months, "month", csv)
-        with part("warehouse writes"):
-            replace(con, "cems_fuel_reconciliation", "month", year, rec)
+    # cems_fuel_reconciliation
+    with part("read inputs"):
+        hours = reader.read_window("cems_hourly_emissions", "hour_start_utc", *year, list(CEMS_COLUMNS))
+    with part("read upstream reports"):
+        stored_balance = read(path, "plant_energy_balance", "day", year)
+    with part("report functions + checks + summaries"):
+        compared = cems_hours_in_balance_days(hours.astype(CEMS_COLUMNS), stored_balance, reporting.units, timezone)
+        rec = reconciliation.reconcile(
+            compared, stored_balance, reporting.units, reporting.reconciliation_tolerance_pct, timezone
+        )
+        reconciliation_checks(rec)
+        _ = "".join(f"\n- {r.unit_name}: {r.difference_pct:+.2f} %" for r in rec.itertuples())
+    with part("metadata charts"):
+        bar_chart(
+            list(rec["unit_name"]),
+            {"CEMS": rec["cems_co2_t"].fillna(0), "fuel-based": rec["fuel_co2_t"].fillna(0)},
+            "CO2: CEMS vs fuel",
+            "t CO2",
+        )
+    with part("exports"):
+        write_partition_exports(rec, out, "cems_fuel_reconciliation", files, "month", csv)
+    with part("warehouse writes"):
+        replace(path, "cems_fuel_reconciliation", "month", year, rec)
 
-        # emissions_intensity
-        with part("read upstream reports"):
-            stored_inventory = read(con, "ghg_inventory", "month", year)
-        with part("read inputs"):
-            production = read(con, "erp_production", "posting_date", year)
-        with part("report functions + checks + summaries"):
-            result = intensity.emissions_intensity(stored_inventory, production_frame(production), timezone)
-            intensity_checks(result)
-        with part("metadata charts"):
-            bar_chart(
-                list(result["plant"]),
-                {"intensity": result["intensity_t_per_unit"].fillna(0)},
-                "Emissions intensity",
-                "t CO2e per unit",
-            )
-        with part("exports"):
-            write_partition_exports(result, out, "emissions_intensity", months, "month", csv)
-        with part("warehouse writes"):
-            replace(con, "emissions_intensity", "month", year, result)
+    # emissions_intensity
+    with part("read upstream reports"):
+        stored_inventory = read(path, "ghg_inventory", "month", year)
+    with part("read inputs"):
+        production = read(path, "erp_production", "posting_date", year)
+    with part("report functions + checks + summaries"):
+        result = intensity.emissions_intensity(stored_inventory, production_frame(production), timezone)
+        intensity_checks(result)
+    with part("metadata charts"):
+        bar_chart(
+            list(result["plant"]),
+            {"intensity": result["intensity_t_per_unit"].fillna(0)},
+            "Emissions intensity",
+            "t CO2e per unit",
+        )
+    with part("exports"):
+        write_partition_exports(result, out, "emissions_intensity", files, "month", csv)
+    with part("warehouse writes"):
+        replace(path, "emissions_intensity", "month", year, result)
 
-        # monthly_report: the four reports loaded once for the range, one page pair per month
-        with part("read upstream reports"):
-            frames = {
-                "plant_energy_balance": read(con, "plant_energy_balance", "day", year),
-                "ghg_inventory": read(con, "ghg_inventory", "month", year),
-                "cems_fuel_reconciliation": read(con, "cems_fuel_reconciliation", "month", year),
-                "emissions_intensity": read(con, "emissions_intensity", "month", year),
-            }
-        no_results = pd.DataFrame(columns=["asset", "check", "partition", "run_id", "passed", "description"])
-        for key, (start, end) in months.items():
-            with part("HTML charts"):
-                sections = [
-                    _section(name, _rows_in(frame, name, start, end), timezone) for name, frame in frames.items()
-                ]
-            with part("HTML pages"):
-                checks = write_html(out / "monthly" / f"checks_{key}.html", render_check_results(key, no_results))
-                write_html(
-                    out / "monthly" / f"report_{key}.html",
-                    render_report(key, "bench", sections, {"data-quality check results": checks.name}),
-                )
+    # monthly_report: the four reports loaded once for the range, one page pair per month
+    with part("read upstream reports"):
+        frames = stored_reports(reader, list(REPORT_COLUMNS), year)  # one connection, as the asset reads them
+    no_results = pd.DataFrame(columns=["asset", "check", "partition", "run_id", "passed", "description"])
+    for key, (start, end) in months.items():
+        with part("HTML charts"):
+            sections = [_section(name, _rows_in(frame, name, start, end), timezone) for name, frame in frames.items()]
+        with part("HTML pages"):
+            checks = write_html(out / "monthly" / f"checks_{key}.html", render_check_results(key, no_results))
+            write_html(
+                out / "monthly" / f"report_{key}.html",
+                render_report(key, "bench", sections, {"data-quality check results": checks.name}),
+            )
 
 
 def measure(warehouse: Path, timezone: str, site, out: Path, csv: bool) -> tuple[list, list, list, int]:
