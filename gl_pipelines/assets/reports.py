@@ -86,6 +86,8 @@ REPORT_COLUMNS = {
     "emissions_intensity": intensity.COLUMNS,
 }
 """Each report's documented columns; the first is its time column (the warehouse partition_expr)."""
+PRODUCTION_COLUMNS = ["posting_date", "plant", "product", "quantity", "unit"]
+"""The `erp_production` columns `emissions_intensity` reads."""
 _DTYPES = {"datetime64": "TIMESTAMP WITH TIME ZONE", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
 
 
@@ -290,25 +292,40 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
     names = available | {a.key.to_user_string() for a in built}
     if "erp_production" in names and "ghg_inventory" in names:
         production_checks = blocking_checks_of(upstream_checks, "erp_production")
+        production_key = AssetKey("erp_production")
+        production_read = WindowRead(
+            "erp_production",
+            _assets_def_of(upstream, "erp_production").metadata_by_key[production_key]["partition_expr"],
+            PRODUCTION_COLUMNS,
+        )
 
         @asset(
             partitions_def=monthly,
             backfill_policy=backfill_policy(),
-            ins={"ghg_inventory": AssetIn(), "erp_production": AssetIn(partition_mapping=from_days)},
+            # Lineage and gating only (Nothing): the step reads both through one warehouse connection.
+            ins={
+                "ghg_inventory": AssetIn(dagster_type=Nothing),
+                "erp_production": AssetIn(partition_mapping=from_days, dagster_type=Nothing),
+            },
+            required_resource_keys={WAREHOUSE_READER_KEY},
             metadata={"partition_expr": "month"},
             kinds={"pandas", "duckdb"},
             check_specs=report_check_specs("emissions_intensity"),
             description="t CO2e per unit of production, per plant month (ghg_inventory / ERP production).",
             **common,
         )
-        def emissions_intensity(
-            context: AssetExecutionContext, ghg_inventory: pd.DataFrame, erp_production: pd.DataFrame
-        ) -> Iterator:
+        def emissions_intensity(context: AssetExecutionContext) -> Iterator:
             _gate(context, "ghg_inventory", REPORT_BLOCKING_CHECKS["ghg_inventory"], context.partition_keys)
             _gate(
                 context, "erp_production", production_checks, context.asset_partition_keys_for_input("erp_production")
             )
-            result = intensity.emissions_intensity(ghg_inventory, production_frame(erp_production), timezone)
+            reads = {"inventory": _report_read("ghg_inventory"), "production": production_read}
+            frames = read_frames(
+                getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(context.partition_time_window)
+            )
+            result = intensity.emissions_intensity(
+                frames["inventory"], production_frame(frames["production"]), timezone
+            )
             chart = None
             if not result.empty:
                 chart = bar_chart(
@@ -359,8 +376,8 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
     - gates on exactly the CEMS days whose LST window overlaps the plant month (the day that
       straddles the month's start included): each such day that holds data must have passed every
       blocking check in the run that wrote it;
-    - reads with SQL (`WarehouseReader`) only the CEMS hours inside the month's UTC window, never the
-      whole table, and compares those inside the plant days the energy balance holds
+    - reads with SQL (`WarehouseReader`, one connection) only the CEMS hours and the plant days inside
+      the month's UTC window, never the whole table, and compares the hours inside the plant days held
       (`cems_hours_in_balance_days`), so both sides cover the same hours whatever the two clocks.
     Days not materialized on either side are listed in the metadata, not guessed and not blocking, so
     a month can be reconciled to date; the row's `cems_hours` and `fuel_days` show what was compared.
@@ -378,7 +395,8 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
         partitions_def=site_monthly_partitions(timezone),
         backfill_policy=backfill_policy(),
         deps=[AssetDep(cems_key, partition_mapping=AllPartitionMapping())],
-        ins={"plant_energy_balance": AssetIn(partition_mapping=TimeWindowPartitionMapping())},
+        # Lineage and gating only (Nothing): the step reads the plant days and the CEMS hours through one connection.
+        ins={"plant_energy_balance": AssetIn(partition_mapping=TimeWindowPartitionMapping(), dagster_type=Nothing)},
         required_resource_keys={WAREHOUSE_READER_KEY},
         metadata={"partition_expr": "month"},
         kinds={"pandas", "duckdb"},
@@ -390,7 +408,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
         group_name=REPORT_GROUP,
         pool=WAREHOUSE_POOL,
     )
-    def cems_fuel_reconciliation(context: AssetExecutionContext, plant_energy_balance: pd.DataFrame) -> Iterator:
+    def cems_fuel_reconciliation(context: AssetExecutionContext) -> Iterator:
         window = context.partition_time_window
         cems_days = overlapping_partition_keys(cems_partitions, window)
         lst_days = f"{cems_days[0]}..{cems_days[-1]}" if cems_days else "none"
@@ -402,10 +420,12 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
                 description=f"cems_fuel_reconciliation[{_range_label(context)}]: no CEMS day ({lst_days}) and "
                 "no plant day materialized; nothing to reconcile"
             )
-        start, end = utc_window(window)
-        reader = getattr(context.resources, WAREHOUSE_READER_KEY)
-        hours = reader.read_window(cems_key.path[-1], cems_expr, start, end, list(CEMS_COLUMNS))
-        hours = (pd.DataFrame(columns=list(CEMS_COLUMNS)) if hours is None else hours).astype(CEMS_COLUMNS)
+        reads = {
+            "hours": WindowRead(cems_key.path[-1], cems_expr, list(CEMS_COLUMNS)),
+            "balance": _report_read("plant_energy_balance"),
+        }
+        frames = read_frames(getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(window))
+        hours, plant_energy_balance = frames["hours"].astype(CEMS_COLUMNS), frames["balance"]
         compared = cems_hours_in_balance_days(hours, plant_energy_balance, reporting.units, timezone)
         result = reconciliation.reconcile(
             compared, plant_energy_balance, reporting.units, reporting.reconciliation_tolerance_pct, timezone
@@ -618,14 +638,22 @@ def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[
     return [monthly_report]
 
 
-def stored_reports(reader, names: Sequence[str], window: tuple[datetime, datetime]) -> dict[str, pd.DataFrame]:
-    """The reports' rows in a UTC window, read through one warehouse connection."""
-    reads = {name: WindowRead(name, next(iter(REPORT_COLUMNS[name])), list(REPORT_COLUMNS[name])) for name in names}
+def read_frames(reader, reads: Mapping[str, WindowRead], window: tuple[datetime, datetime]) -> dict[str, pd.DataFrame]:
+    """Each read's rows in a UTC window, through one warehouse connection; no rows for a table not created yet."""
     stored = reader.read_windows(reads, *window)
     return {
-        name: pd.DataFrame(columns=list(REPORT_COLUMNS[name])) if frame is None else frame
+        name: pd.DataFrame(columns=list(reads[name].columns)) if frame is None else frame
         for name, frame in stored.items()
     }
+
+
+def stored_reports(reader, names: Sequence[str], window: tuple[datetime, datetime]) -> dict[str, pd.DataFrame]:
+    """The reports' rows in a UTC window, read through one warehouse connection."""
+    return read_frames(reader, {name: _report_read(name) for name in names}, window)
+
+
+def _report_read(name: str) -> WindowRead:
+    return WindowRead(name, next(iter(REPORT_COLUMNS[name])), list(REPORT_COLUMNS[name]))
 
 
 def _rows_in(frame: pd.DataFrame, name: str, start: datetime, end: datetime) -> pd.DataFrame:
