@@ -8,14 +8,14 @@ cems_hourly_emissions), then measures in the same run what a single-run backfill
 - baseline: read the inputs' rows for that range, one window per input (the year), each through its
   own connection as the IO manager opens one per load; the CEMS hours with the 4 columns
   `cems_fuel_reconciliation` reads; all 200,000 receipts; nothing else;
-- ours: what the asset bodies do: the same reads, except that `ghg_inventory` sums the receipts per
-  day inside the warehouse (`ghg.DAILY_FUEL_SUMS` through `WarehouseReader.query_window`, as the
-  asset does) instead of loading them; the report functions, the report checks, the chart and
-  summary of each asset's metadata, the warehouse write of the range (delete the window, insert, one
-  transaction, as the IO manager does), the re-reads of upstream reports through the warehouse
-  (reconciliation <- energy balance, intensity <- inventory, monthly report <- all four through one
-  connection), one Parquet (+ CSV) per report and plant month (12 a report, the daily energy balance included), and
-  per month the HTML report (tables + 4 charts) and the check-results page.
+- ours: what the asset bodies do: the same rows read, except that `ghg_inventory` sums the receipts
+  per day inside the warehouse (`ghg.DAILY_FUEL_SUMS`) instead of loading them, and each report step
+  reads its inputs and upstream reports through one `WarehouseReader` connection, as the assets do
+  (the energy balance loads its day summaries through the IO manager's own connection); the report
+  functions, the report checks, the chart and summary of each asset's metadata, the warehouse write
+  of the range (delete the window, insert, one transaction, a connection each, as the IO manager
+  does), one Parquet (+ CSV) per report and plant month (12 a report, the daily energy balance
+  included), and per month the HTML report (tables + 4 charts) and the check-results page.
 
 Not in either number: Dagster itself (runs, event log, the gates' instance queries, the check
 results stored in the instance; the check-results pages are rendered from an empty result set).
@@ -43,12 +43,14 @@ from gl_pipelines.assets.charts import bar_chart  # noqa: E402
 from gl_pipelines.assets.partitions import site_daily_partitions, utc_window  # noqa: E402
 from gl_pipelines.assets.reports import (  # noqa: E402
     CEMS_COLUMNS,
+    PRODUCTION_COLUMNS,
     REPORT_COLUMNS,
     _balance_summary,
     _rows_in,
     _section,
     cems_hours_in_balance_days,
     production_frame,
+    read_frames,
     site_monthly_partitions,
     stored_reports,
 )
@@ -63,7 +65,7 @@ from gl_pipelines.reporting import energy_balance as eb  # noqa: E402
 from gl_pipelines.reporting import ghg, intensity, reconciliation  # noqa: E402
 from gl_pipelines.reporting.exports import plant_months, write_partition_exports  # noqa: E402
 from gl_pipelines.reporting.html_report import render_check_results, render_report, write_html  # noqa: E402
-from gl_pipelines.resources.warehouse_reader import WarehouseReader  # noqa: E402
+from gl_pipelines.resources.warehouse_reader import WarehouseReader, WindowRead  # noqa: E402
 
 YEAR = ("2025-01-01", "2025-12-01")  # first and last monthly partition keys
 RECEIPTS_PER_YEAR = 200_000
@@ -213,7 +215,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
     files = plant_months(*year, timezone)  # the export files: one per plant month, daily report included
     reader = WarehouseReader(database=str(path))
     # plant_energy_balance (daily, 365 partitions in one run)
-    with part("read inputs"):
+    with part("warehouse reads"):
         summary = read(path, "scada_daily_summary", "day", year)
     with part("report functions + checks + summaries"):
         balance = eb.energy_balance(summary, reporting.units, reporting.energy_balance, timezone)
@@ -233,7 +235,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
         replace(path, "plant_energy_balance", "day", year, balance)
 
     # ghg_inventory (12 monthly partitions in one run)
-    with part("read inputs"):  # summed per day in the warehouse, as the asset does
+    with part("warehouse reads"):  # summed per day in the warehouse, as the asset does
         sums = reader.query_window("erp_fuel_receipts", "posting_date", *year, ghg.RECEIPT_COLUMNS, ghg.DAILY_FUEL_SUMS)
     with part("report functions + checks + summaries"):
         inventory = ghg.ghg_inventory(sums, reporting.erp_materials, units, reporting.gwp_set, timezone)
@@ -252,10 +254,13 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
         replace(path, "ghg_inventory", "month", year, inventory)
 
     # cems_fuel_reconciliation
-    with part("read inputs"):
-        hours = reader.read_window("cems_hourly_emissions", "hour_start_utc", *year, list(CEMS_COLUMNS))
-    with part("read upstream reports"):
-        stored_balance = read(path, "plant_energy_balance", "day", year)
+    with part("warehouse reads"):  # the CEMS hours and the plant days through one connection, as the asset
+        reads = {
+            "hours": WindowRead("cems_hourly_emissions", "hour_start_utc", list(CEMS_COLUMNS)),
+            "balance": WindowRead("plant_energy_balance", "day", list(eb.COLUMNS)),
+        }
+        frames = read_frames(reader, reads, year)
+        hours, stored_balance = frames["hours"], frames["balance"]
     with part("report functions + checks + summaries"):
         compared = cems_hours_in_balance_days(hours.astype(CEMS_COLUMNS), stored_balance, reporting.units, timezone)
         rec = reconciliation.reconcile(
@@ -276,10 +281,13 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
         replace(path, "cems_fuel_reconciliation", "month", year, rec)
 
     # emissions_intensity
-    with part("read upstream reports"):
-        stored_inventory = read(path, "ghg_inventory", "month", year)
-    with part("read inputs"):
-        production = read(path, "erp_production", "posting_date", year)
+    with part("warehouse reads"):  # the month's inventory and production through one connection, as the asset
+        reads = {
+            "inventory": WindowRead("ghg_inventory", "month", list(ghg.COLUMNS)),
+            "production": WindowRead("erp_production", "posting_date", PRODUCTION_COLUMNS),
+        }
+        frames = read_frames(reader, reads, year)
+        stored_inventory, production = frames["inventory"], frames["production"]
     with part("report functions + checks + summaries"):
         result = intensity.emissions_intensity(stored_inventory, production_frame(production), timezone)
         intensity_checks(result)
@@ -296,7 +304,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
         replace(path, "emissions_intensity", "month", year, result)
 
     # monthly_report: the four reports loaded once for the range, one page pair per month
-    with part("read upstream reports"):
+    with part("warehouse reads"):
         frames = stored_reports(reader, list(REPORT_COLUMNS), year)  # one connection, as the asset reads them
     no_results = pd.DataFrame(columns=["asset", "check", "partition", "run_id", "passed", "description"])
     for key, (start, end) in months.items():
