@@ -3,6 +3,8 @@
 partition's Parquet keeps the report's column types, where an empty pandas slice registered on its
 own turns a text column into DuckDB's NULL type."""
 
+from itertools import pairwise
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -70,5 +72,5 @@ def test_plant_months_of_a_day_a_month_and_a_range():
     months = plant_months(utc("2026-11-30 06:00"), utc("2027-02-02 06:00"), TZ)
     assert list(months) == ["2026-11", "2026-12", "2027-01", "2027-02"]
     bounds = list(months.values())
-    assert all(high == low for (_, high), (low, _) in zip(bounds, bounds[1:]))
+    assert all(high == low for (_, high), (low, _) in pairwise(bounds))
     assert bounds[-1][1] == utc("2027-03-01 06:00")
