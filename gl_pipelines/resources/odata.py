@@ -204,9 +204,17 @@ def convert_value(value: object, prop: Property, entity_set: str, zone: ZoneInfo
     return value
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _date_column(values: list[object], prop: Property, entity_set: str, zone: ZoneInfo) -> pd.Series:
-    """A column of wire dates -> datetime64[us, UTC] (one regex match per value, no per-value datetime)."""
-    ms = np.full(len(values), np.nan)
+    """A column of wire dates -> datetime64[us, UTC] (one regex match per value, no per-value datetime).
+
+    Built as int64 microseconds with NaT for a missing value, never as floats with NaN: pandas 2.x's
+    `to_datetime(floats, unit=...)` reads uninitialised memory at NaN positions and can raise
+    FloatingPointError at random (pandas-dev/pandas#58419; seen once in our CI)."""
+    micros = np.full(len(values), np.datetime64("NaT", "us").astype(np.int64), dtype=np.int64)
     for position, value in enumerate(values):
         if value is None:
             continue
@@ -214,11 +222,11 @@ def _date_column(values: list[object], prop: Property, entity_set: str, zone: Zo
         if match:
             ticks, sign, minutes = match.groups()
             offset = int(minutes or 0) * (-1 if sign == "-" else 1)
-            ms[position] = int(ticks) - offset * 60_000
+            micros[position] = (int(ticks) - offset * 60_000) * 1000
         else:
             moment = parse_odata_date(value, entity_set=entity_set, prop=prop.name)
-            ms[position] = moment.timestamp() * 1000
-    result = pd.Series(pd.to_datetime(ms, unit="ms", utc=True))
+            micros[position] = (moment - _EPOCH) // _MICROSECOND
+    result = pd.Series(pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize(UTC))
     if prop.date_only:
         # Few distinct dates: localize each once (DST-aware), then map back.
         dates = result.dt.tz_localize(None).dt.normalize()
