@@ -184,6 +184,14 @@ def replace(path: Path, table: str, column: str, window, frame: pd.DataFrame) ->
         con.execute("commit")
 
 
+def store(path: Path, out: Path, name: str, time_column: str, year, files, frame: pd.DataFrame, csv: bool) -> None:
+    """The range's warehouse write, then its export files: the order `_report_output` keeps."""
+    with part("warehouse writes"):
+        replace(path, name, time_column, year, frame)
+    with part("exports"):
+        write_partition_exports(frame, out, name, files, time_column, csv)
+
+
 def windows(timezone: str) -> dict:
     """UTC windows of the year's monthly partitions, by key."""
     monthly = site_monthly_partitions(timezone)
@@ -229,10 +237,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
             "Boiler energy balance",
             "mmBtu",
         )
-    with part("exports"):
-        write_partition_exports(balance, out, "plant_energy_balance", files, "day", csv)
-    with part("warehouse writes"):
-        replace(path, "plant_energy_balance", "day", year, balance)
+    store(path, out, "plant_energy_balance", "day", year, files, balance, csv)
 
     # ghg_inventory (12 monthly partitions in one run)
     with part("warehouse reads"):  # summed per day in the warehouse, as the asset does
@@ -248,10 +253,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
             "Scope 1 emissions",
             "t CO2e",
         )
-    with part("exports"):
-        write_partition_exports(inventory, out, "ghg_inventory", files, "month", csv)
-    with part("warehouse writes"):
-        replace(path, "ghg_inventory", "month", year, inventory)
+    store(path, out, "ghg_inventory", "month", year, files, inventory, csv)
 
     # cems_fuel_reconciliation
     with part("warehouse reads"):  # the CEMS hours and the plant days through one connection, as the asset
@@ -275,10 +277,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
             "CO2: CEMS vs fuel",
             "t CO2",
         )
-    with part("exports"):
-        write_partition_exports(rec, out, "cems_fuel_reconciliation", files, "month", csv)
-    with part("warehouse writes"):
-        replace(path, "cems_fuel_reconciliation", "month", year, rec)
+    store(path, out, "cems_fuel_reconciliation", "month", year, files, rec, csv)
 
     # emissions_intensity
     with part("warehouse reads"):  # the month's inventory and production through one connection, as the asset
@@ -298,10 +297,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
             "Emissions intensity",
             "t CO2e per unit",
         )
-    with part("exports"):
-        write_partition_exports(result, out, "emissions_intensity", files, "month", csv)
-    with part("warehouse writes"):
-        replace(path, "emissions_intensity", "month", year, result)
+    store(path, out, "emissions_intensity", "month", year, files, result, csv)
 
     # monthly_report: the four reports loaded once for the range, one page pair per month
     with part("warehouse reads"):
