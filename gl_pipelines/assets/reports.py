@@ -609,13 +609,7 @@ def _monthly_report(site: SiteConfig, reports: list[str], definitions: Sequence[
             keys = context.asset_partition_keys_for_input(name)
             _gate(context, name, REPORT_BLOCKING_CHECKS[name], keys)
         reader = getattr(context.resources, WAREHOUSE_READER_KEY)
-        reads = {
-            name: WindowRead(name, next(iter(REPORT_COLUMNS[name])), list(REPORT_COLUMNS[name])) for name in reports
-        }
-        stored = reader.read_windows(reads, *utc_window(context.partition_time_window))
-        frames = {
-            name: pd.DataFrame(columns=list(REPORT_COLUMNS[name])) if f is None else f for name, f in stored.items()
-        }
+        frames = stored_reports(reader, reports, utc_window(context.partition_time_window))
         # A single-run backfill loads the range's rows once and writes one page pair per month.
         pages = [render_month(context.instance, month, frames) for month in context.partition_keys]
         results = pd.concat([month_results for _, _, month_results in pages], ignore_index=True)
