@@ -51,6 +51,7 @@ from gl_pipelines.assets.reports import (  # noqa: E402
     cems_hours_in_balance_days,
     production_frame,
     read_frames,
+    report_read,
     site_monthly_partitions,
     stored_reports,
 )
@@ -259,7 +260,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
     with part("warehouse reads"):  # the CEMS hours and the plant days through one connection, as the asset
         reads = {
             "hours": WindowRead("cems_hourly_emissions", "hour_start_utc", list(CEMS_COLUMNS)),
-            "balance": WindowRead("plant_energy_balance", "day", list(eb.COLUMNS)),
+            "balance": report_read("plant_energy_balance"),
         }
         frames = read_frames(reader, reads, year)
         hours, stored_balance = frames["hours"], frames["balance"]
@@ -282,7 +283,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
     # emissions_intensity
     with part("warehouse reads"):  # the month's inventory and production through one connection, as the asset
         reads = {
-            "inventory": WindowRead("ghg_inventory", "month", list(ghg.COLUMNS)),
+            "inventory": report_read("ghg_inventory"),
             "production": WindowRead("erp_production", "posting_date", PRODUCTION_COLUMNS),
         }
         frames = read_frames(reader, reads, year)

@@ -319,7 +319,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
             _gate(
                 context, "erp_production", production_checks, context.asset_partition_keys_for_input("erp_production")
             )
-            reads = {"inventory": _report_read("ghg_inventory"), "production": production_read}
+            reads = {"inventory": report_read("ghg_inventory"), "production": production_read}
             frames = read_frames(
                 getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(context.partition_time_window)
             )
@@ -422,7 +422,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
             )
         reads = {
             "hours": WindowRead(cems_key.path[-1], cems_expr, list(CEMS_COLUMNS)),
-            "balance": _report_read("plant_energy_balance"),
+            "balance": report_read("plant_energy_balance"),
         }
         frames = read_frames(getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(window))
         hours, plant_energy_balance = frames["hours"].astype(CEMS_COLUMNS), frames["balance"]
@@ -643,10 +643,11 @@ def read_frames(reader, reads: Mapping[str, WindowRead], window: tuple[datetime,
 
 def stored_reports(reader, names: Sequence[str], window: tuple[datetime, datetime]) -> dict[str, pd.DataFrame]:
     """The reports' rows in a UTC window, read through one warehouse connection."""
-    return read_frames(reader, {name: _report_read(name) for name in names}, window)
+    return read_frames(reader, {name: report_read(name) for name in names}, window)
 
 
-def _report_read(name: str) -> WindowRead:
+def report_read(name: str) -> WindowRead:
+    """How a report is read back: its documented columns, windowed on its time column."""
     return WindowRead(name, next(iter(REPORT_COLUMNS[name])), list(REPORT_COLUMNS[name]))
 
 
