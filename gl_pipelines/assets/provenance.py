@@ -17,7 +17,10 @@ def provenance_metadata(
     resource_version: str,
     duration_s: float,
     frame: pd.DataFrame,
+    dropped_outside_window: dict[str, int] | None = None,
 ) -> dict[str, object]:
+    """`dropped_outside_window`: per tag, values the source sent outside the window and we did not
+    store (see resources/window.py); recorded so a server's bound behaviour stays visible."""
     start, end = window
     counts = frame["quality"].value_counts().to_dict() if "quality" in frame else {}
     return {
@@ -31,7 +34,11 @@ def provenance_metadata(
         "dagster/row_count": len(frame),
         **{f"rows_{quality}": int(counts.get(quality, 0)) for quality in ("good", "uncertain", "bad")},
         "preview": MetadataValue.md(preview_markdown(frame)),
-    }
+    } | (
+        {"dropped_outside_window": MetadataValue.json(dropped_outside_window)}
+        if dropped_outside_window is not None
+        else {}
+    )
 
 
 def preview_markdown(frame: pd.DataFrame, rows: int = 10) -> str:

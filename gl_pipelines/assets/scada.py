@@ -89,6 +89,7 @@ def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinit
             resource_version=RESOURCE_VERSION,
             duration_s=raw.duration_s,
             frame=raw.frame,
+            dropped_outside_window=raw.dropped_outside_window,
         )
         return Output(raw.frame, metadata=metadata)
 

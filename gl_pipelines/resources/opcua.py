@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from gl_pipelines.resources.health import HealthStatus
 from gl_pipelines.resources.opcua_codec import EPOCH_TICKS, RawResult, RawValues, decode_history_read_response
+from gl_pipelines.resources.window import keep_window
 
 READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status_code", "status", "source"]
 RESOURCE_VERSION = f"gl-pipelines-opcua/1 asyncua/{version('asyncua')}"
@@ -69,6 +70,8 @@ class RawHistory:
     payload_sha256: str
     requests: int
     duration_s: float
+    dropped_outside_window: dict[str, int] = field(default_factory=dict)
+    """Per tag, values the server sent outside [start, end) (e.g. one stamped at EndTime), not stored."""
 
 
 def redact_url(url: str) -> str:
@@ -145,8 +148,8 @@ class OpcUaResource(ConfigurableResource):
             with attempt:
                 samples, made = await self._read_once(tags, start, end)
                 requests += made
-        frame, digest = self._to_frame(tags, samples, start, end)
-        return RawHistory(frame, digest, requests, time.perf_counter() - began)
+        frame, dropped, digest = self._to_frame(tags, samples, start, end)
+        return RawHistory(frame, digest, requests, time.perf_counter() - began, dropped)
 
     def health_check(self) -> HealthStatus:
         """Connect and read the server state: what a sensor asks before launching runs."""
@@ -293,13 +296,14 @@ class OpcUaResource(ConfigurableResource):
 
     def _to_frame(
         self, tags: Sequence[TagRef], samples: dict[str, list[RawValues]], start: datetime, end: datetime
-    ) -> tuple[pd.DataFrame, str]:
-        """All tags' pages as one canonical frame, built column-wise (no per-tag DataFrames)."""
+    ) -> tuple[pd.DataFrame, dict[str, int], str]:
+        """All tags' pages as one canonical frame in [start, end), built column-wise (no per-tag
+        DataFrames), the per-tag count of values outside the window dropped, and the payload digest."""
         pages = [(tag, page) for tag in tags for page in samples[tag.name] if len(page)]
         if not pages:
             empty = _empty_frame()
             empty["source"] = pd.Series([], dtype=object)
-            return empty[READINGS_COLUMNS], hashlib.sha256().hexdigest()
+            return empty[READINGS_COLUMNS], {}, hashlib.sha256().hexdigest()
         ticks = np.concatenate([page.ticks for _, page in pages])
         codes = np.concatenate([page.codes for _, page in pages])
         counts = [len(page) for _, page in pages]
@@ -341,14 +345,8 @@ class OpcUaResource(ConfigurableResource):
                 "source": self.source_name,
             }
         )
-        outside = frame[(frame["ts"] < pd.Timestamp(start)) | (frame["ts"] >= pd.Timestamp(end))]
-        if len(outside):
-            first = outside.iloc[0]
-            raise OpcUaError(
-                f"{self.safe_endpoint}: tag {first['tag']}: server returned {len(outside)} value(s) outside the "
-                f"requested window [{start.isoformat()}, {end.isoformat()}), first at {first['ts'].isoformat()}"
-            )
-        return frame[READINGS_COLUMNS], digest.hexdigest()
+        windowed = keep_window(frame[READINGS_COLUMNS], start, end, source=self.safe_endpoint, error=OpcUaError)
+        return windowed.frame, windowed.dropped, digest.hexdigest()
 
 
 def _numeric(raw: list[object]) -> tuple[np.ndarray, dict[int, str]]:

@@ -38,7 +38,9 @@ class OpcUaFaults:
     non_numeric_every: dict[str, int] = field(default_factory=dict)
     """Tag name -> every n-th sample is a String 'ERR' with Good status, as a misconfigured gateway does."""
     outside_window: set[str] = field(default_factory=set)
-    """Tags that get one extra sample stamped one hour after the requested window."""
+    """Tags that get one extra sample stamped a day after the requested window (a server ignoring it)."""
+    end_bound: set[str] = field(default_factory=set)
+    """Tags whose last page also carries the sample stamped exactly at EndTime, as node-opcua serves it."""
     drop_after_reads: int | None = None
     """Close every client connection when this many more HistoryRead calls have arrived (one shot)."""
     repeat_continuation_point: bool = False
@@ -196,17 +198,22 @@ class DemoOpcUaServer:
             times = times[:limit]
         if self.faults.repeat_continuation_point and rv.ContinuationPoint:
             continuation = start
-        body = self._encode(
-            tag, times, extra_outside=tag.name in self.faults.outside_window and continuation is None, end=end
-        )
+        extra = []
+        if continuation is None and tag.name in self.faults.end_bound:
+            extra.append(int(end.timestamp()))
+        if continuation is None and tag.name in self.faults.outside_window:
+            extra.append(int(end.timestamp()) + 86_400)
+        body = self._encode(tag, times, extra=np.array(extra, dtype=np.int64))
         result = _result(ua.StatusCodes.Good)
         result.HistoryData = ua.ExtensionObject(TypeId=HISTORY_DATA_BINARY, Body=body)
         if continuation is not None:
             result.ContinuationPoint = ua.ua_binary.Primitives.DateTime.pack(continuation)
         return result
 
-    def _encode(self, tag: TagModel, times: np.ndarray, *, extra_outside: bool, end: datetime) -> bytes:
-        """The HistoryData body for `times`, with any faults switched on for this tag applied."""
+    def _encode(self, tag: TagModel, times: np.ndarray, *, extra: np.ndarray) -> bytes:
+        """The HistoryData body for `times` plus the `extra` (out-of-window) times, with any faults
+        switched on for this tag applied."""
+        times = np.concatenate([times, extra]).astype(times.dtype)
         values = tag.values(times, self.seed)
         codes = tag.status_codes(times, self.seed)
         faults = self.faults
@@ -220,13 +227,6 @@ class DemoOpcUaServer:
         text = {}
         if text_every := faults.non_numeric_every.get(tag.name):
             text = {int(i): "ERR" for i in np.flatnonzero((slots % text_every == 0) & ~no_value)}
-        if extra_outside:
-            times = np.append(times, int(end.timestamp()) + 3600)
-            values, codes, no_value = (
-                np.append(values, 1.0),
-                np.append(codes, 0).astype(np.uint32),
-                np.append(no_value, False),
-            )
         return encode_history_data(times, values, codes, no_value, text)
 
 

@@ -96,6 +96,34 @@ def test_backfill_in_one_run_lands_the_same_rows_as_48_runs(site, tmp_path, inst
     pd.testing.assert_frame_equal(one, many)
 
 
+def test_end_bound_samples_are_dropped_counted_and_a_range_lands_the_hours_rows(site, tmp_path, instance, plant):
+    """A server that includes EndTime (node-opcua, PI): every hour and every range still succeeds,
+    the bound is counted in the metadata, and a 3-hour range stores exactly the rows of its 3 hours."""
+    plant.faults.end_bound.update(tag_names(site))
+    single, per_hour = tmp_path / "single.duckdb", tmp_path / "each.duckdb"
+    ranged = run(
+        build_definitions(site, single),
+        instance,
+        READINGS_ONLY,
+        tags={RANGE_START: "2026-11-01-03:00", RANGE_END: "2026-11-01-05:00"},
+    )
+    assert ranged.success
+    metadata = ranged.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["dropped_outside_window"].value == dict.fromkeys(sorted(tag_names(site)), 1)
+    assert metadata["dagster/row_count"].value == 3 * 2160
+    each_defs = build_definitions(site, per_hour)
+    for key in ("2026-11-01-03:00", "2026-11-01-04:00", "2026-11-01-05:00"):
+        hour = run(each_defs, instance, READINGS_ONLY, partition_key=key)
+        assert hour.success
+        dropped = hour.get_asset_materialization_events()[0].materialization.metadata["dropped_outside_window"]
+        assert dropped.value == dict.fromkeys(sorted(tag_names(site)), 1)
+    one, many = table(single, "scada_readings"), table(per_hour, "scada_readings")
+    expected = expected_readings(tag_names(site), HOUR_UTC, HOUR_UTC + timedelta(hours=3))
+    assert len(one) == len(expected) == 3 * 2160
+    assert (pd.to_datetime(one["ts"], utc=True) == expected["ts"]).all()
+    pd.testing.assert_frame_equal(one, many)
+
+
 def materialize_day(defs, instance):
     return run(
         defs, instance, ["scada_readings"], tags={RANGE_START: "2026-11-01-00:00", RANGE_END: "2026-11-01-23:00"}
@@ -170,7 +198,8 @@ def test_failed_extraction_leaves_the_stored_partition_untouched(site, tmp_path,
     plant.faults.outside_window.add("Boiler1.StackTemp")
     result = run(build_definitions(site, warehouse), instance, READINGS_ONLY, partition_key=HOUR_KEY)
     assert not result.success
-    assert "tag Boiler1.StackTemp: server returned 1 value(s) outside" in step_failure_message(result)
+    assert "server ignored the requested window" in step_failure_message(result)
+    assert "per tag Boiler1.StackTemp: 1" in step_failure_message(result)
     pd.testing.assert_frame_equal(table(warehouse, "scada_readings"), before)
 
 

@@ -108,10 +108,26 @@ def test_non_numeric_value_becomes_a_flagged_bad_row(plant):
     assert flagged["status"].iloc[0] == "non-numeric value 'ERR'"
 
 
-def test_value_outside_window_is_refused_naming_the_tag(plant):
-    plant.faults.outside_window.add("Boiler1.FeedwaterTemp")
-    with pytest.raises(OpcUaError, match=r"tag Boiler1.FeedwaterTemp: server returned 1 value\(s\) outside"):
+def test_sample_at_the_end_bound_is_dropped_and_counted_per_tag(plant):
+    """node-opcua and PI include a value stamped exactly at EndTime; it belongs to the next hour."""
+    names = ["Boiler1.SteamFlow", "Boiler1.FlueGasO2", "Boiler1.DrumPressure"]
+    plant.faults.end_bound.update(names[:2])
+    plant.max_values_per_node = 100  # the bound arrives on the last of 4 pages
+    history = fast_resource(plant.endpoint).read_raw_history(refs(plant, names), DEMO_HOUR, HOUR_END)
+    assert_matches_model(history.frame, names, DEMO_HOUR, HOUR_END)
+    assert len(history.frame) == 3 * 360 and history.frame["ts"].max() == pd.Timestamp("2026-11-01T03:59:50Z")
+    assert history.dropped_outside_window == {"Boiler1.FlueGasO2": 1, "Boiler1.SteamFlow": 1}
+
+
+def test_server_ignoring_the_window_is_an_error_counting_per_tag(plant):
+    plant.faults.outside_window.update({"Boiler1.FeedwaterTemp", "Boiler1.StackTemp"})
+    plant.faults.end_bound.add("Boiler1.StackTemp")  # near the window: dropped, not counted as ignoring it
+    with pytest.raises(OpcUaError) as caught:
         fast_resource(plant.endpoint).read_raw_history(refs(plant)[:6], DEMO_HOUR, HOUR_END)
+    message = str(caught.value)
+    assert message.startswith(f"{plant.endpoint}: server ignored the requested window ")
+    assert "2 value(s) more than 1:00:00 outside it (earliest 2026-11-02T04:00:00+00:00)" in message
+    assert message.endswith("per tag Boiler1.FeedwaterTemp: 1, Boiler1.StackTemp: 1")
 
 
 def test_unknown_node_id_is_a_clear_error_and_not_retried(plant):
