@@ -59,6 +59,7 @@ def build_historian_assets(source: HistorianSource, timezone: str) -> list[Asset
             resource_version=RESOURCE_VERSION,
             duration_s=read.duration_s,
             frame=read.frame,
+            dropped_outside_window=read.dropped_outside_window,
         )
         return Output(read.frame, metadata=metadata)
 

@@ -25,6 +25,7 @@ from pydantic import Field, PrivateAttr
 from gl_pipelines.config import HistorianSource
 from gl_pipelines.reporting.units import UnitConfigError, parse_unit
 from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceResource
+from gl_pipelines.resources.window import inside_window
 
 READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status", "source"]
 SUMMARY_COLUMNS = ["tag", "summary", "value", "unit", "start", "end", "source"]
@@ -59,6 +60,8 @@ class HistorianRead:
     pages: int
     duration_s: float
     stats: dict[str, int]
+    dropped_outside_window: dict[str, int] = field(default_factory=dict)
+    """Per tag, values PI sent outside [start, end) (its end is inclusive), not stored."""
 
 
 def quality_and_status(item: dict[str, Any]) -> tuple[float | None, str, str]:
@@ -124,7 +127,7 @@ class HistorianResource(HttpSourceResource):
 
     async def _read_recorded(
         self, client: HttpClient, tags: Sequence[PiTag], start: datetime, end: datetime
-    ) -> tuple[pd.DataFrame, str, int]:
+    ) -> tuple[pd.DataFrame, str, int, dict[str, int]]:
         web_ids = await self._resolve(client, tags)
         batches = [tags[i : i + self.tags_per_request] for i in range(0, len(tags), self.tags_per_request)]
         windows = split_window(start, end, timedelta(hours=self.window_hours))
@@ -132,18 +135,22 @@ class HistorianResource(HttpSourceResource):
             *(self._read_batch(client, batch, web_ids, ws, we) for ws, we in windows for batch in batches)
         )
         per_tag: dict[str, list[dict]] = defaultdict(list)
+        dropped: dict[str, int] = defaultdict(int)
         pages = 0
-        for collected, made in results:
+        for collected, made, outside in results:
             pages += made
             for name, values in collected.items():
                 per_tag[name].extend(values)
+            for name, count in outside.items():
+                dropped[name] += count
         frame, digest = self._frame(tags, per_tag)
-        return frame, digest, pages
+        return frame, digest, pages, dict(sorted(dropped.items()))
 
     async def _read_batch(
         self, client: HttpClient, batch: Sequence[PiTag], web_ids: dict[str, str], start: datetime, end: datetime
-    ) -> tuple[dict[str, list[dict]], int]:
-        """One tag batch over one window, paging each stream that came back full."""
+    ) -> tuple[dict[str, list[dict]], int, dict[str, int]]:
+        """One tag batch over one window, paging each stream that came back full; the values in
+        [start, end) per tag, the pages read, and per tag the count of values outside dropped."""
         collected: dict[str, list[dict]] = {t.name: [] for t in batch}
         cursor: dict[str, str] = {t.name: _iso(start) for t in batch}
         repeats: dict[str, int] = dict.fromkeys(cursor, 0)  # held values stamped at the cursor: sent again
@@ -175,8 +182,9 @@ class HistorianResource(HttpSourceResource):
                     cursor[tag.name] = held[-1]["Timestamp"]
                     repeats[tag.name] = _count_tail(held, cursor[tag.name])
                     pending.append(tag)
-        # PI's end is inclusive; ours is not.
-        return {name: _before_end(vals, end) for name, vals in collected.items()}, pages
+        # PI's end is inclusive, and a server may send more: keep exactly this piece's [start, end).
+        kept, dropped = self._in_window(collected, start, end)
+        return kept, pages, dropped
 
     async def _streamset(
         self, client: HttpClient, group: Sequence[PiTag], web_ids: dict[str, str], since: str, end: datetime
@@ -184,6 +192,23 @@ class HistorianResource(HttpSourceResource):
         params = [("webId", web_ids[t.path]) for t in group]
         params += [("startTime", since), ("endTime", _iso(end)), ("maxCount", str(self.max_count))]
         return await client.get_json("streamsets/recorded", params=params)
+
+    def _in_window(
+        self, collected: dict[str, list[dict]], start: datetime, end: datetime
+    ) -> tuple[dict[str, list[dict]], dict[str, int]]:
+        """The shared window rule (resources/window.py) on PI's items, per tag in their order."""
+        names = [name for name, values in collected.items() for _ in values]
+        items = [item for values in collected.values() for item in values]
+        ts = pd.Series(pd.to_datetime([item["Timestamp"] for item in items], utc=True, format="ISO8601"))
+        keep, dropped = inside_window(
+            ts, pd.Series(names, dtype=object), start, end, source=self.source_name, error=HistorianError
+        )
+        if not dropped:
+            return collected, {}
+        kept: dict[str, list[dict]] = {name: [] for name in collected}
+        for index in np.flatnonzero(keep):
+            kept[names[index]].append(items[index])
+        return kept, dropped
 
     def _items_by_tag(self, group: Sequence[PiTag], web_ids: dict[str, str], body: Any) -> dict[PiTag, list[dict]]:
         """Each requested stream's values; per-item Errors and WebException raise, naming the tags."""
@@ -285,7 +310,7 @@ class HistorianResource(HttpSourceResource):
 
     async def _read_interpolated(
         self, client: HttpClient, tags: Sequence[PiTag], start: datetime, end: datetime, interval: timedelta
-    ) -> tuple[pd.DataFrame, str, int]:
+    ) -> tuple[pd.DataFrame, str, int, dict[str, int]]:
         web_ids = await self._resolve(client, tags)
         params = {"startTime": _iso(start), "endTime": _iso(end), "interval": f"{interval.total_seconds():g}s"}
         bodies = await asyncio.gather(
@@ -293,10 +318,12 @@ class HistorianResource(HttpSourceResource):
         )
         per_tag = {}
         for tag, body in zip(tags, bodies, strict=True):
-            values = self._items_by_tag([tag], web_ids, {"Items": [{**body, "WebId": web_ids[tag.path]}]})[tag]
-            per_tag[tag.name] = _before_end(values, end)
+            per_tag[tag.name] = self._items_by_tag([tag], web_ids, {"Items": [{**body, "WebId": web_ids[tag.path]}]})[
+                tag
+            ]
+        per_tag, dropped = self._in_window(per_tag, start, end)
         frame, digest = self._frame(tags, per_tag)
-        return frame, digest, len(tags)
+        return frame, digest, len(tags), dropped
 
     def read_summaries(
         self, tags: Sequence[PiTag], start: datetime, end: datetime, types: Sequence[str] = SUMMARY_TYPES
@@ -305,7 +332,7 @@ class HistorianResource(HttpSourceResource):
         _require_aware(start, end)
         utc_window = (start.astimezone(UTC), end.astimezone(UTC))
 
-        async def read(client: HttpClient) -> tuple[pd.DataFrame, str, int]:
+        async def read(client: HttpClient) -> tuple[pd.DataFrame, str, int, dict[str, int]]:
             web_ids = await self._resolve(client, tags)
             params = [("startTime", _iso(start)), ("endTime", _iso(end))] + [("summaryType", t) for t in types]
             bodies = await asyncio.gather(
@@ -325,7 +352,7 @@ class HistorianResource(HttpSourceResource):
                             f"{status or _short(item)}"
                         )
                     rows.append((tag.name, item.get("Type"), value, tag.unit, *utc_window, self.source_name))
-            return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), "", len(tags)
+            return pd.DataFrame(rows, columns=SUMMARY_COLUMNS), "", len(tags), {}
 
         return asyncio.run(self._with_client(lambda client: read(client))).frame
 
@@ -334,9 +361,9 @@ class HistorianResource(HttpSourceResource):
     async def _with_client(self, func: Any, *args: Any) -> HistorianRead:
         began = time.perf_counter()
         async with self.http_client() as client:
-            frame, digest, pages = await func(client, *args)
+            frame, digest, pages, dropped = await func(client, *args)
         stats = dict(client.stats)
-        return HistorianRead(frame, digest, stats["requests"], pages, time.perf_counter() - began, stats)
+        return HistorianRead(frame, digest, stats["requests"], pages, time.perf_counter() - began, stats, dropped)
 
     async def _resolve(self, client: HttpClient, tags: Sequence[PiTag]) -> dict[str, str]:
         """PI path -> WebId, looked up once per resource instance (one run)."""
@@ -368,14 +395,6 @@ def _count_tail(values: list[dict], timestamp: str) -> int:
             break
         count += 1
     return count
-
-
-def _before_end(values: list[dict], end: datetime) -> list[dict]:
-    """Drop the values at or after `end`; they are time-ordered, so only the tail is looked at."""
-    keep = len(values)
-    while keep and datetime.fromisoformat(values[keep - 1]["Timestamp"]) >= end:
-        keep -= 1
-    return values if keep == len(values) else values[:keep]
 
 
 def _same_unit(a: str, b: str) -> bool:

@@ -76,6 +76,9 @@ class PiFaults:
     """Flags and system digital states in given windows."""
     duplicate_at: dict[str, datetime] = field(default_factory=dict)
     """Tag name -> a timestamp that carries two recorded events (PI allows it); tests the paging boundary."""
+    outside_window: dict[str, float] = field(default_factory=dict)
+    """Tag name -> seconds: each recorded response for it also carries an event that many seconds before
+    startTime (first) and one that many seconds after endTime in the middle of the stream."""
 
 
 @dataclass
@@ -208,6 +211,13 @@ class DemoPiWebApi:
                 else:
                     state = SYSTEM_STATES.get(mark.kind, 0)
                     item.update(Value={"Name": mark.kind, "Value": state, "IsSystem": True}, Good=False)
+        if name in self.faults.outside_window:
+            offset = self.faults.outside_window[name]
+            stray = [
+                dict(items[0] if items else {"Value": 1.0, "Good": True}, Timestamp=_iso(np.array([t]))[0])
+                for t in (int(start_s - offset), int(end_s + offset))
+            ]
+            items = [stray[0], *items[: len(items) // 2], stray[1], *items[len(items) // 2 :]]
         self.stats.values_served += len(items)
         return items
 

@@ -80,6 +80,24 @@ def test_plant_day_lands_model_values_with_provenance_and_reruns_replace(histori
     )
 
 
+def test_values_outside_the_day_are_not_stored_and_reruns_add_no_copies(historian_site, tmp_path, instance, pi):
+    warehouse = tmp_path / "w.duckdb"
+    pi.faults.outside_window["Boiler1.SteamFlow"] = 30
+    for _ in range(2):
+        result = run(historian_site, warehouse, instance)
+        assert result.success
+    rows = stored(warehouse)
+    expected = expected_readings(sorted(tag_names(historian_site)), *DAY_UTC)
+    assert len(rows) == len(expected) == 5 * 25 * 360
+    assert (pd.to_datetime(rows["ts"], utc=True) == expected["ts"]).all()
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    # the 25-hour day is read as two windows (window_hours: 24): each ends with PI's inclusive end
+    # value, and SteamFlow's two strays come in each window's response
+    assert metadata["dropped_outside_window"].value == dict.fromkeys(sorted(tag_names(historian_site)), 2) | {
+        "Boiler1.SteamFlow": 6
+    }
+
+
 def test_per_item_error_fails_the_run_and_keeps_what_was_stored(historian_site, tmp_path, instance, pi):
     warehouse = tmp_path / "w.duckdb"
     assert run(historian_site, warehouse, instance).success

@@ -91,6 +91,35 @@ def test_end_is_exclusive_and_long_windows_are_split(pi):
     assert sorted(pi.stats.webids_per_streamset) == [2, 2, 2, 2, 4, 4, 4, 4]
 
 
+def test_values_outside_the_window_are_dropped_and_counted_per_tag(pi):
+    """A value before startTime, one past endTime in the middle of the stream, and PI's inclusive end."""
+    pi.faults.outside_window["Boiler1.SteamFlow"] = 10
+    res = resource(pi)
+    read = res.read_recorded(tags(res), START, START + HOUR)
+    assert_model_values(read.frame, NAMES, START, START + HOUR)
+    assert read.frame["ts"].min() == START and read.frame["ts"].max() == START + HOUR - timedelta(seconds=10)
+    # every stream ends with the value stamped at endTime; SteamFlow has the two strays besides
+    assert read.dropped_outside_window == dict.fromkeys(sorted(NAMES), 1) | {"Boiler1.SteamFlow": 3}
+
+
+def test_split_windows_count_each_pieces_end_value_once(pi):
+    res = resource(pi, window_hours=0.5)
+    read = res.read_recorded(tags(res, ["Boiler1.SteamFlow"]), START, START + 2 * HOUR)
+    assert len(read.frame) == 720 and not read.frame.duplicated(["tag", "ts"]).any()
+    assert read.dropped_outside_window == {"Boiler1.SteamFlow": 4}
+
+
+def test_a_server_ignoring_the_window_is_an_error_counting_per_tag(pi):
+    pi.faults.outside_window.update({"Boiler1.SteamFlow": 2 * 3600, "Boiler1.FlueGasO2": 86_400})
+    res = resource(pi)
+    with pytest.raises(HistorianError) as caught:
+        res.read_recorded(tags(res), START, START + HOUR)
+    message = str(caught.value)
+    assert message.startswith("test-pi: server ignored the requested window [2026-11-01T09:00:00+00:00, ")
+    assert "4 value(s) more than 1:00:00 outside it (earliest 2026-10-31T09:00:00+00:00)" in message
+    assert message.endswith("per tag Boiler1.FlueGasO2: 2, Boiler1.SteamFlow: 2")
+
+
 def test_split_window():
     pieces = split_window(START, START + timedelta(hours=5), timedelta(hours=2))
     assert pieces == [
