@@ -29,6 +29,8 @@ from gl_pipelines.resources.window import keep_window
 
 READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status_code", "status", "source"]
 RESOURCE_VERSION = f"gl-pipelines-opcua/1 asyncua/{version('asyncua')}"
+ASYNCUA_TESTED = ">=2.1,<3"  # as pinned in pyproject.toml: the private hook below exists there
+RAW_SEND_HOOK = "client.uaclient.session._send_request"
 
 # Service results that mean "the link or the session went away", worth a reconnect and retry.
 TRANSIENT_STATUS = {
@@ -192,6 +194,7 @@ class OpcUaResource(ConfigurableResource):
         self, tags: Sequence[TagRef], start: datetime, end: datetime
     ) -> tuple[dict[str, list[RawValues]], int]:
         async with await self._connected() as client:
+            self._raw_send(client)
             server_limit = await client.get_node(
                 ua.ObjectIds.Server_ServerCapabilities_OperationLimits_MaxNodesPerHistoryReadData
             ).read_value()
@@ -260,7 +263,7 @@ class OpcUaResource(ConfigurableResource):
         try:
             # asyncua's own history_read would decode every DataValue into objects; we take the
             # response bytes (after its ServiceFault check) and decode them as columns.
-            data = await asyncio.wait_for(client.uaclient.session._send_request(request), self.request_timeout_s)
+            data = await asyncio.wait_for(self._raw_send(client)(request), self.request_timeout_s)
             return decode_history_read_response(data)
         except ua.UaStatusCodeError as exc:
             if exc.code in TRANSIENT_STATUS:
@@ -268,6 +271,17 @@ class OpcUaResource(ConfigurableResource):
             raise OpcUaError(f"{self.safe_endpoint}: HistoryRead refused: {status_name(exc.code)}") from exc
         except (ConnectionError, TimeoutError) as exc:
             raise OpcUaTransientError(f"{self.safe_endpoint}: HistoryRead failed: {exc!r}") from exc
+
+    def _raw_send(self, client: Client):
+        """asyncua's private send that hands back the response bytes after its ServiceFault check.
+        asyncua has no public way to skip decoding; a version without the hook is named, not an AttributeError."""
+        send = getattr(getattr(client.uaclient, "session", None), "_send_request", None)
+        if send is None:
+            raise OpcUaError(
+                f"{self.safe_endpoint}: asyncua {version('asyncua')} has no {RAW_SEND_HOOK}, which the fast "
+                f"HistoryRead decoder needs; install asyncua{ASYNCUA_TESTED} (the range this project is tested on)"
+            )
+        return send
 
     async def _release(self, client: Client, points: dict[TagRef, bytes]) -> None:
         """Tell the server to free continuation points we will not follow (best effort)."""

@@ -1,11 +1,16 @@
 """OpcUaResource against the real demo server over loopback."""
 
+import tomllib
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from gl_pipelines.resources import opcua as opcua_module
 from gl_pipelines.resources.opcua import (
@@ -184,3 +189,21 @@ def test_empty_window_gives_empty_canonical_frame(plant):
     start = DEMO_HOUR.replace(tzinfo=UTC)
     frame = fast_resource(plant.endpoint).read_raw_history(refs(plant)[:2], start, start).frame
     assert frame.empty and list(frame.columns)[:3] == ["ts", "tag", "value"]
+
+
+def test_asyncua_without_the_private_hook_is_named_not_an_attribute_error():
+    """asyncua 1.x's client has no `uaclient.session` (the shape below); the read fails naming the hook."""
+    resource = fast_resource("opc.tcp://127.0.0.1:4840/plant")
+    with pytest.raises(OpcUaError) as caught:
+        resource._raw_send(SimpleNamespace(uaclient=SimpleNamespace(protocol=None)))
+    assert str(caught.value) == (
+        f"opc.tcp://127.0.0.1:4840/plant: asyncua {version('asyncua')} has no client.uaclient.session._send_request, "
+        "which the fast HistoryRead decoder needs; install asyncua>=2.1,<3 (the range this project is tested on)"
+    )
+    assert not isinstance(caught.value, OpcUaTransientError)  # not retried
+
+
+def test_asyncua_pin_matches_the_tested_range():
+    pinned = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"asyncua{opcua_module.ASYNCUA_TESTED}" in pinned
+    assert Version(version("asyncua")) in SpecifierSet(opcua_module.ASYNCUA_TESTED)
