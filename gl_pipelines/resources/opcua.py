@@ -210,9 +210,14 @@ class OpcUaResource(ConfigurableResource):
     async def _read_batch(
         self, client: Client, batch: Sequence[TagRef], start: datetime, end: datetime, gate: asyncio.Semaphore
     ) -> tuple[dict[str, list[RawValues]], int]:
-        """Read one batch, following continuation points until every node is complete."""
+        """Read one batch, following continuation points until every node is complete.
+
+        A server may hand back the same continuation point for every page (node-opcua does: the
+        token names the read, not the position), so only a repeated point with a page that does not
+        move past what we hold is a loop."""
         samples: dict[str, list[RawValues]] = {tag.name: [] for tag in batch}
         pending: dict[TagRef, bytes | None] = dict.fromkeys(batch)
+        newest: dict[TagRef, int] = dict.fromkeys(batch, -1)  # latest tick held per node
         requests = 0
         try:
             while pending:
@@ -223,18 +228,20 @@ class OpcUaResource(ConfigurableResource):
                 repeated: list[TagRef] = []
                 for (tag, sent_point), result in zip(pending.items(), results, strict=True):
                     self._raise_for_node(tag, result.status)
-                    if result.data is not None:
+                    held = newest[tag]
+                    if result.data is not None and len(result.data):
                         samples[tag.name].append(result.data)
+                        newest[tag] = max(held, int(result.data.ticks.max()))
                     if result.continuation_point:
                         following[tag] = result.continuation_point
-                        if result.continuation_point == sent_point:
+                        if result.continuation_point == sent_point and newest[tag] <= held:
                             repeated.append(tag)
                 pending = following
                 if repeated:
                     names = ", ".join(f"{t.name} ({t.node_id})" for t in repeated[:5])
                     raise OpcUaError(
-                        f"{self.safe_endpoint}: tag {names}: server repeated the same continuation point; "
-                        "stopped instead of looping"
+                        f"{self.safe_endpoint}: tag {names}: server repeated the same continuation point "
+                        "without new values; stopped instead of looping"
                     )
         except Exception:
             await self._release(client, {t: p for t, p in pending.items() if p})
