@@ -4,6 +4,7 @@ Assets stay thin: ask the resource for the partition window, attach provenance, 
 frame. The warehouse IO manager replaces the window's rows, so re-runs never duplicate.
 """
 
+from collections.abc import Mapping
 from datetime import timedelta
 
 import pandas as pd
@@ -13,6 +14,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AutomationCondition,
+    Failure,
     FreshnessPolicy,
     MetadataValue,
     Output,
@@ -35,6 +37,25 @@ from gl_pipelines.config import OpcUaSource
 from gl_pipelines.resources.opcua import RESOURCE_VERSION, OpcUaResource, OpcUaTransientError, TagRef
 
 TRANSIENT_STEP_RETRIES = 2
+MANUAL_RUN_ATTEMPTS = 2  # a person trying a new site config wants the answer in seconds, not minutes
+AUTOMATION_TAGS = (
+    "dagster/schedule_name",
+    "dagster/sensor_name",
+    "dagster/backfill",
+    "dagster/auto_materialize",
+    "dagster/from_automation_condition",
+)
+CONNECT_HINT = (
+    "check the endpoint's host and port in the site config, that the OPC UA server is running, "
+    "and that no firewall blocks that port from this host"
+)
+
+
+def launched_by_automation(run_tags: Mapping[str, str]) -> bool:
+    """Schedules, sensors, backfills and automation conditions tag their runs; anything else a person launched."""
+    return any(tag in run_tags for tag in AUTOMATION_TAGS)
+
+
 SUMMARY_COLUMNS = ["day", "tag", "unit", "count", "count_good", "pct_good", "min", "mean", "max"]
 
 
@@ -75,9 +96,17 @@ def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinit
     def scada_readings(context: AssetExecutionContext, opcua: OpcUaResource) -> Output[pd.DataFrame]:
         start, end = utc_window(context.partition_time_window)
         context.log.info(f"reading {len(tags)} tags from {opcua.safe_endpoint} for [{start}, {end})")
+        automated = launched_by_automation(context.run.tags)
         try:
-            raw = opcua.read_raw_history(tags, start, end)
+            raw = opcua.read_raw_history(tags, start, end, attempts=None if automated else MANUAL_RUN_ATTEMPTS)
         except OpcUaTransientError as error:
+            if not automated:  # a person is waiting: say what to check instead of retrying for minutes
+                raise Failure(
+                    description=f"{error}; {CONNECT_HINT}. (Runs launched by a person fail at once; scheduled, "
+                    f"sensor and backfill runs retry the step {TRANSIENT_STEP_RETRIES} times, "
+                    f"{opcua.step_retry_wait_s:g} s apart.)",
+                    allow_retries=False,
+                ) from error
             # The resource already retried with backoff; give the server a few minutes before
             # failing the run, and never retry permanent errors (unknown NodeId, bad data).
             raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=opcua.step_retry_wait_s) from error

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -132,18 +133,23 @@ class OpcUaResource(ConfigurableResource):
     def safe_endpoint(self) -> str:
         return redact_url(self.endpoint)
 
-    def read_raw_history(self, tags: Sequence[TagRef], start: datetime, end: datetime) -> RawHistory:
-        """Every raw value of `tags` in [start, end), bad ones included, as the canonical frame."""
+    def read_raw_history(
+        self, tags: Sequence[TagRef], start: datetime, end: datetime, *, attempts: int | None = None
+    ) -> RawHistory:
+        """Every raw value of `tags` in [start, end), bad ones included, as the canonical frame.
+        `attempts` overrides retry_attempts (a run a person launched wants the answer now)."""
         if start.tzinfo is None or end.tzinfo is None:
             raise ValueError("start and end must be timezone-aware (UTC)")
-        return asyncio.run(self.aread_raw_history(tags, start, end))
+        return asyncio.run(self.aread_raw_history(tags, start, end, attempts=attempts))
 
-    async def aread_raw_history(self, tags: Sequence[TagRef], start: datetime, end: datetime) -> RawHistory:
+    async def aread_raw_history(
+        self, tags: Sequence[TagRef], start: datetime, end: datetime, *, attempts: int | None = None
+    ) -> RawHistory:
         began = time.perf_counter()
         requests = 0
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_is_transient),
-            stop=stop_after_attempt(self.retry_attempts),
+            stop=stop_after_attempt(attempts or self.retry_attempts),
             wait=wait_exponential_jitter(multiplier=self.retry_initial_wait_s, max=self.retry_max_wait_s),
             reraise=True,
         ):
@@ -186,8 +192,12 @@ class OpcUaResource(ConfigurableResource):
             await client.set_security_string(",".join(p or "" for p in parts))
         try:
             await asyncio.wait_for(client.connect(), self.connect_timeout_s)
-        except (OSError, TimeoutError) as exc:
-            raise OpcUaTransientError(f"{self.safe_endpoint}: cannot connect: {exc or type(exc).__name__}") from exc
+        except TimeoutError as exc:  # a hung server or a firewall dropping packets: no text of its own
+            raise OpcUaTransientError(
+                f"{self.safe_endpoint}: cannot connect: no answer, timed out after {self.connect_timeout_s:g} s"
+            ) from exc
+        except OSError as exc:
+            raise OpcUaTransientError(f"{self.safe_endpoint}: cannot connect: {_connect_reason(exc)}") from exc
         return _Session(client)
 
     async def _read_once(
@@ -368,6 +378,14 @@ class OpcUaResource(ConfigurableResource):
         )
         windowed = keep_window(frame[READINGS_COLUMNS], start, end, source=self.safe_endpoint, error=OpcUaError)
         return windowed.frame, windowed.dropped, digest.hexdigest()
+
+
+def _connect_reason(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listening on that host and port)"
+    if isinstance(exc, socket.gaierror):
+        return f"host name not resolved ({exc.strerror or exc})"
+    return str(exc) or type(exc).__name__
 
 
 def _numeric(raw: list[object]) -> tuple[np.ndarray, dict[int, str]]:

@@ -217,7 +217,7 @@ def test_daily_summary_function_on_an_empty_frame():
     assert empty.empty and "pct_good" in empty.columns
 
 
-def test_server_down_is_retried_by_the_step_then_fails_clearly(site, tmp_path, instance):
+def materialize_with_dead_server(site, tmp_path, instance, tags=None):
     defs = build_definitions(site, tmp_path / "w.duckdb")
     dead = OpcUaResource(
         endpoint=f"opc.tcp://127.0.0.1:{free_port()}/gone",
@@ -225,15 +225,34 @@ def test_server_down_is_retried_by_the_step_then_fails_clearly(site, tmp_path, i
         retry_initial_wait_s=0.01,
         step_retry_wait_s=0.1,
     )
-    result = materialize(
+    return materialize(
         [*defs.assets, *defs.asset_checks],
         resources={**defs.resources, "opcua": dead},
         instance=instance,
         selection=READINGS_ONLY,
         partition_key=HOUR_KEY,
         raise_on_error=False,
+        tags=tags,
+    )
+
+
+def test_server_down_is_retried_by_the_step_when_a_schedule_launched_the_run(site, tmp_path, instance):
+    result = materialize_with_dead_server(
+        site, tmp_path, instance, tags={"dagster/schedule_name": "scada_readings_hourly_schedule"}
     )
     assert not result.success
     retries = [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retries) == 2
-    assert "/gone: cannot connect" in step_failure_message(result)
+    assert "/gone: cannot connect: connection refused (nothing listening on that host and port)" in (
+        step_failure_message(result)
+    )
+
+
+def test_a_run_a_person_launched_fails_at_once_saying_what_to_check(site, tmp_path, instance):
+    """No schedule, sensor or backfill tag: no step retries, and the error says what to check."""
+    result = materialize_with_dead_server(site, tmp_path, instance)
+    assert not result.success
+    assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
+    message = step_failure_message(result)
+    assert "/gone: cannot connect: connection refused (nothing listening on that host and port); check the " in message
+    assert "host and port in the site config, that the OPC UA server is running, and that no firewall" in message

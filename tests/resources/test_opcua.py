@@ -1,5 +1,6 @@
 """OpcUaResource against the real demo server over loopback."""
 
+import socket
 import tomllib
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -159,6 +160,18 @@ def test_server_down_fails_after_retries_naming_the_endpoint():
         resource.read_raw_history([TagRef("a", "ns=2;s=a", "bar")], DEMO_HOUR, HOUR_END)
     health = resource.health_check()
     assert not health.ok and health.endpoint == endpoint
+
+
+def test_hung_server_says_it_timed_out_after_n_seconds():
+    """A server that accepts the TCP connection and never answers (issue 18: it said "cannot connect: ")."""
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen()
+        endpoint = f"opc.tcp://127.0.0.1:{hung.getsockname()[1]}/hung"
+        resource = fast_resource(endpoint, connect_timeout_s=0.5)
+        with pytest.raises(OpcUaTransientError) as caught:
+            resource.read_raw_history([TagRef("a", "ns=2;s=a", "bar")], DEMO_HOUR, HOUR_END, attempts=1)
+    assert str(caught.value) == f"{endpoint}: cannot connect: no answer, timed out after 0.5 s"
 
 
 def test_health_check_reports_running_server(plant):

@@ -1,6 +1,6 @@
 // An independent OPC UA server for the conformance suite: node-opcua, sharing no code with our client.
 //
-// Usage: node server.js SPEC.json   (the spec is written by tests/interop/opcua_fixture.py)
+// Usage: node server.js SPEC.json   (the spec is written by tests/interop/node_opcua.py)
 // Serves each spec tag as a historized variable in node-opcua's own in-memory historian, so raw
 // HistoryRead, its bounds (node-opcua includes a value stamped exactly at EndTime), continuation
 // points and the MaxNodesPerHistoryReadData limit are node-opcua's behaviour, not ours.
