@@ -15,11 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import version
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 from asyncua import Client, ua
+from asyncua.crypto import uacrypto
+from cryptography.hazmat.primitives.serialization import Encoding
 from dagster import ConfigurableResource
 from pydantic import Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -45,6 +48,22 @@ TRANSIENT_STATUS = {
     ua.StatusCodes.BadTooManySessions,
     ua.StatusCodes.BadSecureChannelClosed,
     ua.StatusCodes.BadNoCommunication,
+}
+# The server turned down the user identity, or this client's application certificate.
+USER_REJECTED = {
+    ua.StatusCodes.BadUserAccessDenied,
+    ua.StatusCodes.BadIdentityTokenInvalid,
+    ua.StatusCodes.BadIdentityTokenRejected,
+    ua.StatusCodes.BadUserSignatureInvalid,
+}
+CERTIFICATE_REJECTED = {
+    ua.StatusCodes.BadCertificateUntrusted,
+    ua.StatusCodes.BadCertificateInvalid,
+    ua.StatusCodes.BadCertificateUriInvalid,
+    ua.StatusCodes.BadCertificateTimeInvalid,
+    ua.StatusCodes.BadCertificateRevoked,
+    ua.StatusCodes.BadCertificateUseNotAllowed,
+    ua.StatusCodes.BadSecurityChecksFailed,
 }
 
 
@@ -186,11 +205,10 @@ class OpcUaResource(ConfigurableResource):
         if self.password:
             client.set_password(self.password)
         if self.security_policy:
-            parts = [self.security_policy, self.security_mode, self.certificate_path, self.private_key_path]
-            if self.server_certificate_path:
-                parts.append(self.server_certificate_path)
-            await client.set_security_string(",".join(p or "" for p in parts))
+            await self._secure(client)
         try:
+            if self.server_certificate_path:
+                await asyncio.wait_for(self._check_server_certificate(), self.connect_timeout_s)
             await asyncio.wait_for(client.connect(), self.connect_timeout_s)
         except TimeoutError as exc:  # a hung server or a firewall dropping packets: no text of its own
             raise OpcUaTransientError(
@@ -198,7 +216,66 @@ class OpcUaResource(ConfigurableResource):
             ) from exc
         except OSError as exc:
             raise OpcUaTransientError(f"{self.safe_endpoint}: cannot connect: {_connect_reason(exc)}") from exc
+        except ua.UaStatusCodeError as exc:
+            raise self._refused(exc) from exc
+        except ua.UaError as exc:  # e.g. asyncua's "No matching endpoints" for a policy the server lacks
+            raise OpcUaError(
+                f"{self.safe_endpoint}: cannot connect with security_policy {self.security_policy or 'None'}, "
+                f"security_mode {self.security_mode if self.security_policy else 'None'}: {exc}"[:500]
+            ) from exc
         return _Session(client)
+
+    async def _secure(self, client: Client) -> None:
+        """Load the client certificate and key, naming the setting and file that is wrong."""
+        where = f"{self.safe_endpoint}: security_policy {self.security_policy}"
+        for name in ("certificate_path", "private_key_path"):
+            if not getattr(self, name):
+                raise OpcUaError(f"{where} needs {name}")
+        for name in ("certificate_path", "private_key_path", "server_certificate_path"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise OpcUaError(f"{where}: {name} {path} does not exist or is not a file")
+        parts = [self.security_policy, self.security_mode, self.certificate_path, self.private_key_path]
+        if self.server_certificate_path:
+            parts.append(self.server_certificate_path)
+        try:
+            await client.set_security_string(",".join(p or "" for p in parts))
+        except Exception as exc:  # unreadable PEM/DER, unknown policy or mode: asyncua raises several kinds
+            raise OpcUaError(
+                f"{where}: cannot use certificate_path {self.certificate_path} with private_key_path "
+                f"{self.private_key_path} in mode {self.security_mode}: {type(exc).__name__}: {exc}"[:500]
+            ) from exc
+
+    async def _check_server_certificate(self) -> None:
+        """Compare the server's certificate (GetEndpoints needs no security) with the pinned one,
+        so a mismatch is named instead of surfacing as a failed handshake."""
+        pinned = (await uacrypto.load_certificate(self.server_certificate_path)).public_bytes(Encoding.DER)
+        endpoints = await Client(self.endpoint, timeout=self.connect_timeout_s).connect_and_get_server_endpoints()
+        served = {bytes(e.ServerCertificate) for e in endpoints if e.ServerCertificate}
+        if not any(cert.startswith(pinned) for cert in served):  # a served chain starts with the server's own
+            found = ", ".join(sorted(_thumbprint(cert) for cert in served)) or "none"
+            raise OpcUaError(
+                f"{self.safe_endpoint}: the server's certificate (SHA-1 {found}) does not match "
+                f"server_certificate_path {self.server_certificate_path} (SHA-1 {_thumbprint(pinned)}); "
+                "the server was replaced or the pinned file is wrong"
+            )
+
+    def _refused(self, exc: ua.UaStatusCodeError) -> OpcUaError:
+        """A status the server refused the connection or session with, named with what to fix."""
+        name = status_name(exc.code)
+        if exc.code in TRANSIENT_STATUS:
+            return OpcUaTransientError(f"{self.safe_endpoint}: cannot connect: {name}")
+        if exc.code in USER_REJECTED:
+            who = f"user {self.username!r}" if self.username else "an anonymous session"
+            return OpcUaError(
+                f"{self.safe_endpoint}: the server rejected {who} ({name}); check the user name and password"
+            )
+        if exc.code in CERTIFICATE_REJECTED:
+            return OpcUaError(
+                f"{self.safe_endpoint}: the server refused this client's certificate {self.certificate_path} "
+                f"({name}); add it to the server's trusted certificates"
+            )
+        return OpcUaError(f"{self.safe_endpoint}: cannot connect: {name}")
 
     async def _read_once(
         self, tags: Sequence[TagRef], start: datetime, end: datetime
@@ -378,6 +455,10 @@ class OpcUaResource(ConfigurableResource):
         )
         windowed = keep_window(frame[READINGS_COLUMNS], start, end, source=self.safe_endpoint, error=OpcUaError)
         return windowed.frame, windowed.dropped, digest.hexdigest()
+
+
+def _thumbprint(der: bytes) -> str:
+    return hashlib.sha1(der).hexdigest()
 
 
 def _connect_reason(exc: OSError) -> str:
