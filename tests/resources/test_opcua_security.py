@@ -41,7 +41,8 @@ class Pki:
 def make_pki(folder: Path) -> Pki:
     def pair(name: str, uri: str, use) -> tuple[Path, Path]:
         cert, key = folder / f"{name}.der", folder / f"{name}.pem"
-        asyncio.run(setup_self_signed_certificate(key, cert, uri, "127.0.0.1", use, {"organizationName": "gl-pipelines tests"}))
+        subject = {"organizationName": "gl-pipelines tests"}
+        asyncio.run(setup_self_signed_certificate(key, cert, uri, "127.0.0.1", use, subject))
         return cert, key
 
     server = pair("server", "urn:gl-pipelines:test:server", [ExtendedKeyUsageOID.SERVER_AUTH])
@@ -137,7 +138,8 @@ def test_reads_history_over_basic256sha256_with_user_and_password(secure, pki, m
 def test_wrong_password_is_named_without_the_password(secure, pki):
     message = read_error(client(secure, pki, password=PASSWORD + "x"))
     assert message == (
-        f"{secure.endpoint}: the server rejected user 'operator' (BadUserAccessDenied); check the user name and password"
+        f"{secure.endpoint}: the server rejected user 'operator' (BadUserAccessDenied); "
+        "check the user name and password"
     )
 
 
