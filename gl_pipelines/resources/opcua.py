@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from asyncua import Client, ua
 from asyncua.crypto import uacrypto
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -239,6 +240,11 @@ class OpcUaResource(ConfigurableResource):
         if self.server_certificate_path:
             parts.append(self.server_certificate_path)
         try:
+            # Servers that check it (node-opcua does) refuse a session whose ApplicationUri is not the
+            # certificate's URI; asyncua would send its own default.
+            uris = _certificate_uris(await uacrypto.load_certificate(self.certificate_path))
+            if uris:
+                client.application_uri = uris[0]
             await client.set_security_string(",".join(p or "" for p in parts))
         except Exception as exc:  # unreadable PEM/DER, unknown policy or mode: asyncua raises several kinds
             raise OpcUaError(
@@ -455,6 +461,14 @@ class OpcUaResource(ConfigurableResource):
         )
         windowed = keep_window(frame[READINGS_COLUMNS], start, end, source=self.safe_endpoint, error=OpcUaError)
         return windowed.frame, windowed.dropped, digest.hexdigest()
+
+
+def _certificate_uris(certificate: x509.Certificate) -> list[str]:
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return names.get_values_for_type(x509.UniformResourceIdentifier)
 
 
 def _thumbprint(der: bytes) -> str:

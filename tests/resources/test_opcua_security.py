@@ -46,8 +46,10 @@ def make_pki(folder: Path) -> Pki:
         return cert, key
 
     server = pair("server", "urn:gl-pipelines:test:server", [ExtendedKeyUsageOID.SERVER_AUTH])
-    client = pair("client", "urn:freeopcua:client", [ExtendedKeyUsageOID.CLIENT_AUTH])
-    other = pair("other", "urn:freeopcua:client", [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH])
+    client = pair("client", "urn:gl-pipelines:test:client", [ExtendedKeyUsageOID.CLIENT_AUTH])
+    other = pair(
+        "other", "urn:gl-pipelines:test:client", [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+    )
     return Pki(*server, *client, *other)
 
 

@@ -70,7 +70,7 @@ async function main() {
         },
         securityPolicies: security.policies ? security.policies.map((p) => SecurityPolicy[p]) : [SecurityPolicy.None],
         securityModes: security.modes ? security.modes.map((m) => MessageSecurityMode[m]) : [MessageSecurityMode.None],
-        allowAnonymous: security.users ? false : true
+        allowAnonymous: security.allowAnonymous !== false
     };
     if (security.users) {
         options.userManager = {
