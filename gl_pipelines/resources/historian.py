@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -135,22 +136,25 @@ class HistorianResource(HttpSourceResource):
             *(self._read_batch(client, batch, web_ids, ws, we) for ws, we in windows for batch in batches)
         )
         per_tag: dict[str, list[dict]] = defaultdict(list)
+        stamps: dict[str, list[np.ndarray]] = defaultdict(list)
         dropped: dict[str, int] = defaultdict(int)
         pages = 0
-        for collected, made, outside in results:
+        for collected, times, made, outside in results:
             pages += made
             for name, values in collected.items():
                 per_tag[name].extend(values)
+                stamps[name].append(times[name])
             for name, count in outside.items():
                 dropped[name] += count
-        frame, digest = self._frame(tags, per_tag)
+        frame, digest = self._frame(tags, per_tag, stamps)
         return frame, digest, pages, dict(sorted(dropped.items()))
 
     async def _read_batch(
         self, client: HttpClient, batch: Sequence[PiTag], web_ids: dict[str, str], start: datetime, end: datetime
-    ) -> tuple[dict[str, list[dict]], int, dict[str, int]]:
+    ) -> tuple[dict[str, list[dict]], dict[str, np.ndarray], int, dict[str, int]]:
         """One tag batch over one window, paging each stream that came back full; the values in
-        [start, end) per tag, the pages read, and per tag the count of values outside dropped."""
+        [start, end) per tag and their parsed timestamps, the pages read, and per tag the count of
+        values outside dropped."""
         collected: dict[str, list[dict]] = {t.name: [] for t in batch}
         cursor: dict[str, str] = {t.name: _iso(start) for t in batch}
         repeats: dict[str, int] = dict.fromkeys(cursor, 0)  # held values stamped at the cursor: sent again
@@ -183,8 +187,8 @@ class HistorianResource(HttpSourceResource):
                     repeats[tag.name] = _count_tail(held, cursor[tag.name])
                     pending.append(tag)
         # PI's end is inclusive, and a server may send more: keep exactly this piece's [start, end).
-        kept, dropped = self._in_window(collected, start, end)
-        return kept, pages, dropped
+        kept, times, dropped = self._in_window(collected, start, end)
+        return kept, times, pages, dropped
 
     async def _streamset(
         self, client: HttpClient, group: Sequence[PiTag], web_ids: dict[str, str], since: str, end: datetime
@@ -195,20 +199,24 @@ class HistorianResource(HttpSourceResource):
 
     def _in_window(
         self, collected: dict[str, list[dict]], start: datetime, end: datetime
-    ) -> tuple[dict[str, list[dict]], dict[str, int]]:
-        """The shared window rule (resources/window.py) on PI's items, per tag in their order."""
-        names = [name for name, values in collected.items() for _ in values]
-        items = [item for values in collected.values() for item in values]
-        ts = pd.Series(pd.to_datetime([item["Timestamp"] for item in items], utc=True, format="ISO8601"))
-        keep, dropped = inside_window(
-            ts, pd.Series(names, dtype=object), start, end, source=self.source_name, error=HistorianError
-        )
-        if not dropped:
-            return collected, {}
-        kept: dict[str, list[dict]] = {name: [] for name in collected}
-        for index in np.flatnonzero(keep):
-            kept[names[index]].append(items[index])
-        return kept, dropped
+    ) -> tuple[dict[str, list[dict]], dict[str, np.ndarray], dict[str, int]]:
+        """The shared window rule (resources/window.py) on PI's items, per tag in their order; the kept
+        items' timestamps come back parsed (datetime64[ns], UTC) so the frame does not parse them again."""
+        names = list(collected)
+        bounds = np.cumsum([0, *(len(collected[name]) for name in names)])
+        texts = [item["Timestamp"] for values in collected.values() for item in values]
+        ts = pd.Series(pd.to_datetime(texts, utc=True, format="ISO8601")).astype("datetime64[ns, UTC]")
+        tag_of_row = pd.Series(np.repeat(np.array(names, dtype=object), np.diff(bounds)), dtype=object)
+        keep, dropped = inside_window(ts, tag_of_row, start, end, source=self.source_name, error=HistorianError)
+        raw = ts.dt.tz_convert(None).to_numpy()
+        kept: dict[str, list[dict]] = {}
+        times: dict[str, np.ndarray] = {}
+        for name, lo, hi in zip(names, bounds[:-1], bounds[1:], strict=True):
+            mask = keep[lo:hi]
+            whole = mask.all()
+            kept[name] = collected[name] if whole else list(itertools.compress(collected[name], mask))
+            times[name] = raw[lo:hi] if whole else raw[lo:hi][mask]
+        return kept, times, dropped
 
     def _items_by_tag(self, group: Sequence[PiTag], web_ids: dict[str, str], body: Any) -> dict[PiTag, list[dict]]:
         """Each requested stream's values; per-item Errors and WebException raise, naming the tags."""
@@ -245,16 +253,20 @@ class HistorianResource(HttpSourceResource):
             raise HistorianError(f"{self.source_name}: PI returned errors for " + "; ".join(failures))
         return out
 
-    def _frame(self, tags: Sequence[PiTag], per_tag: dict[str, list[dict]]) -> tuple[pd.DataFrame, str]:
+    def _frame(
+        self, tags: Sequence[PiTag], per_tag: dict[str, list[dict]], stamps: dict[str, list[np.ndarray]]
+    ) -> tuple[pd.DataFrame, str]:
         """Column-wise: plain numeric values take the vectorized path, anything else goes through
-        quality_and_status one by one (digital states are rare)."""
+        quality_and_status one by one (digital states are rare). `stamps`: each tag's parsed timestamps."""
         items: list[dict] = []
         names: list[str] = []
         units: list[str] = []
+        times: list[np.ndarray] = [np.zeros(0, "datetime64[ns]")]
         for tag in sorted(tags, key=lambda t: t.name):
             values = per_tag.get(tag.name, [])
             self._check_unit(tag, values)
             items.extend(values)
+            times.extend(stamps.get(tag.name, []))
             names.extend([tag.name] * len(values))
             units.extend([tag.unit] * len(values))
         n = len(items)
@@ -274,9 +286,7 @@ class HistorianResource(HttpSourceResource):
             value[i], quality[i], status[i] = quality_and_status(items[i])
         frame = pd.DataFrame(
             {
-                "ts": pd.to_datetime(
-                    pd.Series([item["Timestamp"] for item in items], dtype=object), utc=True, format="ISO8601"
-                ).astype("datetime64[ns, UTC]"),
+                "ts": pd.Series(pd.DatetimeIndex(np.concatenate(times)).tz_localize("UTC")),
                 "tag": pd.Series(names, dtype=object),
                 "value": pd.Series(value, dtype="float64"),
                 "unit": pd.Series(units, dtype=object),
@@ -321,8 +331,8 @@ class HistorianResource(HttpSourceResource):
             per_tag[tag.name] = self._items_by_tag([tag], web_ids, {"Items": [{**body, "WebId": web_ids[tag.path]}]})[
                 tag
             ]
-        per_tag, dropped = self._in_window(per_tag, start, end)
-        frame, digest = self._frame(tags, per_tag)
+        per_tag, times, dropped = self._in_window(per_tag, start, end)
+        frame, digest = self._frame(tags, per_tag, {name: [stamps] for name, stamps in times.items()})
         return frame, digest, len(tags), dropped
 
     def read_summaries(
