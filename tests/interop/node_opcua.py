@@ -173,12 +173,12 @@ def _wait_ready(process: subprocess.Popen) -> tuple[bool, list[str]]:
     lines: list[str] = []
     ready = threading.Event()
 
-    def read() -> None:
+    def read() -> None:  # keeps draining after READY, so node never blocks on a full pipe
         for line in process.stdout:
             if line.startswith("READY"):
                 ready.set()
-                return
-            lines.append(line)
+            elif not ready.is_set():
+                lines.append(line)
 
     threading.Thread(target=read, daemon=True).start()
     return ready.wait(STARTUP_TIMEOUT_S), lines
