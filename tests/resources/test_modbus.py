@@ -159,8 +159,8 @@ def test_exception_response_becomes_bad_rows_without_retries(meters, code):
     name = {2: "ILLEGAL DATA ADDRESS", 10: "GATEWAY PATH UNAVAILABLE"}[code]
     statuses = dict(zip(gas["tag"], gas["status"], strict=True))
     assert statuses == {
-        "GasMeter.Total": f"exception {code} ({name}) from device gas_meter (holding 200..203)",
-        "GasMeter.Flow": f"exception {code} ({name}) from device gas_meter (input 10..11)",
+        "GasMeter.Total": f"exception {code} ({name}) from device gas_meter: point GasMeter.Total at holding 200..203",
+        "GasMeter.Flow": f"exception {code} ({name}) from device gas_meter: point GasMeter.Flow at input 10..11",
     }
     assert requests_to(meters, "gas_meter") - before == 2  # one per block: asking again cannot help
     others = frame[frame["device"] != "gas_meter"]
@@ -197,7 +197,7 @@ def test_busy_that_persists_becomes_bad_rows_after_the_retries(meters):
     assert set(steam["quality"]) == {"bad"}
     assert (
         steam["status"]
-        .str.fullmatch(r"exception 6 \(SERVER DEVICE BUSY\) from device steam_meter .* after 3 tries")
+        .str.fullmatch(r"exception 6 \(SERVER DEVICE BUSY\) from device steam_meter: .* after 3 tries")
         .all()
     )
     assert requests_to(meters, "steam_meter") - before == 2 * 3
@@ -292,8 +292,8 @@ def test_unreachable_device_gives_bad_rows_with_the_reason(meters):
     assert set(gas["quality"]) == {"bad"}
     assert (
         gas["status"]
-        == f"unreachable: device gas_meter at 127.0.0.1:{closed}: cannot connect (refused, or no answer within 3 s) "
-        "after 3 tries"
+        == f"unreachable: device gas_meter at 127.0.0.1:{closed}: connection refused (nothing listening at "
+        f"127.0.0.1:{closed}: check the host and port) after 3 tries"
     ).all()
     assert set(frame.loc[frame["device"] != "gas_meter", "quality"]) == {"good"}
 
