@@ -79,7 +79,11 @@ class ModbusExceptionResponse(ModbusReadError):
     def __init__(self, code: int, device: ModbusDevice, block: ReadBlock) -> None:
         self.code = code
         where = AddressRange(block.table, block.address, block.end - 1)
-        what = f"point {block.points[0].name} at {where}" if len(block.points) == 1 else f"({where})"
+        what = (
+            f"point {block.points[0].name} at {where}"
+            if len(block.points) == 1
+            else f"{where} ({len(block.points)} points)"
+        )
         super().__init__(f"exception {code} ({EXCEPTION_NAMES.get(code, 'UNKNOWN')}) from device {device.name}: {what}")
 
 
