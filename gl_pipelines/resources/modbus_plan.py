@@ -103,6 +103,13 @@ class AddressRange:
     def __str__(self) -> str:
         return f"{self.table} {self.first}" if self.first == self.last else f"{self.table} {self.first}..{self.last}"
 
+    @classmethod
+    def parse(cls, text: str) -> AddressRange:
+        """The range `str` printed, e.g. `holding 299..300` or `input 7`."""
+        table, _, span = text.partition(" ")
+        first, _, last = span.partition("..")
+        return cls(table, int(first), int(last or first))
+
 
 def plan_reads(points: Iterable[ModbusPoint], max_gap: int = 10, avoid: Iterable[AddressRange] = ()) -> list[ReadBlock]:
     """Blocks covering every point once, per table in address order, each within the protocol limit.
