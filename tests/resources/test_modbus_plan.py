@@ -178,6 +178,8 @@ def test_split_halves_a_block_by_points_each_half_tight():
 def test_address_range_reads_as_the_status_prints_it():
     assert str(AddressRange("holding", 299, 300)) == "holding 299..300"
     assert str(AddressRange("input", 7, 7)) == "input 7"
+    assert AddressRange.parse("holding 299..300") == AddressRange("holding", 299, 300)
+    assert AddressRange.parse("input 7") == AddressRange("input", 7, 7)
 
 
 @settings(max_examples=40, deadline=None)
