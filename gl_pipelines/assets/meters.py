@@ -30,6 +30,10 @@ from gl_pipelines.checks.gate import require_checks_passed
 from gl_pipelines.checks.meters import METER_READINGS_CHECKS
 from gl_pipelines.config import ModbusSource
 from gl_pipelines.resources.modbus import RESOURCE_VERSION, ModbusResource
+from gl_pipelines.resources.modbus_plan import AddressRange
+
+REFUSED_KEY = "modbus_refused_addresses"
+"""Metadata entry: per device, the address ranges it answered "illegal data address" for."""
 
 
 def snapshot_refusal(partition: str, boundary: datetime, now: datetime, max_delay_s: float) -> str | None:
@@ -44,6 +48,16 @@ def snapshot_refusal(partition: str, boundary: datetime, now: datetime, max_dela
             "keep no history, so a past hour cannot be read and is not faked from the present value"
         )
     return None
+
+
+def refused_before(context: AssetExecutionContext) -> dict[str, list[AddressRange]]:
+    """The addresses the last snapshot found refused (its metadata), so that this run, a new process,
+    plans around them from its first request instead of finding them again."""
+    event = context.instance.get_latest_materialization_event(context.asset_key)
+    entry = event.asset_materialization.metadata.get(REFUSED_KEY) if event and event.asset_materialization else None
+    if entry is None:
+        return {}
+    return {device: [AddressRange.parse(text) for text in ranges] for device, ranges in entry.value.items()}
 
 
 def build_meter_assets(source: ModbusSource, timezone: str) -> list[AssetsDefinition]:
@@ -72,6 +86,7 @@ def build_meter_assets(source: ModbusSource, timezone: str) -> list[AssetsDefini
         refusal = snapshot_refusal(context.partition_key, end, datetime.now(UTC), source.max_read_delay_s)
         if refusal:
             raise Failure(description=refusal)
+        modbus.remember_refused(refused_before(context))
         snapshot = modbus.read_points()
         frame = snapshot.frame.assign(hour_start=start)
         metadata = provenance_metadata(
@@ -84,6 +99,9 @@ def build_meter_assets(source: ModbusSource, timezone: str) -> list[AssetsDefini
             frame=frame,
         )
         metadata["read_delay_s"] = round((frame["ts"].min() - end).total_seconds(), 3)
+        metadata[REFUSED_KEY] = MetadataValue.json(
+            {device: [str(refused) for refused in ranges] for device, ranges in snapshot.refused.items()}
+        )
         return Output(frame, metadata=metadata)
 
     @asset(

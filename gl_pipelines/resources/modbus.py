@@ -34,7 +34,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusSource
 from gl_pipelines.resources.health import HealthStatus
-from gl_pipelines.resources.modbus_plan import ReadBlock, decode_values, plan_reads
+from gl_pipelines.resources.modbus_plan import AddressRange, ReadBlock, decode_values, plan_reads, split_block
 
 READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status", "device", "source"]
 RESOURCE_VERSION = f"gl-pipelines-modbus/1 pymodbus/{version('pymodbus')}"
@@ -50,6 +50,7 @@ EXCEPTION_NAMES = {
     10: "GATEWAY PATH UNAVAILABLE",
     11: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
 }
+ILLEGAL_DATA_ADDRESS = 2
 T = TypeVar("T")
 TRANSIENT_EXCEPTION_CODES = {6, 11}
 """Busy, and a gateway whose target did not answer this time: asking again later may succeed.
@@ -77,11 +78,21 @@ class ModbusExceptionResponse(ModbusReadError):
 
     def __init__(self, code: int, device: ModbusDevice, block: ReadBlock) -> None:
         self.code = code
-        last = block.end - 1
-        super().__init__(
-            f"exception {code} ({EXCEPTION_NAMES.get(code, 'UNKNOWN')}) from device {device.name} "
-            f"({block.table} {block.address}..{last})"
+        where = AddressRange(block.table, block.address, block.end - 1)
+        what = (
+            f"point {block.points[0].name} at {where}"
+            if len(block.points) == 1
+            else f"{where} ({len(block.points)} points)"
         )
+        super().__init__(f"exception {code} ({EXCEPTION_NAMES.get(code, 'UNKNOWN')}) from device {device.name}: {what}")
+
+
+class _DeviceGone(Exception):
+    """A device stopped answering mid-read: its remaining blocks fail with `status` without more waiting."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,9 @@ class ModbusSnapshot:
     requests: int
     duration_s: float
     endpoints: tuple[str, ...]
+    refused: dict[str, tuple[AddressRange, ...]] = field(default_factory=dict)
+    """Per device name, the addresses it has answered "illegal data address" for, this read or an
+    earlier one of the same resource: the plan reads around them."""
 
 
 def endpoint_of(device: ModbusDevice) -> str:
@@ -133,12 +147,21 @@ class ModbusResource(ConfigurableResource):
     health_timeout_s: float = Field(default=5.0, gt=0, description="Whole health probe; keeps sensor ticks short.")
 
     _session: _Session | None = PrivateAttr(default=None)
+    _refused: dict[str, set[AddressRange]] = PrivateAttr(default_factory=dict)
+    """Per device endpoint, addresses it refused with exception 2: remembered for as long as this
+    resource lives (a run, or a process's sensor ticks), so later plans no longer merge across them."""
 
     @classmethod
     def from_source(cls, source: ModbusSource, **settings) -> ModbusResource:
         """The resource for the site config's `modbus:` section; `settings` override the other fields."""
         devices = "[" + ",".join(device.model_dump_json() for device in source.devices) + "]"
         return cls(devices_json=devices, source_name=source.source_name, max_gap=source.max_gap, **settings)
+
+    def remember_refused(self, refused: dict[str, Sequence[AddressRange]]) -> None:
+        """Take addresses refused in an earlier read (per device name, as `ModbusSnapshot.refused`
+        gives them) as known: a new process then plans around them from its first read."""
+        for device in self.devices:
+            self._refused.setdefault(endpoint_of(device), set()).update(refused.get(device.name, ()))
 
     @property
     def devices(self) -> list[ModbusDevice]:
@@ -217,10 +240,7 @@ class ModbusResource(ConfigurableResource):
         async def poll(each: _Poll) -> list[_DeviceRead]:
             async with gate:
                 try:
-                    return [
-                        await self._read_device(each, device, pool.plan(device, self.max_gap))
-                        for device in each.devices
-                    ]
+                    return [await self._read_device(each, device, pool) for device in each.devices]
                 except BaseException:
                     each.link.close()  # cancelled mid-exchange (health timeout): a late answer must not be reused
                     raise
@@ -239,28 +259,89 @@ class ModbusResource(ConfigurableResource):
             requests=sum(each.requests for each in polls),
             duration_s=time.perf_counter() - began,
             endpoints=tuple(dict.fromkeys(endpoint_of(device) for device in devices)),
+            refused={
+                device.name: tuple(sorted(refused))
+                for device in devices
+                if (refused := self._refused.get(endpoint_of(device)))
+            },
         )
 
-    async def _read_device(self, poll: _Poll, device: ModbusDevice, blocks: list[_PlannedBlock]) -> _DeviceRead:
+    async def _read_device(self, poll: _Poll, device: ModbusDevice, pool: _Pool) -> _DeviceRead:
         """Blocks one after another: a meter answers one request at a time anyway."""
         read = _DeviceRead(device)
+        refused = self._refused.setdefault(endpoint_of(device), set())
+        blocks = pool.plan(device, self.max_gap, frozenset(refused))
         for index, planned in enumerate(blocks):
             try:
-                values = await self._read_block(poll, device, planned.block)
-            except ModbusReadError as exc:
-                tries = f" after {self.retry_attempts} {'try' if self.retry_attempts == 1 else 'tries'}"
-                status = str(exc) + (tries if _is_transient(exc) else "")
-                if isinstance(exc, ModbusUnreachableError):
-                    poll.unreachable = exc.reason + tries  # the link's other devices need not wait for it again
-                if isinstance(exc, ModbusTransientError):
-                    # The device is gone for now: its other blocks fail the same way, without more waiting.
-                    for rest in blocks[index:]:
-                        read.fail(rest, status)
-                    break
-                read.fail(planned, status)
-                continue
-            read.succeed(planned, values)
+                await self._read_isolating(poll, device, planned, read, refused)
+            except _DeviceGone as gone:
+                for rest in blocks[index + 1 :]:
+                    read.fail(rest, gone.status)
+                break
         return read
+
+    async def _read_isolating(
+        self,
+        poll: _Poll,
+        device: ModbusDevice,
+        planned: _PlannedBlock,
+        read: _DeviceRead,
+        refused: set[AddressRange],
+        refusal: ModbusExceptionResponse | None = None,
+    ) -> bool:
+        """Read a block into `read`; True when one request read it whole.
+
+        An "illegal data address" reply for several points is narrowed down by halves until each
+        refused address is alone: the rest are read and stored good, each refused point gets a bad
+        row naming its own address, and the refused addresses are remembered. `refusal` is the reply
+        this block is already known to get (the half after a half that was read fine, with nothing
+        between them), which saves asking. A device that stops answering raises _DeviceGone.
+        """
+        block = planned.block
+        if refusal is None:
+            try:
+                values = await self._read_block(poll, device, block)
+            except ModbusExceptionResponse as exc:
+                if exc.code != ILLEGAL_DATA_ADDRESS:
+                    read.fail(planned, self._status(exc))
+                    return False
+                refusal = exc
+            except ModbusReadError as exc:
+                status = self._status(exc)
+                if isinstance(exc, ModbusUnreachableError):
+                    poll.unreachable = exc.reason + self._tries  # the link's other devices need not wait for it again
+                read.fail(planned, status)
+                if isinstance(exc, ModbusTransientError):
+                    raise _DeviceGone(status) from exc  # gone for now: the rest would fail the same way
+                return False
+            else:
+                read.succeed(planned, values)
+                if len(block.points) == 1:  # read fine now: a point on a refused address was fixed
+                    refused.difference_update([r for r in refused if r.overlaps(block.table, block.address, block.end)])
+                return True
+        if len(block.points) == 1:
+            refused.add(AddressRange(block.table, block.address, block.end - 1))
+            read.fail(planned, str(ModbusExceptionResponse(refusal.code, device, block)))
+            return False
+        left, right = (_PlannedBlock.of(half) for half in split_block(block))
+        try:
+            left_whole = await self._read_isolating(poll, device, left, read, refused)
+        except _DeviceGone as gone:
+            read.fail(right, gone.status)
+            raise
+        adjoining = left.block.end == right.block.address
+        known = ModbusExceptionResponse(refusal.code, device, right.block) if left_whole and adjoining else None
+        right_whole = await self._read_isolating(poll, device, right, read, refused, known)
+        if left_whole and right_whole:  # both halves read fine: the refused address lies between them
+            refused.add(AddressRange(block.table, left.block.end, right.block.address - 1))
+        return False
+
+    @property
+    def _tries(self) -> str:
+        return f" after {self.retry_attempts} {'try' if self.retry_attempts == 1 else 'tries'}"
+
+    def _status(self, exc: ModbusReadError) -> str:
+        return str(exc) + (self._tries if _is_transient(exc) else "")
 
     async def _read_block(self, poll: _Poll, device: ModbusDevice, block: ReadBlock) -> list[int] | list[bool]:
         """The first try goes straight out: tenacity's bookkeeping per attempt (~30 us) costs more than
@@ -447,19 +528,21 @@ class _Pool:
 
     def __init__(self) -> None:
         self.links: dict[tuple[str, int], _Link] = {}
-        self._plans: dict[int, tuple[ModbusDevice, list[_PlannedBlock]]] = {}
+        self._plans: dict[int, tuple[ModbusDevice, frozenset[AddressRange], list[_PlannedBlock]]] = {}
         self._configured: list[ModbusDevice] | None = None
 
     def link(self, host: str, port: int) -> _Link:
         return self.links.setdefault((host, port), _Link(host, port))
 
-    def plan(self, device: ModbusDevice, max_gap: int) -> list[_PlannedBlock]:
-        """The device's blocks; kept per device object (held here, so its id cannot be reused)."""
+    def plan(self, device: ModbusDevice, max_gap: int, refused: frozenset[AddressRange]) -> list[_PlannedBlock]:
+        """The device's blocks around its refused addresses; kept per device object (held here, so
+        its id cannot be reused) until the refused addresses change."""
         cached = self._plans.get(id(device))
-        if cached is None or cached[0] is not device:
-            cached = device, [_PlannedBlock.of(block) for block in plan_reads(device.points, max_gap)]
+        if cached is None or cached[0] is not device or cached[1] != refused:
+            blocks = plan_reads(device.points, max_gap, refused)
+            cached = device, refused, [_PlannedBlock.of(block) for block in blocks]
             self._plans[id(device)] = cached
-        return cached[1]
+        return cached[2]
 
     def configured(self, resource: ModbusResource) -> list[ModbusDevice]:
         if self._configured is None:
@@ -566,13 +649,32 @@ class _Link:
             reconnect_delay=0,  # no background reconnects: we reconnect when we next need the link
             trace_connect=lambda connected: None if connected or lost.done() else lost.set_result(None),
         )
+        began = time.monotonic()
         if not await client.connect():  # pymodbus logs the reason and returns False
             client.close()
+            limit = client.comm_params.timeout_connect
+            if time.monotonic() - began < 0.9 * limit:
+                raise ModbusUnreachableError(device, await self._why_not(limit))
             raise ModbusUnreachableError(
-                device, f"cannot connect (refused, or no answer within {client.comm_params.timeout_connect:g} s)"
+                device,
+                f"no answer to connect within {limit:g} s (host down or unreachable, or a firewall "
+                "dropping packets: check the host and the network)",
             )
         self._client = client
         return client
+
+    async def _why_not(self, timeout_s: float) -> str:
+        """Why a connect failed at once (pymodbus keeps the reason to its log): one bare connect tells."""
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), timeout_s)
+        except ConnectionRefusedError:
+            return f"connection refused (nothing listening at {self.host}:{self.port}: check the host and port)"
+        except TimeoutError:
+            return f"no answer to a second connect within {timeout_s:g} s"
+        except OSError as exc:
+            return f"cannot connect: {exc.strerror or exc!r}"
+        writer.close()
+        return "cannot connect (failed at once, yet a second connect succeeded)"
 
     def close(self) -> None:
         if self._client is not None:

@@ -88,36 +88,91 @@ class _Layout:
         return words.astype(">u2").view(self.dtype).reshape(-1)
 
 
-def plan_reads(points: Iterable[ModbusPoint], max_gap: int = 10) -> list[ReadBlock]:
+@dataclass(frozen=True, order=True)
+class AddressRange:
+    """Addresses `first..last` of `table` that a device refused to read (exception 2, illegal data address)."""
+
+    table: str
+    first: int
+    last: int
+
+    def overlaps(self, table: str, start: int, end: int) -> bool:
+        """Whether any of [start, end) of `table` lies in this range."""
+        return table == self.table and start <= self.last and end > self.first
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.first}" if self.first == self.last else f"{self.table} {self.first}..{self.last}"
+
+    @classmethod
+    def parse(cls, text: str) -> AddressRange:
+        """The range `str` printed, e.g. `holding 299..300` or `input 7`."""
+        table, _, span = text.partition(" ")
+        first, _, last = span.partition("..")
+        return cls(table, int(first), int(last or first))
+
+
+def plan_reads(points: Iterable[ModbusPoint], max_gap: int = 10, avoid: Iterable[AddressRange] = ()) -> list[ReadBlock]:
     """Blocks covering every point once, per table in address order, each within the protocol limit.
 
     Two neighbours share a block when at most `max_gap` unused addresses lie between them: reading
     a few unused registers is cheaper than another round trip. Some devices answer "illegal data
     address" for unmapped registers; `max_gap=0` never reads one. Greedy extension is optimal here:
     the blocks are runs of consecutive points, and any run that fits still fits without its first point.
+
+    `avoid` are addresses the device refused before: no block bridges one, and a point lying on one
+    is read alone, so that it fails without taking its neighbours with it.
     """
     if max_gap < 0:
         raise ValueError(f"max_gap must be >= 0, got {max_gap}")
+    avoided: dict[str, list[AddressRange]] = {}
+    for refused in avoid:
+        avoided.setdefault(refused.table, []).append(refused)
     by_table: dict[str, list[ModbusPoint]] = {}
     for point in points:
         by_table.setdefault(point.table, []).append(point)
     blocks: list[ReadBlock] = []
     for table in sorted(by_table):
         limit = read_limit(table)
+        refused = avoided.get(table, [])
         run: list[ModbusPoint] = []
         start = end = 0
+        alone = False  # the run is one point on a refused address
         for point in sorted(by_table[table], key=lambda p: p.address):
             point_end = point.address + point.register_count
-            if run and point.address - end <= max_gap and point_end - start <= limit:
+            on_refused = any(r.overlaps(table, point.address, point_end) for r in refused)
+            if (
+                run
+                and not alone
+                and not on_refused
+                and point.address - end <= max_gap
+                and point_end - start <= limit
+                and not any(r.overlaps(table, end, point.address) for r in refused)
+            ):
                 run.append(point)
                 end = max(end, point_end)
                 continue
             if run:
                 blocks.append(ReadBlock(table, start, end - start, tuple(run)))
-            run, start, end = [point], point.address, point_end
+            run, start, end, alone = [point], point.address, point_end, on_refused
         if run:
             blocks.append(ReadBlock(table, start, end - start, tuple(run)))
     return blocks
+
+
+def split_block(block: ReadBlock) -> tuple[ReadBlock, ReadBlock]:
+    """A block of two or more points as two blocks of half its points each (in address order),
+    each as tight as its points: what an exception reply to the whole block is narrowed down with."""
+    if len(block.points) < 2:
+        raise ValueError(f"a block of {len(block.points)} point cannot be split")
+    points = sorted(block.points, key=lambda p: p.address)
+    half = len(points) // 2
+    return _tight(block.table, points[:half]), _tight(block.table, points[half:])
+
+
+def _tight(table: str, points: Sequence[ModbusPoint]) -> ReadBlock:
+    start = points[0].address
+    end = max(p.address + p.register_count for p in points)
+    return ReadBlock(table, start, end - start, tuple(points))
 
 
 def _decoded(block: ReadBlock, values: Sequence[int] | Sequence[bool]) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -61,6 +61,9 @@ class ModbusFaults:
     exception_for: dict[str, int] = field(default_factory=dict)
     """Device name -> Modbus exception code answered to every read (2 illegal address, 6 device busy,
     0x0A gateway path unavailable, 0x0B gateway target failed to respond)."""
+    illegal_addresses: dict[str, set[tuple[str, int]]] = field(default_factory=dict)
+    """Device name -> (table, address) pairs of holding/input registers that do not exist: a read
+    covering any of them is answered 2 (illegal data address), as a map with holes is."""
     drop_after_requests: int | None = None
     """Close every client connection when this many more requests have arrived (one shot); the
     request that trips it gets no answer."""
@@ -351,6 +354,9 @@ class DemoModbusServer:
         if code := self.faults.exception_for.get(device):
             return ExcCodes(code)
         name = _TABLE_BY_FUNCTION[function_code]
+        holes = self.faults.illegal_addresses.get(device, ())
+        if any(table == name and address <= hole < address + count for table, hole in holes):
+            return ExcCodes.ILLEGAL_ADDRESS
         table = tables[name]
         now = datetime.now(UTC).timestamp()
         if name in BIT_TABLES:

@@ -11,6 +11,7 @@ from dagster import AssetSelection, instance_for_test, partition_loading_context
 
 from gl_pipelines.assets.meters import snapshot_refusal
 from gl_pipelines.assets.partitions import site_hourly_partitions, utc_window
+from gl_pipelines.config import ModbusPoint
 from gl_pipelines.definitions import build_definitions
 from gl_pipelines.simulators import meter_model
 from tests.runs import run
@@ -144,3 +145,54 @@ def test_device_exception_gives_named_bad_rows_and_blocks_consumption(meters):
     blocked = run(defs, instance, CONSUMPTION, last)
     assert not blocked.success
     assert f"meter_readings_complete[{last}]: failed" in failure_text(blocked)
+
+
+@pytest.fixture
+def meters_with_a_wrong_address(site, modbus_server, tmp_path):
+    """The demo site with one point the gas meter does not have (holding 206, past its map's end):
+    a typo in a register map. It shares the block holding 200..206 with GasMeter.Total (200..203)."""
+    typo = ModbusPoint(name="GasMeter.Pressure", table="holding", address=206, type="uint16", unit="kPa")
+    devices = [
+        device.model_copy(update={"points": [*device.points, typo]}) if device.name == "gas_meter" else device
+        for device in site.modbus.devices
+    ]
+    modbus = site.modbus.model_copy(update={"max_read_delay_s": 7300, "devices": devices})
+    warehouse = tmp_path / "w.duckdb"
+    with instance_for_test() as instance:
+        yield build_definitions(site.model_copy(update={"modbus": modbus}), warehouse), instance, warehouse
+
+
+def metadata_of(result) -> dict:
+    (event,) = result.get_asset_materialization_events()
+    return {key: entry.value for key, entry in event.materialization.metadata.items()}
+
+
+def test_a_wrong_address_costs_only_its_own_point_and_the_next_hour_plans_around_it(meters_with_a_wrong_address):
+    """The block holding 200..206 is refused (2): GasMeter.Total is read on its own and stored good, only
+    GasMeter.Pressure is bad and named by the check. Requests: steam 2, power 3, gas input 1, the refused
+    block, Total, Pressure = 9. The next hour (a new run) starts from the metadata: Total and Pressure
+    are planned apart, 8 requests."""
+    defs, instance, warehouse = meters_with_a_wrong_address
+    previous, last = closed_hours(defs)
+    first = run(defs, instance, READINGS, previous)  # the run fails on its blocking check, after storing
+    stored = table(warehouse, "meter_readings").set_index("tag")
+    assert list(stored.index[stored["quality"] == "bad"]) == ["GasMeter.Pressure"]
+    refusal = "exception 2 (ILLEGAL DATA ADDRESS) from device gas_meter: point GasMeter.Pressure at holding 206"
+    assert stored.loc["GasMeter.Pressure", "status"] == refusal
+    assert stored.loc["GasMeter.Total", "quality"] == "good"
+    expected = meter_model.engineering_value("GasMeter.Total", stored.loc["GasMeter.Total", "ts"].to_pydatetime())
+    assert stored.loc["GasMeter.Total", "value"] == pytest.approx(float(expected), rel=1e-3, abs=0.05)
+    checks = {check.check_name: check for check in first.get_asset_check_evaluations()}
+    assert not checks["meter_readings_complete"].passed
+    assert checks["meter_readings_complete"].description == f"GasMeter.Pressure: {refusal}"
+    assert checks["meter_readings_in_range"].passed
+    metadata = metadata_of(first)
+    assert metadata["query"] == "8 points, 9 Modbus requests"
+    assert metadata["modbus_refused_addresses"] == {"gas_meter": ["holding 206"]}
+
+    second = run(defs, instance, READINGS, last)
+    metadata = metadata_of(second)
+    assert metadata["query"] == "8 points, 8 Modbus requests"
+    assert metadata["modbus_refused_addresses"] == {"gas_meter": ["holding 206"]}
+    stored = table(warehouse, "meter_readings")  # both hours
+    assert len(stored) == 16 and list(stored.loc[stored["quality"] == "bad", "tag"]) == ["GasMeter.Pressure"] * 2

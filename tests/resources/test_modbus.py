@@ -18,6 +18,7 @@ from dagster import build_sensor_context
 from gl_pipelines.config import REGISTER_COUNT, ModbusDevice, ModbusPoint, load_site_config
 from gl_pipelines.resources import modbus as modbus_module
 from gl_pipelines.resources.modbus import READINGS_COLUMNS, ModbusReadError, ModbusResource
+from gl_pipelines.resources.modbus_plan import AddressRange
 from gl_pipelines.simulators.meter_model import value_function
 from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
 from gl_pipelines.simulators.plant_model import DEFAULT_SEED
@@ -54,10 +55,19 @@ def every_type_and_order(device_id: int) -> ModbusDevice:
     return ModbusDevice(name="every_type", host="127.0.0.1", device_id=device_id, points=points)
 
 
+def gappy(device_id: int) -> ModbusDevice:
+    """Two runs of ten uint16 with ten unused registers between them: one block at the default max_gap."""
+    points = [
+        ModbusPoint(name=f"Gappy.R{address}", table="holding", address=address, type="uint16", unit="1")
+        for address in [*range(10), *range(20, 30)]
+    ]
+    return ModbusDevice(name="gappy", host="127.0.0.1", device_id=device_id, points=points)
+
+
 @pytest.fixture(scope="module")
 def modbus_server():
     port = free_port()
-    devices = [*DEMO.devices, contiguous_1000("big_meter", 10), every_type_and_order(11)]
+    devices = [*DEMO.devices, contiguous_1000("big_meter", 10), every_type_and_order(11), gappy(12)]
     source = DEMO.model_copy(update={"devices": [d.model_copy(update={"port": port}) for d in devices]})
     with ThreadedDemoModbusServer(source=source, port=port) as server:
         yield server
@@ -159,12 +169,87 @@ def test_exception_response_becomes_bad_rows_without_retries(meters, code):
     name = {2: "ILLEGAL DATA ADDRESS", 10: "GATEWAY PATH UNAVAILABLE"}[code]
     statuses = dict(zip(gas["tag"], gas["status"], strict=True))
     assert statuses == {
-        "GasMeter.Total": f"exception {code} ({name}) from device gas_meter (holding 200..203)",
-        "GasMeter.Flow": f"exception {code} ({name}) from device gas_meter (input 10..11)",
+        "GasMeter.Total": f"exception {code} ({name}) from device gas_meter: point GasMeter.Total at holding 200..203",
+        "GasMeter.Flow": f"exception {code} ({name}) from device gas_meter: point GasMeter.Flow at input 10..11",
     }
     assert requests_to(meters, "gas_meter") - before == 2  # one per block: asking again cannot help
     others = frame[frame["device"] != "gas_meter"]
     assert len(others) == 5 and set(others["quality"]) == {"good"}
+
+
+def test_an_illegal_address_costs_only_its_own_point_and_is_remembered(meters):
+    """Holding 300 does not exist: its point (F2_24, holding 299..300) is the only bad row. The block
+    [250, 375) of 63 points is narrowed down by halves: [0..30] fails, [0..14] ok, [15..30] known to
+    fail (it adjoins), [15..22] ok, [23..26] fails, [23,24] ok, [25,26] known, [25] fails, [26] ok,
+    [27..30] ok, [31..62] ok: 9 requests after the first, plus the 7 other blocks = 17. Remembered, the
+    next plan reads [250..298], F2_24 alone, then 301.. packed afresh (6 blocks): 10 requests."""
+    big = devices(meters, "big_meter")
+    meters.faults.illegal_addresses["big_meter"] = {("holding", 300)}
+    reader = resource(meters)
+    before = requests_to(meters, "big_meter")
+    started = datetime.now(UTC)
+    first = reader.read_points(big)
+    assert first.requests == requests_to(meters, "big_meter") - before == 17
+    bad = first.frame[first.frame["quality"] == "bad"]
+    assert list(bad["tag"]) == ["big_meter.F2_24"] and bad["value"].isna().all()
+    assert list(bad["status"]) == [
+        "exception 2 (ILLEGAL DATA ADDRESS) from device big_meter: point big_meter.F2_24 at holding 299..300"
+    ]
+    good = first.frame[first.frame["quality"] == "good"]
+    assert len(good) == 503 and set(good["status"]) == {"ok"}
+    assert_matches_model(
+        good, [big[0].model_copy(update={"points": [p for p in big[0].points if p.address != 299]})], started
+    )
+    assert first.refused == {"big_meter": (AddressRange("holding", 299, 300),)}
+
+    before = requests_to(meters, "big_meter")
+    second = reader.read_points(big)
+    assert second.requests == requests_to(meters, "big_meter") - before == 10
+    assert list(second.frame.loc[second.frame["quality"] == "bad", "tag"]) == ["big_meter.F2_24"]
+    assert second.refused == first.refused
+
+    fresh = resource(meters)  # a new process, told what the last run found
+    fresh.remember_refused(second.refused)
+    before = requests_to(meters, "big_meter")
+    assert fresh.read_points(big).requests == requests_to(meters, "big_meter") - before == 10
+
+    meters.faults.illegal_addresses.clear()  # the device was fixed: the point read alone succeeds and is forgotten
+    third = reader.read_points(big)
+    assert third.requests == 10 and set(third.frame["quality"]) == {"good"} and third.refused == {}
+    assert reader.read_points(big).requests == 8
+
+
+def test_a_hole_between_points_is_found_and_not_bridged_again(meters):
+    """Holding 15, between the two runs of `gappy`, does not exist: the block [0, 30) fails, its halves
+    [0, 10) and [20, 30) both read fine (3 requests), every point is good and 10..19 is remembered,
+    so the next read is two blocks."""
+    gap = devices(meters, "gappy")
+    meters.faults.illegal_addresses["gappy"] = {("holding", 15)}
+    reader = resource(meters)
+    before = requests_to(meters, "gappy")
+    first = reader.read_points(gap)
+    assert first.requests == requests_to(meters, "gappy") - before == 3
+    assert set(first.frame["quality"]) == {"good"} and len(first.frame) == 20
+    assert first.refused == {"gappy": (AddressRange("holding", 10, 19),)}
+    before = requests_to(meters, "gappy")
+    assert reader.read_points(gap).requests == requests_to(meters, "gappy") - before == 2
+
+
+def test_other_exception_codes_are_not_narrowed_down(meters):
+    """Only 2 (illegal data address) says which addresses are wrong: a device failure (4) for a block of
+    63 points is one bad block, asked once."""
+    big = devices(meters, "big_meter")
+    meters.faults.exception_for["big_meter"] = 4
+    before = requests_to(meters, "big_meter")
+    snapshot = resource(meters).read_points([*big, *devices(meters, "steam_meter")])
+    assert requests_to(meters, "big_meter") - before == 8
+    rows = snapshot.frame[snapshot.frame["device"] == "big_meter"]
+    assert set(rows["quality"]) == {"bad"}
+    assert rows.groupby("status").size().to_dict() == {
+        f"exception 4 (SERVER DEVICE FAILURE) from device big_meter: holding {k * 125}..{k * 125 + 124} (63 points)": 63
+        for k in range(8)
+    }
+    assert snapshot.refused == {}
 
 
 def test_busy_device_is_retried_and_read_once_it_recovers(meters):
@@ -197,7 +282,7 @@ def test_busy_that_persists_becomes_bad_rows_after_the_retries(meters):
     assert set(steam["quality"]) == {"bad"}
     assert (
         steam["status"]
-        .str.fullmatch(r"exception 6 \(SERVER DEVICE BUSY\) from device steam_meter .* after 3 tries")
+        .str.fullmatch(r"exception 6 \(SERVER DEVICE BUSY\) from device steam_meter: .* after 3 tries")
         .all()
     )
     assert requests_to(meters, "steam_meter") - before == 2 * 3
@@ -292,10 +377,28 @@ def test_unreachable_device_gives_bad_rows_with_the_reason(meters):
     assert set(gas["quality"]) == {"bad"}
     assert (
         gas["status"]
-        == f"unreachable: device gas_meter at 127.0.0.1:{closed}: cannot connect (refused, or no answer within 3 s) "
-        "after 3 tries"
+        == f"unreachable: device gas_meter at 127.0.0.1:{closed}: connection refused (nothing listening at "
+        f"127.0.0.1:{closed}: check the host and port) after 3 tries"
     ).all()
     assert set(frame.loc[frame["device"] != "gas_meter", "quality"]) == {"good"}
+
+
+def test_connect_that_gets_no_answer_is_told_apart_from_refused(meters):
+    """A listener whose backlog is full drops new connection attempts, as a host behind a dropping
+    firewall does: the connect times out, and the status says so rather than "refused"."""
+    with socket.socket() as listener, socket.socket() as queued:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued.connect(("127.0.0.1", port))  # fills the backlog; never accepted
+        silent = devices(meters, "gas_meter")[0].model_copy(update={"port": port, "timeout_s": 0.3})
+        frame = resource(meters, retry_attempts=1).read_points([silent, *devices(meters, "steam_meter")]).frame
+    gas = frame[frame["device"] == "gas_meter"]
+    assert set(gas["status"]) == {
+        f"unreachable: device gas_meter at 127.0.0.1:{port}: no answer to connect within 0.3 s (host down or "
+        "unreachable, or a firewall dropping packets: check the host and the network) after 1 try"
+    }
+    assert set(frame.loc[frame["device"] == "steam_meter", "quality"]) == {"good"}
 
 
 def test_silent_device_times_out(meters):

@@ -14,11 +14,13 @@ from gl_pipelines.resources.modbus_codec import decode_registers, encode_registe
 from gl_pipelines.resources.modbus_plan import (
     MAX_BITS_PER_READ,
     MAX_REGISTERS_PER_READ,
+    AddressRange,
     ReadBlock,
     decode_block,
     decode_values,
     plan_reads,
     read_limit,
+    split_block,
 )
 
 REGISTER_TYPES = sorted(REGISTER_COUNT)
@@ -61,8 +63,14 @@ def register_maps(draw, tables=("holding", "input", "coil", "discrete"), max_gap
     return points
 
 
-def fewest_blocks(points: list[ModbusPoint], max_gap: int) -> int:
-    """Independent oracle: the fewest runs of consecutive points that each make one legal request (DP)."""
+def refused(ranges: list[AddressRange], table: str, start: int, end: int) -> bool:
+    """Whether any address in [start, end) of `table` is in one of `ranges`."""
+    return any(r.table == table and max(r.first, start) <= min(r.last, end - 1) for r in ranges)
+
+
+def fewest_blocks(points: list[ModbusPoint], max_gap: int, avoid: list[AddressRange] = ()) -> int:
+    """Independent oracle: the fewest runs of consecutive points that each make one legal request (DP).
+    A run of two or more points may neither touch a refused address nor bridge one."""
     total = 0
     for table in {p.table for p in points}:
         ordered = sorted((p for p in points if p.table == table), key=lambda p: p.address)
@@ -70,8 +78,12 @@ def fewest_blocks(points: list[ModbusPoint], max_gap: int) -> int:
         for i in range(len(ordered) - 1, -1, -1):
             best[i], j = math.inf, i
             while j < len(ordered):
-                gap_ok = (
-                    j == i or ordered[j].address - (ordered[j - 1].address + ordered[j - 1].register_count) <= max_gap
+                previous_end = ordered[j - 1].address + ordered[j - 1].register_count
+                gap_ok = j == i or (
+                    ordered[j].address - previous_end <= max_gap
+                    and not refused(avoid, table, previous_end, ordered[j].address)
+                    and not refused(avoid, table, ordered[i].address, ordered[i].address + ordered[i].register_count)
+                    and not refused(avoid, table, ordered[j].address, ordered[j].address + ordered[j].register_count)
                 )
                 if not gap_ok or ordered[j].address + ordered[j].register_count - ordered[i].address > read_limit(
                     table
@@ -112,6 +124,62 @@ def test_request_count_is_minimal(points, max_gap):
             assert first.address - a.end > max_gap or first.address + first.register_count - a.address > read_limit(
                 a.table
             )
+
+
+@st.composite
+def maps_with_refused(draw):
+    """A register map and a few refused address ranges of its tables, on points or between them."""
+    points = draw(register_maps(max_gap_between=8))
+    ranges = []
+    for _ in range(draw(st.integers(1, 6))):
+        table = draw(st.sampled_from(sorted({p.table for p in points})))
+        addresses = [p.address for p in points if p.table == table]
+        first = draw(st.integers(min(addresses), max(addresses) + 4))
+        ranges.append(AddressRange(table, first, first + draw(st.integers(0, 5))))
+    return points, ranges
+
+
+@settings(max_examples=80, deadline=None)
+@given(layout=maps_with_refused(), max_gap=st.integers(0, 30))
+def test_refused_addresses_are_read_alone_or_not_at_all_and_the_plan_stays_minimal(layout, max_gap):
+    points, avoid = layout
+    blocks = plan_reads(points, max_gap=max_gap, avoid=avoid)
+    assert sorted(p.name for block in blocks for p in block.points) == sorted(p.name for p in points)
+    for block in blocks:
+        assert 1 <= block.count <= read_limit(block.table)
+        if len(block.points) > 1:
+            assert not refused(avoid, block.table, block.address, block.end), block
+    assert len(blocks) == fewest_blocks(points, max_gap, avoid)
+
+
+def test_a_refused_point_splits_its_run_in_three():
+    points = [point(f"u{i}", "holding", i, "uint16") for i in range(10)]
+    blocks = plan_reads(points, avoid=[AddressRange("holding", 4, 4), AddressRange("input", 0, 9)])
+    assert [(b.address, b.count) for b in blocks] == [(0, 4), (4, 1), (5, 5)]
+    gap = [point("a", "holding", 0, "uint16"), point("b", "holding", 8, "uint16")]
+    assert [(b.address, b.count) for b in plan_reads(gap, avoid=[AddressRange("holding", 3, 5)])] == [(0, 1), (8, 1)]
+
+
+def test_split_halves_a_block_by_points_each_half_tight():
+    points = (
+        point("a", "holding", 0, "uint16"),
+        point("b", "holding", 5, "float32"),
+        point("c", "holding", 20, "uint64"),
+        point("d", "holding", 30, "uint16"),
+        point("e", "holding", 40, "int16"),
+    )
+    left, right = split_block(ReadBlock("holding", 0, 41, points))
+    assert (left.address, left.count, [p.name for p in left.points]) == (0, 7, ["a", "b"])
+    assert (right.address, right.count, [p.name for p in right.points]) == (20, 21, ["c", "d", "e"])
+    with pytest.raises(ValueError, match="cannot be split"):
+        split_block(left.__class__("holding", 0, 1, points[:1]))
+
+
+def test_address_range_reads_as_the_status_prints_it():
+    assert str(AddressRange("holding", 299, 300)) == "holding 299..300"
+    assert str(AddressRange("input", 7, 7)) == "input 7"
+    assert AddressRange.parse("holding 299..300") == AddressRange("holding", 299, 300)
+    assert AddressRange.parse("input 7") == AddressRange("input", 7, 7)
 
 
 @settings(max_examples=40, deadline=None)
