@@ -5,14 +5,21 @@ namings are read: the older AMPD FTP files (`OP_DATE`, `OP_HOUR`, `SO2_MASS (lbs
 and the newer CAMPD downloads (`Date`, `Hour`, `SO2 Mass (lbs)`, `* Measure Indicator`), as .csv or
 as .zip archives of CSVs. Hours in the files are local standard time; the UTC instant uses the state's
 standard offset unless the caller gives a per-facility one. A malformed file raises EpaFileError naming
-the file, the line and the column, and nothing from it is returned.
+the file, the line and the column, and nothing from it is returned: every column a published figure
+depends on must be in the header, every number must be a clean decimal (a NUL byte, stray bytes or a
+word where a number belongs is refused, never read as a shorter number or a null), and every row must
+have as many fields as the header. `hour_coverage` reports the hours a unit's quarter or year lacks,
+which is how a file cut at a line boundary shows.
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +106,22 @@ _NEW = {
     "Heat Input Measure Indicator": "heat_input_indicator",
 }
 _DATE_FORMATS = {"old": "%m-%d-%Y", "new": "%Y-%m-%d"}
-_REQUIRED = ["state", "facility_id", "unit_id", "date", "hour", "op_time"]
+_REQUIRED_KEYS = ("state", "facility_id", "unit_id", "date", "hour", "op_time")
+# Every published figure the totals, reports and consistency checks use: a file without one of them
+# would load as nulls (zero tons) and replace good data, so it is refused instead.
+_REQUIRED_FIGURES = (
+    "gross_load_mw",
+    "so2_mass_lb",
+    "so2_rate_lb_mmbtu",
+    "nox_rate_lb_mmbtu",
+    "nox_mass_lb",
+    "co2_mass_tons",
+    "co2_rate_tons_mmbtu",
+    "heat_input_mmbtu",
+    "so2_mass_indicator",
+    "nox_rate_indicator",
+    "co2_mass_indicator",
+)
 NUMERIC_COLUMNS = [
     "op_time",
     "gross_load_mw",
@@ -140,7 +162,7 @@ EPA_HOURLY_COLUMNS = [
 
 
 class EpaFileError(ValueError):
-    """An EPA hourly file that cannot be read as published; names file, line and column."""
+    """An EPA file that cannot be read as published; names file, line, column and value."""
 
 
 def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -154,76 +176,169 @@ def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
             if not members:
                 raise EpaFileError(f"{path}: zip archive holds no .csv file")
             for name in members:
-                yield f"{path.name}:{name}", archive.read(name)
+                try:
+                    yield f"{path.name}:{name}", archive.read(name)
+                except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a cut or corrupt member
+                    raise EpaFileError(f"{path}: member {name!r} cannot be read ({exc})") from None
     else:
         yield path.name, path.read_bytes()
 
 
+def excerpt(value: object, limit: int = 40) -> str:
+    """A short, printable quote of a bad value (repr escapes NUL and stray bytes), cut at `limit` chars."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _fail(origin: str, line: int | None, column: str, value: object, problem: str) -> EpaFileError:
     where = f"line {line}, " if line is not None else ""
-    return EpaFileError(f"{origin}: {where}column {column!r} value {value!r}: {problem}")
+    return EpaFileError(f"{origin}: {where}column {column!r} value {excerpt(value)}: {problem}")
 
 
-def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_offsets: Mapping[int, int]):
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CLEAN_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+
+
+@dataclass(frozen=True)
+class EpaFormat:
+    """One published column naming: how to recognise it, what to rename, what must be there."""
+
+    name: str
+    marker: str
+    mapping: Mapping[str, str]
+    required: Sequence[str]
+    numeric: Sequence[str]
+    date_format: str
+
+
+@dataclass
+class EpaTable:
+    """A parsed file: columns renamed to ours (strings, numbers as float64), and where each row came from."""
+
+    origin: str
+    format: EpaFormat
+    frame: pd.DataFrame
+    lines: pd.Series
+    source_column: dict[str, str]
+    raw: pd.DataFrame
+
+    def text(self, column: str) -> pd.Series:
+        """The column's values as printed in the file."""
+        return self.raw[self.source_column[column]]
+
+    def fail(self, row, column: str, value: object, problem: str) -> EpaFileError:
+        return _fail(self.origin, int(self.lines[row]), self.source_column.get(column, column), value, problem)
+
+    def first(self, bad: pd.Series, column: str, values: pd.Series, problem: str) -> None:
+        """Raise for the first row flagged in `bad`, quoting its value of `column`."""
+        if bad.any():
+            row = bad[bad].index[0]
+            raise self.fail(row, column, values[row], problem)
+
+
+def read_table(origin: str, payload: bytes, formats: Sequence[EpaFormat], refuse: Mapping[str, str]) -> EpaTable:
+    """Decode, split and check one EPA CSV; `refuse` maps a header marker of another kind of EPA file
+    to the reason it is not read here."""
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         text = payload.decode("latin-1")  # the AMPD FTP files are latin-1
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.ParserError as exc:
-        raise EpaFileError(f"{origin}: malformed CSV: {exc}") from None
-    table.columns = [column.strip() for column in table.columns]
-    if "OP_DATE" in table.columns:
-        naming, mapping = "old", _OLD
-    elif "Date" in table.columns:
-        naming, mapping = "new", _NEW
-    else:
-        raise _fail(origin, 1, "OP_DATE/Date", None, "header names neither the AMPD nor the CAMPD hourly format")
-    frame = table.rename(columns={k: v for k, v in mapping.items() if k in table.columns})
-    for column in _REQUIRED:
-        if column not in frame.columns:
-            header = [k for k, v in mapping.items() if v == column][0]
-            raise _fail(origin, 1, header, None, "column missing from the header")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    while rows and not any(field.strip() for field in rows[-1]):
+        rows.pop()  # trailing blank lines
+    if not rows:
+        raise EpaFileError(f"{origin}: empty file (no header line)")
+    header = [column.strip() for column in rows[0]]
+    for marker, reason in refuse.items():
+        if marker in header:
+            raise _fail(origin, 1, marker, marker, reason)
+    fmt = next((f for f in formats if f.marker in header), None)
+    if fmt is None:
+        names = " or ".join(repr(f.marker) for f in formats)
+        raise _fail(origin, 1, formats[0].marker, ",".join(header), f"header has none of {names}: not this EPA format")
+    missing = [name for column in fmt.required for name in [_header_of(fmt, column, header)] if name not in header]
+    if missing:
+        raise EpaFileError(
+            f"{origin}: line 1, column(s) {', '.join(repr(m) for m in missing)} missing from the header "
+            f"(every figure a total or report depends on is required)"
+        )
+    width = len(header)
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != width:
+            raise EpaFileError(
+                f"{origin}: line {number}: {len(row)} fields where the header has {width} "
+                f"(a broken row or a file cut short): {excerpt(','.join(row))}"
+            )
+    control = _CONTROL.search(payload)
+    if control:
+        _raise_control(origin, text, header, control.start(), payload)
+    table = pd.DataFrame(rows[1:], columns=header, dtype=str)
+    frame = table.copy().rename(columns={k: v for k, v in fmt.mapping.items() if k in header})
+    frame = frame.loc[:, ~frame.columns.duplicated()]
     lines = pd.Series(np.arange(2, len(frame) + 2), index=frame.index)  # header is line 1
-    source_column = {v: k for k, v in mapping.items() if k in table.columns}
-
-    for column in NUMERIC_COLUMNS + INDICATOR_COLUMNS:
+    source_column = {v: k for k, v in fmt.mapping.items() if k in header}
+    parsed = EpaTable(origin, fmt, frame, lines, source_column, table)
+    for column in fmt.numeric:
         if column not in frame.columns:
             frame[column] = ""
-    for column in NUMERIC_COLUMNS:
-        text_values = frame[column].str.strip()
-        numbers = pd.to_numeric(text_values.mask(text_values.eq("")), errors="coerce")
-        bad = numbers.isna() & text_values.ne("")
-        if bad.any():
-            row = bad[bad].index[0]
-            raise _fail(origin, int(lines[row]), source_column[column], text_values[row], "not a number")
-        negative = numbers < 0
-        if negative.any():
-            row = negative[negative].index[0]
-            raise _fail(origin, int(lines[row]), source_column[column], text_values[row], "negative")
-        frame[column] = numbers.astype("float64")
+        values = frame[column].str.strip()
+        parsed.first(values.ne("") & ~values.str.fullmatch(_CLEAN_NUMBER), column, values, "not a number")
+        numbers = pd.to_numeric(values.mask(values.eq("")), errors="raise").astype("float64")
+        parsed.first(numbers < 0, column, values, "negative")
+        frame[column] = numbers
+    return parsed
+
+
+def _header_of(fmt: EpaFormat, column: str, header: list[str]) -> str:
+    """The header name a required column goes by (the one present, when a format has aliases)."""
+    names = [k for k, v in fmt.mapping.items() if v == column]
+    return next((name for name in names if name in header), names[0])
+
+
+def _raise_control(origin: str, text: str, header: list[str], index: int, payload: bytes) -> None:
+    """A NUL or other control byte: name the line, the field holding it and its value."""
+    line = payload[:index].count(b"\n") + 1
+    raw = text.splitlines()[line - 1]
+    fields = next(csv.reader([raw]))
+    column = next((header[i] for i, f in enumerate(fields) if _CONTROL.search(f.encode("latin-1", "replace"))), "?")
+    value = next((f for f in fields if _CONTROL.search(f.encode("latin-1", "replace"))), raw)
+    raise _fail(origin, line, column, value, "control byte (NUL or similar) inside a value: not a clean number or text")
+
+
+OLD_HOURLY = EpaFormat(
+    "ampd", "OP_DATE", _OLD, (*_REQUIRED_KEYS, *_REQUIRED_FIGURES), NUMERIC_COLUMNS, _DATE_FORMATS["old"]
+)
+NEW_HOURLY = EpaFormat(
+    "campd",
+    "Date",
+    _NEW,
+    (*_REQUIRED_KEYS, *_REQUIRED_FIGURES, "heat_input_indicator"),
+    NUMERIC_COLUMNS,
+    _DATE_FORMATS["new"],
+)
+DAILY_MARKERS = {
+    "SUM_OP_TIME": "an EPA daily file (DLY_ format): read it with read_epa_daily (cems.epa_daily_folder)",
+    "Sum of the Operating Time": "an EPA CAMPD daily file: read it with read_epa_daily (cems.epa_daily_folder)",
+}
+
+
+def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_offsets: Mapping[int, int]):
+    parsed = read_table(origin, payload, (OLD_HOURLY, NEW_HOURLY), DAILY_MARKERS)
+    frame, lines = parsed.frame, parsed.lines
+    naming = "new" if parsed.format is NEW_HOURLY else "old"
+    for column in INDICATOR_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = ""
     op_time_bad = frame["op_time"].isna() | (frame["op_time"] > 1)
-    if op_time_bad.any():
-        row = op_time_bad[op_time_bad].index[0]
-        raise _fail(
-            origin,
-            int(lines[row]),
-            source_column["op_time"],
-            table.iloc[row][source_column["op_time"]],
-            "operating time must be within 0..1",
-        )
+    parsed.first(op_time_bad, "op_time", parsed.text("op_time"), "operating time must be within 0..1")
 
     date = pd.to_datetime(frame["date"].str.strip(), format=_DATE_FORMATS[naming], errors="coerce")
     hour = pd.to_numeric(frame["hour"].str.strip(), errors="coerce")
-    for column, bad in (("date", date.isna()), ("hour", hour.isna() | (hour < 0) | (hour > 23) | (hour % 1 != 0))):
-        if bad.any():
-            row = bad[bad].index[0]
-            raise _fail(origin, int(lines[row]), source_column[column], frame.at[row, column], "not a valid date/hour")
+    parsed.first(date.isna(), "date", frame["date"], "not a valid date/hour")
+    hour_bad = hour.isna() | (hour < 0) | (hour > 23) | (hour % 1 != 0)
+    parsed.first(hour_bad, "hour", frame["hour"], "not a valid date/hour")
     facility = pd.to_numeric(frame["facility_id"].str.strip(), errors="coerce")
-    if facility.isna().any():
-        row = facility[facility.isna()].index[0]
-        raise _fail(origin, int(lines[row]), source_column["facility_id"], frame.at[row, "facility_id"], "not an id")
+    parsed.first(facility.isna(), "facility_id", frame["facility_id"], "not an id")
     frame["facility_id"] = facility.astype("int64")
     frame["state"] = frame["state"].str.strip()
     frame["unit_id"] = frame["unit_id"].str.strip()
@@ -233,29 +348,22 @@ def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_o
     if utc_offset_hours is not None:
         offsets = offsets.fillna(utc_offset_hours)
     offsets = offsets.fillna(frame["state"].map(STATE_STANDARD_UTC_OFFSET))
-    if offsets.isna().any():
-        row = offsets[offsets.isna()].index[0]
-        raise _fail(
-            origin,
-            int(lines[row]),
-            source_column["state"],
-            frame.at[row, "state"],
-            "no standard UTC offset known for this state; pass utc_offset_hours or facility_utc_offsets",
-        )
+    parsed.first(
+        offsets.isna(),
+        "state",
+        frame["state"],
+        "no standard UTC offset known for this state; pass utc_offset_hours or facility_utc_offsets",
+    )
     frame["hour_start_utc"] = (frame["hour_start_lst"] - pd.to_timedelta(offsets, unit="h")).dt.tz_localize("UTC")
 
     for column in INDICATOR_COLUMNS:
         values = frame[column].str.strip()
-        unknown = ~values.isin(MEASURE_INDICATOR_METHODS)
-        if unknown.any():
-            row = unknown[unknown].index[0]
-            raise _fail(
-                origin,
-                int(lines[row]),
-                source_column.get(column, column),
-                values[row],
-                f"unknown measure indicator (known: {sorted(k for k in MEASURE_INDICATOR_METHODS if k)})",
-            )
+        parsed.first(
+            ~values.isin(MEASURE_INDICATOR_METHODS),
+            column,
+            values,
+            f"unknown measure indicator (known: {sorted(k for k in MEASURE_INDICATOR_METHODS if k)})",
+        )
         frame[column] = values.replace("", None)
     frame["so2_method"] = frame["so2_mass_indicator"].map(MEASURE_INDICATOR_METHODS)
     frame["co2_method"] = frame["co2_mass_indicator"].map(MEASURE_INDICATOR_METHODS)
@@ -266,9 +374,7 @@ def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_o
     frame["source_ref"] = origin + ":" + lines.astype(str)
 
     duplicated = frame.duplicated(["facility_id", "unit_id", "hour_start_lst"], keep="first")
-    if duplicated.any():
-        row = duplicated[duplicated].index[0]
-        raise _fail(origin, int(lines[row]), source_column["hour"], frame.at[row, "hour"], "duplicated unit-hour")
+    parsed.first(duplicated, "hour", frame["hour"], "duplicated unit-hour")
     return frame[EPA_HOURLY_COLUMNS]
 
 

@@ -196,7 +196,7 @@ def lines_of_langley(count=5):
     [
         (
             lambda lines: lines[:3] + [lines[3].rstrip("\r\n") + ',"extra"\r\n'] + lines[4:],
-            r"bad\.csv: malformed CSV: .*line 4",
+            r"bad\.csv: line 4: 25 fields where the header has 24 \(a broken row or a file cut short\)",
         ),
         (
             lambda lines: lines[:2] + [lines[2].replace('"119"', '"11x9"', 1)] + lines[3:],
@@ -216,11 +216,40 @@ def lines_of_langley(count=5):
         ),
         (
             lambda lines: [lines[0].replace('"OP_TIME",', '"OPTIME",')] + lines[1:],
-            r"bad\.csv: line 1, column 'OP_TIME' value None: column missing from the header",
+            r"bad\.csv: line 1, column\(s\) 'OP_TIME' missing from the header",
         ),
         (
             lambda lines: lines[:1] + [lines[1].replace('"0","1","315"', '"0","1.5","315"', 1)] + lines[2:],
             r"bad\.csv: line 2, column 'OP_TIME' value '1.5': operating time must be within 0..1",
+        ),
+        (  # a figure's column missing: refused by name, never loaded as nulls (0 tons)
+            lambda lines: [line.replace(',"CO2_MASS (tons)"', ',"CO2 (tons)"', 1) for line in lines],
+            r"bad\.csv: line 1, column\(s\) 'CO2_MASS \(tons\)' missing from the header",
+        ),
+        (  # every missing figure is named at once
+            lambda lines: [lines[0].replace('"HEAT_INPUT (mmBtu)"', '"HI"').replace('"NOX_MASS (lbs)"', '"NOX"')]
+            + lines[1:],
+            r"bad\.csv: line 1, column\(s\) 'NOX_MASS \(lbs\)', 'HEAT_INPUT \(mmBtu\)' missing from the header",
+        ),
+        (  # a NUL byte inside 117.5 would read as 11.0
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"11\x009"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '11\\x009': control byte \(NUL",
+        ),
+        (  # stray bytes
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"11\xff9"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '11\xff9': not a number",
+        ),
+        (  # a word where a number belongs (an indicator pasted one column left)
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"Calculated"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value 'Calculated': not a number",
+        ),
+        (  # a row cut mid-line
+            lambda lines: lines[:4] + [lines[4][:40] + "\r\n"],
+            r"bad\.csv: line 5: 3 fields where the header has 24 \(a broken row or a file cut short\)",
+        ),
+        (  # a long bad value is quoted short
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"' + "9" * 30 + "x" * 50 + '"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '9{30}x{6}\.\.\.: not a number",
         ),
     ],
 )
