@@ -196,7 +196,6 @@ def _fail(origin: str, line: int | None, column: str, value: object, problem: st
 
 
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CLEAN_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 
 
 @dataclass(frozen=True)
@@ -281,9 +280,11 @@ def read_table(origin: str, payload: bytes, formats: Sequence[EpaFormat], refuse
     for column in fmt.numeric:
         if column not in frame.columns:
             frame[column] = ""
-        values = frame[column].str.strip()
-        parsed.first(values.ne("") & ~values.str.fullmatch(_CLEAN_NUMBER), column, values, "not a number")
-        numbers = pd.to_numeric(values.mask(values.eq("")), errors="raise").astype("float64")
+        values = frame[column]
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")  # C parser: "" -> NaN, " 1" -> 1
+        # Anything but a decimal number or an empty field: words, stray bytes, "nan", "inf".
+        unclean = (numbers.isna() & values.ne("")) | np.isinf(numbers)
+        parsed.first(unclean, column, values, "not a number")
         parsed.first(numbers < 0, column, values, "negative")
         frame[column] = numbers
     return parsed
@@ -465,3 +466,44 @@ def consistency_violations(epa: pd.DataFrame, decimals: Mapping[str, int]) -> pd
         labelled = operating.assign(check=f"{rate} = {mass} / heat_input", residual=residual)
         checks.append(labelled[present & (residual > tolerance)])
     return pd.concat(checks, ignore_index=True)
+
+
+COVERAGE_COLUMNS = [
+    "facility_id",
+    "unit_id",
+    "period_start_lst",
+    "hours_expected",
+    "hours_present",
+    "first_missing_lst",
+]
+
+
+def hour_coverage(epa: pd.DataFrame, period: str = "quarter") -> pd.DataFrame:
+    """Per unit and calendar quarter (or year) its hours touch: the hours it should have (every hour of
+    the period, local standard time, no DST) and the hours present, with the first missing one.
+
+    EPA publishes a row for every hour of a unit's reporting period, operating or not, so a period with
+    fewer rows is a file cut at a line boundary (or a month left out), not a quiet unit.
+    """
+    freq = {"quarter": "Q", "year": "Y"}[period]
+    if epa.empty:
+        return pd.DataFrame(columns=COVERAGE_COLUMNS)
+    lst = epa["hour_start_lst"]
+    keyed = epa.assign(period_start_lst=lst.dt.to_period(freq).dt.start_time)
+    rows = []
+    for (facility, unit, start), hours in keyed.groupby(["facility_id", "unit_id", "period_start_lst"], sort=True):
+        end = (pd.Timestamp(start).to_period(freq) + 1).start_time
+        expected = pd.date_range(start, end, freq="h", inclusive="left")
+        missing = expected.difference(pd.DatetimeIndex(hours["hour_start_lst"]))
+        rows.append((facility, unit, start, len(expected), len(hours), missing[0] if len(missing) else pd.NaT))
+    return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+
+
+def incomplete_periods(coverage: pd.DataFrame) -> list[str]:
+    """`facility:unit period: present/expected hours, first missing <hour>` for each period short of hours."""
+    short = coverage[coverage["hours_present"] < coverage["hours_expected"]]
+    return [
+        f"{r.facility_id}:{r.unit_id} {r.period_start_lst:%Y-%m-%d}: {r.hours_present}/{r.hours_expected} hours, "
+        f"first missing {r.first_missing_lst:%Y-%m-%d %H:%M} LST"
+        for r in short.itertuples()
+    ]

@@ -227,8 +227,9 @@ def lines_of_langley(count=5):
             r"bad\.csv: line 1, column\(s\) 'CO2_MASS \(tons\)' missing from the header",
         ),
         (  # every missing figure is named at once
-            lambda lines: [lines[0].replace('"HEAT_INPUT (mmBtu)"', '"HI"').replace('"NOX_MASS (lbs)"', '"NOX"')]
-            + lines[1:],
+            lambda lines: (
+                [lines[0].replace('"HEAT_INPUT (mmBtu)"', '"HI"').replace('"NOX_MASS (lbs)"', '"NOX"')] + lines[1:]
+            ),
             r"bad\.csv: line 1, column\(s\) 'NOX_MASS \(lbs\)', 'HEAT_INPUT \(mmBtu\)' missing from the header",
         ),
         (  # a NUL byte inside 117.5 would read as 11.0
