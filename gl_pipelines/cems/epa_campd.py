@@ -8,7 +8,7 @@ standard offset unless the caller gives a per-facility one. A malformed file rai
 the file, the line and the column, and nothing from it is returned: every column a published figure
 depends on must be in the header, every number must be a clean decimal (a NUL byte, stray bytes or a
 word where a number belongs is refused, never read as a shorter number or a null), and every row must
-have as many fields as the header. `hour_coverage` reports the hours a unit's quarter or year lacks,
+have as many fields as the header. `coverage` reports the hours a unit's quarter or year lacks,
 which is how a file cut at a line boundary shows.
 """
 
@@ -468,42 +468,40 @@ def consistency_violations(epa: pd.DataFrame, decimals: Mapping[str, int]) -> pd
     return pd.concat(checks, ignore_index=True)
 
 
-COVERAGE_COLUMNS = [
-    "facility_id",
-    "unit_id",
-    "period_start_lst",
-    "hours_expected",
-    "hours_present",
-    "first_missing_lst",
-]
+COVERAGE_COLUMNS = ["facility_id", "unit_id", "period_start_lst", "expected", "present", "first_missing_lst"]
 
 
-def hour_coverage(epa: pd.DataFrame, period: str = "quarter") -> pd.DataFrame:
-    """Per unit and calendar quarter (or year) its hours touch: the hours it should have (every hour of
-    the period, local standard time, no DST) and the hours present, with the first missing one.
+def coverage(
+    frame: pd.DataFrame, period: str = "quarter", time_column: str = "hour_start_lst", step: str = "h"
+) -> pd.DataFrame:
+    """Per unit and calendar quarter (or year) its rows touch: how many hours (or days, step "D") the
+    period has in local standard time (no DST), how many are present, and the first missing one.
 
-    EPA publishes a row for every hour of a unit's reporting period, operating or not, so a period with
-    fewer rows is a file cut at a line boundary (or a month left out), not a quiet unit.
+    EPA publishes a row for every hour (day) of a unit's reporting period, operating or not, so a
+    period with fewer rows is a file cut at a line boundary or a month left out, not a quiet unit.
     """
     freq = {"quarter": "Q", "year": "Y"}[period]
-    if epa.empty:
+    if frame.empty:
         return pd.DataFrame(columns=COVERAGE_COLUMNS)
-    lst = epa["hour_start_lst"]
-    keyed = epa.assign(period_start_lst=lst.dt.to_period(freq).dt.start_time)
-    rows = []
-    for (facility, unit, start), hours in keyed.groupby(["facility_id", "unit_id", "period_start_lst"], sort=True):
-        end = (pd.Timestamp(start).to_period(freq) + 1).start_time
-        expected = pd.date_range(start, end, freq="h", inclusive="left")
-        missing = expected.difference(pd.DatetimeIndex(hours["hour_start_lst"]))
-        rows.append((facility, unit, start, len(expected), len(hours), missing[0] if len(missing) else pd.NaT))
-    return pd.DataFrame(rows, columns=COVERAGE_COLUMNS)
+    keyed = frame.assign(period_start_lst=frame[time_column].dt.to_period(freq).dt.start_time)
+    groups = keyed.groupby(["facility_id", "unit_id", "period_start_lst"], sort=True)[time_column]
+    out = groups.nunique().rename("present").reset_index()
+    starts = out["period_start_lst"]
+    ends = (starts.dt.to_period(freq) + 1).dt.start_time
+    out["expected"] = ((ends - starts) / pd.Timedelta(1, unit=step)).astype("int64")
+    out["first_missing_lst"] = pd.NaT
+    for index in out.index[out["present"] < out["expected"]]:
+        key = tuple(out.loc[index, ["facility_id", "unit_id", "period_start_lst"]])
+        wanted = pd.date_range(starts[index], ends[index], freq=step, inclusive="left")
+        out.loc[index, "first_missing_lst"] = wanted.difference(pd.DatetimeIndex(groups.get_group(key)))[0]
+    return out[COVERAGE_COLUMNS]
 
 
-def incomplete_periods(coverage: pd.DataFrame) -> list[str]:
-    """`facility:unit period: present/expected hours, first missing <hour>` for each period short of hours."""
-    short = coverage[coverage["hours_present"] < coverage["hours_expected"]]
+def incomplete_periods(report: pd.DataFrame, unit: str = "hours") -> list[str]:
+    """`facility:unit period: present/expected hours, first missing <time>` per period short of rows."""
+    short = report[report["present"] < report["expected"]]
     return [
-        f"{r.facility_id}:{r.unit_id} {r.period_start_lst:%Y-%m-%d}: {r.hours_present}/{r.hours_expected} hours, "
+        f"{r.facility_id}:{r.unit_id} {r.period_start_lst:%Y-%m-%d}: {r.present}/{r.expected} {unit}, "
         f"first missing {r.first_missing_lst:%Y-%m-%d %H:%M} LST"
         for r in short.itertuples()
     ]
