@@ -124,7 +124,10 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         # 01:30 LST: the DAHS exports the day's last hour after it closes; a later file re-runs by hand.
         schedules.append(
             partition_schedule(
-                cems_daily_job, cems_daily_partitions(site.cems.lst_utc_offset_hours), minute_of_hour=30, hour_of_day=1
+                cems_daily_job,
+                cems_daily_partitions(site.cems.lst_utc_offset_hours, site.cems.history_start.isoformat()),
+                minute_of_hour=30,
+                hour_of_day=1,
             )
         )
         extra_sensors.append(build_cems_file_sensor(site.cems, cems_raw_job.name))

@@ -505,3 +505,31 @@ def incomplete_periods(report: pd.DataFrame, unit: str = "hours") -> list[str]:
         f"first missing {r.first_missing_lst:%Y-%m-%d %H:%M} LST"
         for r in short.itertuples()
     ]
+
+
+HOURLY_PERIOD_COLUMNS = [
+    "facility_id",
+    "unit_id",
+    "period_start_lst",
+    "op_hours",
+    "gross_load_mwh",
+    "heat_input_mmbtu",
+    "so2_mass_tons",
+    "nox_mass_tons",
+    "co2_mass_tons",
+]
+
+
+def hourly_period_totals(epa: pd.DataFrame, period: str = "quarter") -> pd.DataFrame:
+    """Per unit and calendar quarter (or year, or day) of local standard time, from published hours:
+    operating hours, gross MWh (load x operating time), heat input, SO2/NOx tons (lb / 2,000), CO2 tons."""
+    freq = {"day": "D", "quarter": "Q", "year": "Y"}[period]
+    keyed = epa.assign(
+        period_start_lst=epa["hour_start_lst"].dt.to_period(freq).dt.start_time,
+        gross_load_mwh=epa["gross_load_mw"] * epa["op_time"],
+        so2_mass_tons=epa["so2_mass_lb"] / 2_000.0,
+        nox_mass_tons=epa["nox_mass_lb"] / 2_000.0,
+        op_hours=epa["op_time"],
+    )
+    grouped = keyed.groupby(["facility_id", "unit_id", "period_start_lst"], sort=True)
+    return grouped[HOURLY_PERIOD_COLUMNS[3:]].sum(min_count=0).reset_index()[HOURLY_PERIOD_COLUMNS]

@@ -147,7 +147,6 @@ PERIOD_COLUMNS = [
     "facility_id",
     "unit_id",
     "period_start_lst",
-    "days",
     "op_hours",
     "gross_load_mwh",
     "heat_input_mmbtu",
@@ -164,6 +163,4 @@ def daily_period_totals(daily: pd.DataFrame, period: str = "quarter") -> pd.Data
     keyed = daily.assign(period_start_lst=daily["day_lst"].dt.to_period(freq).dt.start_time)
     grouped = keyed.groupby(["facility_id", "unit_id", "period_start_lst"], sort=True)
     sums = ["op_hours", "gross_load_mwh", "heat_input_mmbtu", "so2_mass_tons", "nox_mass_tons", "co2_mass_tons"]
-    totals = grouped[sums].sum(min_count=0)
-    totals.insert(0, "days", grouped.size())
-    return totals.reset_index()[PERIOD_COLUMNS]
+    return grouped[sums].sum(min_count=0).reset_index()[PERIOD_COLUMNS]
