@@ -11,7 +11,15 @@ import pandas as pd
 import pytest
 
 from gl_pipelines.cems.aggregate import daily_totals, quarterly_totals
-from gl_pipelines.cems.epa_campd import EpaFileError, as_emissions, consistency_violations, read_epa_hourly
+from gl_pipelines.cems.epa_campd import (
+    EpaFileError,
+    as_emissions,
+    consistency_violations,
+    coverage,
+    hourly_period_totals,
+    incomplete_periods,
+    read_epa_hourly,
+)
 from tests.epa_data import EPA_DIR
 
 LANGLEY = EPA_DIR / "langley_gulch_57028_CT1_2018_hourly.csv"
@@ -65,8 +73,8 @@ def raw_rows():
 
 
 @pytest.fixture(scope="module")
-def idaho():
-    return read_epa_hourly(IDAHO)
+def idaho(idaho_epa):
+    return idaho_epa
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +163,38 @@ def test_daily_and_quarterly_totals_equal_sum_of_hours(idaho):
         assert quarters[column].sum() == pytest.approx(source, rel=1e-12)
     assert days["hours"].eq(24).all()
     assert quarters["nox_substituted_hours"].sum() == 248
+
+
+def test_coverage_finds_hours_a_quarter_lacks(idaho):
+    report = coverage(idaho, "quarter")
+    assert len(report) == 64 and (report["present"] == report["expected"]).all()
+    assert sorted(set(report["expected"])) == [2_160, 2_184, 2_208]
+    assert incomplete_periods(report) == []
+    # The last file of 2018 cut 5 lines short: Langley Gulch's last 5 hours of Q4 are missing.
+    assert incomplete_periods(coverage(idaho.iloc[:-5])) == [
+        "57028:CT1 2018-10-01: 2203/2208 hours, first missing 2018-12-31 19:00 LST"
+    ]
+    # A month left out shows in the year's count.
+    no_february = coverage(idaho[idaho["hour_start_lst"].dt.month != 2], "year")
+    assert len(incomplete_periods(no_february)) == 16
+    assert (
+        incomplete_periods(no_february)[0] == "7456:1 2017-01-01: 8088/8760 hours, first missing 2017-02-01 00:00 LST"
+    )
+
+
+def test_hourly_period_totals_match_the_emissions_shape_totals(idaho):
+    ours = hourly_period_totals(idaho, "quarter")
+    ours["unit_id"] = ours["facility_id"].astype(str) + ":" + ours["unit_id"]
+    ours = ours.sort_values(["unit_id", "period_start_lst"], ignore_index=True)
+    theirs = quarterly_totals(as_emissions(idaho)).sort_values(["unit_id", "period_start_lst"], ignore_index=True)
+    assert len(ours) == len(theirs) == 64
+    assert (ours["period_start_lst"] == theirs["period_start_lst"]).all() and (
+        ours["unit_id"] == theirs["unit_id"]
+    ).all()
+    assert np.allclose(ours["co2_mass_tons"], theirs["co2_mass_tons"])
+    assert np.allclose(ours["so2_mass_tons"], theirs["so2_mass_tons"])
+    assert np.allclose(ours["gross_load_mwh"], theirs["gross_load_mwh"])
+    assert ours["co2_mass_tons"].sum() == pytest.approx(idaho["co2_mass_tons"].sum())
 
 
 def test_old_and_new_naming_read_to_the_same_frame(tmp_path):

@@ -18,10 +18,9 @@ needs_epa = pytest.mark.skipif(not LANGLEY.exists() or len(IDAHO) != 24, reason=
 
 
 @pytest.fixture(scope="module")
-def operating():
+def operating(idaho_epa):
     """Every operating hour of the 8 Idaho gas units, 2017-2018 (29,454 hours)."""
-    epa = read_epa_hourly(IDAHO)
-    return epa[epa["heat_input_mmbtu"] > 0].reset_index(drop=True)
+    return idaho_epa[idaho_epa["heat_input_mmbtu"] > 0].reset_index(drop=True)
 
 
 @needs_epa
