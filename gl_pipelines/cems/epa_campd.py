@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from gl_pipelines.cems.schema import SUBSTITUTED_PARAMETERS
 
@@ -219,11 +222,12 @@ class EpaTable:
     frame: pd.DataFrame
     lines: pd.Series
     source_column: dict[str, str]
-    raw: pd.DataFrame
+    raw: pa.Table
+    raw_names: dict[str, str]
 
     def text(self, column: str) -> pd.Series:
         """The column's values as printed in the file."""
-        return self.raw[self.source_column[column]]
+        return self.raw.column(self.raw_names[self.source_column[column]]).to_pandas()
 
     def fail(self, row, column: str, value: object, problem: str) -> EpaFileError:
         return _fail(self.origin, int(self.lines[row]), self.source_column.get(column, column), value, problem)
@@ -237,17 +241,22 @@ class EpaTable:
 
 def read_table(origin: str, payload: bytes, formats: Sequence[EpaFormat], refuse: Mapping[str, str]) -> EpaTable:
     """Decode, split and check one EPA CSV; `refuse` maps a header marker of another kind of EPA file
-    to the reason it is not read here."""
+    to the reason it is not read here.
+
+    Arrow's CSV reader splits and converts the columns (single-threaded, so a short or long row is
+    reported with its line number); a value Arrow cannot take as a float is then located with pandas
+    to name its line. Every field is text first: nothing is guessed from the data.
+    """
     try:
-        text = payload.decode("utf-8")
+        payload.decode("utf-8")
+        data = payload
     except UnicodeDecodeError:
-        text = payload.decode("latin-1")  # the AMPD FTP files are latin-1
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    while rows and not any(field.strip() for field in rows[-1]):
-        rows.pop()  # trailing blank lines
-    if not rows:
+        data = payload.decode("latin-1").encode("utf-8")  # the AMPD FTP files are latin-1
+    data = data.rstrip(b"\r\n\t ") + b"\n"  # trailing blank lines are no rows
+    first_line = data.split(b"\n", 1)[0].decode("utf-8")
+    header = [column.strip() for column in next(csv.reader([first_line]), [])]
+    if not any(header):
         raise EpaFileError(f"{origin}: empty file (no header line)")
-    header = [column.strip() for column in rows[0]]
     for marker, reason in refuse.items():
         if marker in header:
             raise _fail(origin, 1, marker, marker, reason)
@@ -261,33 +270,80 @@ def read_table(origin: str, payload: bytes, formats: Sequence[EpaFormat], refuse
             f"{origin}: line 1, column(s) {', '.join(repr(m) for m in missing)} missing from the header "
             f"(every figure a total or report depends on is required)"
         )
-    width = len(header)
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != width:
-            raise EpaFileError(
-                f"{origin}: line {number}: {len(row)} fields where the header has {width} "
-                f"(a broken row or a file cut short): {excerpt(','.join(row))}"
-            )
     control = _CONTROL.search(payload)
     if control:
-        _raise_control(origin, text, header, control.start(), payload)
-    table = pd.DataFrame(rows[1:], columns=header, dtype=str)
-    frame = table.copy().rename(columns={k: v for k, v in fmt.mapping.items() if k in header})
-    frame = frame.loc[:, ~frame.columns.duplicated()]
-    lines = pd.Series(np.arange(2, len(frame) + 2), index=frame.index)  # header is line 1
-    source_column = {v: k for k, v in fmt.mapping.items() if k in header}
-    parsed = EpaTable(origin, fmt, frame, lines, source_column, table)
+        _raise_control(origin, data.decode("utf-8"), header, control.start(), payload)
+    names = [f"{index}:{name}" for index, name in enumerate(header)]  # Arrow needs unique names
+    invalid: list = []
+
+    def on_invalid(row) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        arrow = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise EpaFileError(f"{origin}: malformed CSV: {exc}") from None
+    if invalid:
+        row = invalid[0]
+        raise EpaFileError(
+            f"{origin}: line {row.number}: {row.actual_columns} fields where the header has {row.expected_columns} "
+            f"(a broken row or a file cut short): {excerpt(row.text)}"
+        )
+    columns = {}
+    for name, header_name in zip(names, header, strict=True):
+        ours = fmt.mapping.get(header_name, header_name)
+        if ours not in columns:  # aliases (SLOAD spellings): the first one present wins
+            columns[ours] = (header_name, pc.utf8_trim_whitespace(arrow.column(name)))
+    count = arrow.num_rows
+    lines = pd.Series(np.arange(2, count + 2))  # header is line 1
+    source_column = {ours: header_name for ours, (header_name, _) in columns.items()}
+    frame = pd.DataFrame(index=lines.index)
+    parsed = EpaTable(origin, fmt, frame, lines, source_column, arrow, dict(zip(header, names, strict=True)))
+    for ours, (_, values) in columns.items():
+        if ours not in fmt.numeric:
+            frame[ours] = values.to_pandas()
     for column in fmt.numeric:
-        if column not in frame.columns:
-            frame[column] = ""
-        values = frame[column]
-        numbers = pd.to_numeric(values, errors="coerce").astype("float64")  # C parser: "" -> NaN, " 1" -> 1
-        # Anything but a decimal number or an empty field: words, stray bytes, "nan", "inf".
-        unclean = (numbers.isna() & values.ne("")) | np.isinf(numbers)
-        parsed.first(unclean, column, values, "not a number")
-        parsed.first(numbers < 0, column, values, "negative")
+        if column not in columns:
+            frame[column] = np.nan
+            continue
+        values = columns[column][1]
+        nulled = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        try:
+            numbers = pc.cast(nulled, pa.float64()).to_numpy()
+        except pa.ArrowInvalid:
+            numbers = None
+        if (
+            numbers is None
+            or not np.isfinite(numbers[~np.isnan(numbers)]).all()
+            or np.isnan(numbers).sum() != (pc.sum(pc.is_null(nulled)).as_py() or 0)
+        ):
+            _raise_unclean(parsed, column, values.to_pandas())
+        parsed.first(pd.Series(numbers < 0), column, parsed.text(column), "negative")
         frame[column] = numbers
     return parsed
+
+
+def _raise_unclean(parsed: EpaTable, column: str, values: pd.Series) -> None:
+    """Name the first value of `column` that is not a decimal number or empty (a word, stray bytes, "nan")."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    unclean = (numbers.isna() & values.ne("")) | np.isinf(numbers)
+    parsed.first(unclean, column, values, "not a number")
+    for row, value in values.items():  # anything pandas took that Arrow did not
+        try:
+            pc.cast(pa.scalar(value or "0"), pa.float64())
+        except pa.ArrowInvalid:
+            raise parsed.fail(row, column, value, "not a number") from None
+    raise EpaFileError(f"{parsed.origin}: column {parsed.source_column[column]!r}: not clean numbers")
 
 
 def _header_of(fmt: EpaFormat, column: str, header: list[str]) -> str:
@@ -333,16 +389,14 @@ def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_o
     op_time_bad = frame["op_time"].isna() | (frame["op_time"] > 1)
     parsed.first(op_time_bad, "op_time", parsed.text("op_time"), "operating time must be within 0..1")
 
-    date = pd.to_datetime(frame["date"].str.strip(), format=_DATE_FORMATS[naming], errors="coerce")
-    hour = pd.to_numeric(frame["hour"].str.strip(), errors="coerce")
+    date = pd.to_datetime(frame["date"], format=_DATE_FORMATS[naming], errors="coerce")
+    hour = pd.to_numeric(frame["hour"], errors="coerce")
     parsed.first(date.isna(), "date", frame["date"], "not a valid date/hour")
     hour_bad = hour.isna() | (hour < 0) | (hour > 23) | (hour % 1 != 0)
     parsed.first(hour_bad, "hour", frame["hour"], "not a valid date/hour")
-    facility = pd.to_numeric(frame["facility_id"].str.strip(), errors="coerce")
+    facility = pd.to_numeric(frame["facility_id"], errors="coerce")
     parsed.first(facility.isna(), "facility_id", frame["facility_id"], "not an id")
     frame["facility_id"] = facility.astype("int64")
-    frame["state"] = frame["state"].str.strip()
-    frame["unit_id"] = frame["unit_id"].str.strip()
     frame["hour_start_lst"] = (date + pd.to_timedelta(hour, unit="h")).astype("datetime64[ns]")
 
     offsets = frame["facility_id"].map(facility_offsets) if facility_offsets else pd.Series(np.nan, frame.index)
@@ -358,7 +412,7 @@ def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_o
     frame["hour_start_utc"] = (frame["hour_start_lst"] - pd.to_timedelta(offsets, unit="h")).dt.tz_localize("UTC")
 
     for column in INDICATOR_COLUMNS:
-        values = frame[column].str.strip()
+        values = frame[column]
         parsed.first(
             ~values.isin(MEASURE_INDICATOR_METHODS),
             column,
@@ -370,7 +424,8 @@ def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_o
     frame["co2_method"] = frame["co2_mass_indicator"].map(MEASURE_INDICATOR_METHODS)
     frame["nox_method"] = frame["nox_rate_indicator"].map(MEASURE_INDICATOR_METHODS)
     frame["heat_input_method"] = frame["heat_input_indicator"].map(MEASURE_INDICATOR_METHODS)
-    frame["facility_name"] = frame.get("facility_name", pd.Series("", frame.index)).str.strip()
+    if "facility_name" not in frame:
+        frame["facility_name"] = ""
     frame["source"] = "epa_campd" if naming == "new" else "epa_ampd"
     frame["source_ref"] = origin + ":" + lines.astype(str)
 

@@ -111,15 +111,14 @@ def _parse(origin: str, payload: bytes) -> pd.DataFrame:
     parsed.first(hours.isna() | (hours > 24), "op_hours", parsed.text("op_hours"), "operating hours must be 0..24")
     count_bad = count.isna() | (count > 24) | (count % 1 != 0) | (hours > count)
     parsed.first(count_bad, "op_hour_count", parsed.text("op_hour_count"), "must be whole hours 0..24, >= op hours")
-    day = pd.to_datetime(frame["date"].str.strip(), format=parsed.format.date_format, errors="coerce")
+    day = pd.to_datetime(frame["date"], format=parsed.format.date_format, errors="coerce")
     parsed.first(day.isna(), "date", frame["date"], "not a valid date")
-    facility = pd.to_numeric(frame["facility_id"].str.strip(), errors="coerce")
+    facility = pd.to_numeric(frame["facility_id"], errors="coerce")
     parsed.first(facility.isna() | (facility % 1 != 0), "facility_id", frame["facility_id"], "not an id")
     frame["facility_id"] = facility.astype("int64")
     frame["day_lst"] = day.astype("datetime64[ns]")
-    for column in ("state", "unit_id"):
-        frame[column] = frame[column].str.strip()
-    frame["facility_name"] = frame.get("facility_name", pd.Series("", frame.index)).str.strip()
+    if "facility_name" not in frame:
+        frame["facility_name"] = ""
     frame["source"] = "epa_" + parsed.format.name
     frame["source_ref"] = origin + ":" + parsed.lines.astype(str)
     duplicated = frame.duplicated(["facility_id", "unit_id", "day_lst"], keep="first")
