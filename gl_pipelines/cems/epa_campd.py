@@ -232,11 +232,12 @@ class EpaTable:
     def fail(self, row, column: str, value: object, problem: str) -> EpaFileError:
         return _fail(self.origin, int(self.lines[row]), self.source_column.get(column, column), value, problem)
 
-    def first(self, bad: pd.Series, column: str, values: pd.Series, problem: str) -> None:
-        """Raise for the first row flagged in `bad`, quoting its value of `column`."""
+    def first(self, bad: pd.Series, column: str, values: pd.Series | None, problem: str) -> None:
+        """Raise for the first row flagged in `bad`, quoting its value of `column` (`values`, or as printed
+        in the file when None)."""
         if bad.any():
             row = bad[bad].index[0]
-            raise self.fail(row, column, values[row], problem)
+            raise self.fail(row, column, (self.text(column) if values is None else values)[row], problem)
 
 
 def read_table(origin: str, payload: bytes, formats: Sequence[EpaFormat], refuse: Mapping[str, str]) -> EpaTable:
@@ -328,7 +329,7 @@ def read_table(origin: str, payload: bytes, formats: Sequence[EpaFormat], refuse
             or np.isnan(numbers).sum() != (pc.sum(pc.is_null(nulled)).as_py() or 0)
         ):
             _raise_unclean(parsed, column, values.to_pandas())
-        parsed.first(pd.Series(numbers < 0), column, parsed.text(column), "negative")
+        parsed.first(pd.Series(numbers < 0), column, None, "negative")
         frame[column] = numbers
     return parsed
 
@@ -387,7 +388,7 @@ def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_o
         if column not in frame.columns:
             frame[column] = ""
     op_time_bad = frame["op_time"].isna() | (frame["op_time"] > 1)
-    parsed.first(op_time_bad, "op_time", parsed.text("op_time"), "operating time must be within 0..1")
+    parsed.first(op_time_bad, "op_time", None, "operating time must be within 0..1")
 
     date = pd.to_datetime(frame["date"], format=_DATE_FORMATS[naming], errors="coerce")
     hour = pd.to_numeric(frame["hour"], errors="coerce")

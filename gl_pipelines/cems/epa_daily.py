@@ -108,9 +108,9 @@ def _parse(origin: str, payload: bytes) -> pd.DataFrame:
     parsed = read_table(origin, payload, (DLY, CAMPD_DAILY), HOURLY_MARKERS)
     frame = parsed.frame
     hours, count = frame["op_hours"], frame["op_hour_count"]
-    parsed.first(hours.isna() | (hours > 24), "op_hours", parsed.text("op_hours"), "operating hours must be 0..24")
+    parsed.first(hours.isna() | (hours > 24), "op_hours", None, "operating hours must be 0..24")
     count_bad = count.isna() | (count > 24) | (count % 1 != 0) | (hours > count)
-    parsed.first(count_bad, "op_hour_count", parsed.text("op_hour_count"), "must be whole hours 0..24, >= op hours")
+    parsed.first(count_bad, "op_hour_count", None, "must be whole hours 0..24, >= op hours")
     day = pd.to_datetime(frame["date"], format=parsed.format.date_format, errors="coerce")
     parsed.first(day.isna(), "date", frame["date"], "not a valid date")
     facility = pd.to_numeric(frame["facility_id"], errors="coerce")

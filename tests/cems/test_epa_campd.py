@@ -284,6 +284,14 @@ def lines_of_langley(count=5):
             lambda lines: lines[:2] + [lines[2].replace('"119"', '"Calculated"', 1)] + lines[3:],
             r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value 'Calculated': not a number",
         ),
+        (
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"-119"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '-119': negative",
+        ),
+        (  # "nan" parses as a float but is no published number
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"nan"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value 'nan': not a number",
+        ),
         (  # a row cut mid-line
             lambda lines: lines[:4] + [lines[4][:40] + "\r\n"],
             r"bad\.csv: line 5: 3 fields where the header has 24 \(a broken row or a file cut short\)",
