@@ -264,8 +264,9 @@ def with_modbus_address(site: SiteConfig, host: str | None, port: int | None) ->
 
 
 def with_cems_environment(site: SiteConfig, environ) -> SiteConfig:
-    """$GL_CEMS_DROP_FOLDER, $GL_CEMS_QUARANTINE_FOLDER, $GL_CEMS_ACCEPTED_FOLDER, $GL_CEMS_EPA_FOLDER move
-    the CEMS folders; $GL_CEMS_PLC_HOST / $GL_CEMS_PLC_PORT the PLC (the demo plant's free port)."""
+    """$GL_CEMS_DROP_FOLDER, $GL_CEMS_QUARANTINE_FOLDER, $GL_CEMS_ACCEPTED_FOLDER, $GL_CEMS_EPA_FOLDER,
+    $GL_CEMS_EPA_DAILY_FOLDER move the CEMS folders; $GL_CEMS_PLC_HOST / $GL_CEMS_PLC_PORT the PLC (the demo
+    plant's free port)."""
     folders = {
         field: Path(environ[name])
         for field, name in (
@@ -273,6 +274,7 @@ def with_cems_environment(site: SiteConfig, environ) -> SiteConfig:
             ("quarantine_folder", "GL_CEMS_QUARANTINE_FOLDER"),
             ("accepted_folder", "GL_CEMS_ACCEPTED_FOLDER"),
             ("epa_folder", "GL_CEMS_EPA_FOLDER"),
+            ("epa_daily_folder", "GL_CEMS_EPA_DAILY_FOLDER"),
         )
         if environ.get(name)
     }
