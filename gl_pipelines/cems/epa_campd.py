@@ -18,6 +18,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,7 +182,7 @@ def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
             for name in members:
                 try:
                     yield f"{path.name}:{name}", archive.read(name)
-                except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a cut or corrupt member
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # a cut or corrupt member
                     raise EpaFileError(f"{path}: member {name!r} cannot be read ({exc})") from None
     else:
         yield path.name, path.read_bytes()

@@ -316,6 +316,15 @@ def test_bad_zip_is_named(tmp_path):
         read_epa_hourly(broken)
 
 
+def test_corrupt_zip_member_is_named(tmp_path):
+    damaged = bytearray(IDAHO[0].read_bytes())
+    damaged[2000] ^= 0xFF  # inside the deflated CSV: the member's CRC no longer matches
+    broken = tmp_path / IDAHO[0].name
+    broken.write_bytes(bytes(damaged))
+    with pytest.raises(EpaFileError, match=re.escape(f"{broken}: member '2017id01.csv' cannot be read (Bad CRC-32")):
+        read_epa_hourly(broken)
+
+
 def test_langley_gulch_rates_match_part_75_factors():
     """Gas CT: SO2 at the App. D 0.0006 lb/mmBtu default; CO2/heat input near Fc x 44.01/385.3/2000 = 0.0594."""
     langley = read_epa_hourly(LANGLEY)
