@@ -7,6 +7,7 @@ file, the field and the offending value, not hours later inside a run.
 from __future__ import annotations
 
 import os
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -208,6 +209,29 @@ CEMS_F_FACTORS: dict[str, tuple[float, float]] = {
 }
 
 
+class AppendixD(_Strict):
+    """A unit monitored by 40 CFR 75 Appendix D (fuel flowmeter + fuel sampling) instead of flow/SO2 CEMS."""
+
+    fuel: Literal["pipeline_natural_gas", "natural_gas", "oil"] = Field(
+        description="'pipeline_natural_gas' may use the 0.0006 lb/mmBtu SO2 default (App. D §2.3.1.4)."
+    )
+    gcv: float = Field(gt=0, description="Gross calorific value: Btu/100 scf (gas) or Btu/lb (oil).")
+    sulfur: float | None = Field(
+        default=None, ge=0, description="Sulfur content: grain/100 scf (gas) or weight percent (oil)."
+    )
+    so2_from: Literal["default_rate", "sulfur"] = Field(
+        default="default_rate", description="SO2 by the App. D §2.3.1.4 default rate or from sulfur content."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AppendixD:
+        if self.so2_from == "sulfur" and self.sulfur is None:
+            raise ValueError("so2_from 'sulfur' needs sulfur (grain/100 scf for gas, weight % for oil)")
+        if self.so2_from == "default_rate" and self.fuel != "pipeline_natural_gas":
+            raise ValueError("the 0.0006 lb/mmBtu SO2 default is for pipeline natural gas only; set so2_from: sulfur")
+        return self
+
+
 class CemsUnit(_Strict):
     """One Part 75 unit: how its monitors report and which Appendix F equations apply."""
 
@@ -242,6 +266,14 @@ class CemsUnit(_Strict):
         default="ppm", description="'ppm': rate from NOx ppm and diluent (F-5/F-6); 'rate': monitor reports lb/mmBtu."
     )
     heat_input_method: Literal["co2", "o2"] = "co2"
+    co2_method: Literal["cems", "appendix_g"] = Field(
+        default="cems",
+        description="'cems': CO2 mass from the CO2 monitor and flow (App. F Eq. F-11); 'appendix_g': from the "
+        "hour's heat input and the fuel's carbon F-factor (App. G Eq. G-4), as EPA computes gas- and oil-fired units.",
+    )
+    appendix_d: AppendixD | None = Field(
+        default=None, description="Fuel-flow monitoring (App. D) of the unit's fuel: GCV and sulfur (see fuel_based)."
+    )
     so2_mpc_ppm: float | None = Field(default=None, gt=0, description="SO2 maximum potential concentration.")
     co2_mpc_pct: float = Field(gt=0, le=100, description="CO2 maximum potential concentration, %.")
     o2_min_pct: float = Field(default=0.0, ge=0, lt=20.9, description="O2 value substituted when O2 PMA < 80 %.")
@@ -281,6 +313,41 @@ CEMS_PLC_FIELDS = ("hour_start_epoch", *CEMS_PLC_VALUE_FIELDS, *CEMS_PLC_STATUS_
 2 failed calibration, 3 out of control)."""
 
 
+def standard_utc_offset(zone_name: str) -> int:
+    """Standard-time UTC offset (whole hours) of an IANA zone: its offset minus daylight saving, so
+    'America/Los_Angeles' gives -8 all year (Part 75 hours are local standard time)."""
+    zone = ZoneInfo(zone_name)
+    moment = datetime(2021, 1, 15, 12, tzinfo=zone)
+    offset = moment.utcoffset() - moment.dst()
+    hours, rest = divmod(offset.total_seconds(), 3600)
+    if rest:
+        raise ValueError(f"time zone {zone_name!r}: standard offset {offset} is not a whole number of hours")
+    return int(hours)
+
+
+class EpaFacility(_Strict):
+    """One EPA facility (ORIS code) whose local standard time differs from its state's main zone."""
+
+    facility_id: int = Field(gt=0, description="EPA facility id (ORISPL code), e.g. 7456 (Rathdrum).")
+    utc_offset_hours: int | None = Field(default=None, ge=-12, le=14, description="Standard time minus UTC.")
+    time_zone: str | None = Field(default=None, description="IANA zone; its standard offset is used (no DST).")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> EpaFacility:
+        if (self.utc_offset_hours is None) == (self.time_zone is None):
+            raise ValueError("give exactly one of utc_offset_hours and time_zone")
+        if self.time_zone is not None:
+            try:
+                standard_utc_offset(self.time_zone)
+            except ZoneInfoNotFoundError:
+                raise ValueError(f"unknown time zone {self.time_zone!r}") from None
+        return self
+
+    @property
+    def standard_offset_hours(self) -> int:
+        return self.utc_offset_hours if self.time_zone is None else standard_utc_offset(self.time_zone)
+
+
 class CemsSource(_Strict):
     """CEMS of the site: its Part 75 units and where their hourly data comes from. Relative folders
     are resolved against the project root (the folder holding `config/`)."""
@@ -293,6 +360,23 @@ class CemsSource(_Strict):
     quarantine_folder: Path = Field(description="Malformed files are moved here, with the reason beside them.")
     accepted_folder: Path = Field(description="Content-addressed copies of every accepted file, read by the assets.")
     epa_folder: Path | None = Field(default=None, description="EPA CAMPD hourly emissions files to load.")
+    epa_daily_folder: Path | None = Field(
+        default=None, description="EPA daily emissions files (DLY_<year><state>Q<n>.csv or CAMPD daily) to load."
+    )
+    epa_facilities: list[EpaFacility] = Field(
+        default_factory=list, description="Facilities whose local standard time is not their state's main zone."
+    )
+    epa_complete_period: Literal["quarter", "year", "off"] = Field(
+        default="quarter",
+        description="Every unit must have every hour of each quarter (or year) its EPA hours touch, else the "
+        "import fails and the stored table stays as it was; 'off' loads and reports the gaps.",
+    )
+    history_start: date = Field(
+        default=date(2025, 1, 1), description="First day of the CEMS partitions (DAHS raw, emissions, reports)."
+    )
+    epa_history_start: date | None = Field(
+        default=None, description="First quarter of the EPA quarterly report partitions (default: history_start)."
+    )
     lookback_days: int = Field(
         default=90, ge=1, le=400, description="Raw history read for missing-data look-backs (720/2,160 hours)."
     )
@@ -300,7 +384,7 @@ class CemsSource(_Strict):
         default=None, description="The CEMS PLC's last-completed-hour block (fallback for the live hour)."
     )
 
-    @field_validator("dahs_drop_folder", "quarantine_folder", "accepted_folder", "epa_folder")
+    @field_validator("dahs_drop_folder", "quarantine_folder", "accepted_folder", "epa_folder", "epa_daily_folder")
     @classmethod
     def _under_project(cls, value: Path | None) -> Path | None:
         return value if value is None or value.is_absolute() else PROJECT_ROOT / value
@@ -310,6 +394,9 @@ class CemsSource(_Strict):
         ids = [unit.unit_id for unit in self.units]
         if len(set(ids)) != len(ids):
             raise ValueError(f"duplicate unit_id in {ids}")
+        facilities = [facility.facility_id for facility in self.epa_facilities]
+        if len(set(facilities)) != len(facilities):
+            raise ValueError(f"duplicate facility_id in epa_facilities {facilities}")
         if self.plc is not None:
             for point in self.plc.points:
                 unit, _, name = point.name.partition(".")
@@ -323,6 +410,14 @@ class CemsSource(_Strict):
                 if f"{unit}.hour_start_epoch" not in names or f"{unit}.op_time" not in names:
                     raise ValueError(f"plc block of unit {unit!r} needs its hour_start_epoch and op_time points")
         return self
+
+    def epa_utc_offsets(self) -> dict[int, int]:
+        """Facility id -> standard UTC offset for the facilities configured apart from their state."""
+        return {facility.facility_id: facility.standard_offset_hours for facility in self.epa_facilities}
+
+    @property
+    def epa_start(self) -> date:
+        return self.epa_history_start or self.history_start
 
 
 class HistorianTag(_Strict):

@@ -124,7 +124,10 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         # 01:30 LST: the DAHS exports the day's last hour after it closes; a later file re-runs by hand.
         schedules.append(
             partition_schedule(
-                cems_daily_job, cems_daily_partitions(site.cems.lst_utc_offset_hours), minute_of_hour=30, hour_of_day=1
+                cems_daily_job,
+                cems_daily_partitions(site.cems.lst_utc_offset_hours, site.cems.history_start.isoformat()),
+                minute_of_hour=30,
+                hour_of_day=1,
             )
         )
         extra_sensors.append(build_cems_file_sensor(site.cems, cems_raw_job.name))
@@ -261,8 +264,9 @@ def with_modbus_address(site: SiteConfig, host: str | None, port: int | None) ->
 
 
 def with_cems_environment(site: SiteConfig, environ) -> SiteConfig:
-    """$GL_CEMS_DROP_FOLDER, $GL_CEMS_QUARANTINE_FOLDER, $GL_CEMS_ACCEPTED_FOLDER, $GL_CEMS_EPA_FOLDER move
-    the CEMS folders; $GL_CEMS_PLC_HOST / $GL_CEMS_PLC_PORT the PLC (the demo plant's free port)."""
+    """$GL_CEMS_DROP_FOLDER, $GL_CEMS_QUARANTINE_FOLDER, $GL_CEMS_ACCEPTED_FOLDER, $GL_CEMS_EPA_FOLDER,
+    $GL_CEMS_EPA_DAILY_FOLDER move the CEMS folders; $GL_CEMS_PLC_HOST / $GL_CEMS_PLC_PORT the PLC (the demo
+    plant's free port)."""
     folders = {
         field: Path(environ[name])
         for field, name in (
@@ -270,6 +274,7 @@ def with_cems_environment(site: SiteConfig, environ) -> SiteConfig:
             ("quarantine_folder", "GL_CEMS_QUARANTINE_FOLDER"),
             ("accepted_folder", "GL_CEMS_ACCEPTED_FOLDER"),
             ("epa_folder", "GL_CEMS_EPA_FOLDER"),
+            ("epa_daily_folder", "GL_CEMS_EPA_DAILY_FOLDER"),
         )
         if environ.get(name)
     }

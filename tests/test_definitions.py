@@ -19,6 +19,7 @@ PARENTS = {
     "erp_plants": set(),
     "cems_hourly_raw": set(),
     "cems_campd_hourly": set(),
+    "cems_epa_quarterly": {"cems_campd_hourly"},
     "cems_hourly_emissions": {"cems_hourly_raw"},
     "cems_daily_emissions": {"cems_hourly_emissions"},
     "cems_quarterly_emissions": {"cems_hourly_emissions"},

@@ -4,8 +4,7 @@
   whose hour falls in the window. For a unit-hour no file holds, and only when the window ends at
   the PLC's "last completed hour" (the hour just closed), the PLC register block fills it; an older
   hour is never filled from the PLC, whose block only holds the latest hour.
-- `cems_campd_hourly` (unpartitioned): every EPA CAMPD hourly file in `cems.epa_folder`, reloaded as
-  a whole, so users can compare published history with their own numbers.
+- `cems_campd_hourly`, `cems_epa_daily`, `cems_epa_quarterly`: EPA's published history (`assets/cems_epa.py`).
 - `cems_hourly_emissions`, `cems_daily_emissions`, `cems_quarterly_emissions`: per day and quarter.
   Emissions read the day's raw hours plus `lookback_days` of raw history for the missing-data look-backs.
 
@@ -35,6 +34,7 @@ from dagster import (
     asset,
 )
 
+from gl_pipelines.assets.cems_epa import build_epa_assets
 from gl_pipelines.assets.charts import bar_chart, chart_metadata
 from gl_pipelines.assets.partitions import (
     HISTORY_START,
@@ -44,9 +44,8 @@ from gl_pipelines.assets.partitions import (
 )
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
 from gl_pipelines.cems.aggregate import daily_totals, quarterly_totals
-from gl_pipelines.cems.dahs_store import rows_for_window, sha256_of
+from gl_pipelines.cems.dahs_store import rows_for_window
 from gl_pipelines.cems.emissions import compute_hourly_emissions, open_end_gaps
-from gl_pipelines.cems.epa_campd import read_epa_hourly
 from gl_pipelines.cems.plc import plc_block_rows
 from gl_pipelines.cems.schema import KEY_COLUMNS, RAW_COLUMNS, validate_raw_frame
 from gl_pipelines.checks.gate import blocking_problems, problems_by_partition, require_checks_passed, writer_runs
@@ -73,20 +72,21 @@ def lst_zone(lst_utc_offset_hours: int) -> str:
 
 
 @cache
-def cems_hourly_partitions(lst_utc_offset_hours: int) -> HourlyPartitionsDefinition:
-    return HourlyPartitionsDefinition(start_date=f"{HISTORY_START}-00:00", timezone=lst_zone(lst_utc_offset_hours))
+def cems_hourly_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> HourlyPartitionsDefinition:
+    """`start`: the CEMS source's `history_start` (ISO date); the demo keeps the shared 2025-01-01."""
+    return HourlyPartitionsDefinition(start_date=f"{start}-00:00", timezone=lst_zone(lst_utc_offset_hours))
 
 
 @cache
-def cems_daily_partitions(lst_utc_offset_hours: int) -> DailyPartitionsDefinition:
-    return DailyPartitionsDefinition(start_date=HISTORY_START, timezone=lst_zone(lst_utc_offset_hours))
+def cems_daily_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=start, timezone=lst_zone(lst_utc_offset_hours))
 
 
 @cache
-def cems_quarterly_partitions(lst_utc_offset_hours: int) -> TimeWindowPartitionsDefinition:
+def cems_quarterly_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> TimeWindowPartitionsDefinition:
     return TimeWindowPartitionsDefinition(
         cron_schedule=QUARTER_CRON,
-        start=HISTORY_START,
+        start=start,
         fmt="%Y-%m-%d",
         timezone=lst_zone(lst_utc_offset_hours),
         end_offset=1,  # the quarter in progress is a partition too: its report is quarter to date
@@ -109,9 +109,10 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
     units = {unit.unit_id: unit for unit in source.units}
     unit_ids = list(units)
     offset = source.lst_utc_offset_hours
-    daily = cems_daily_partitions(offset)
-    quarterly = cems_quarterly_partitions(offset)
-    hourly = cems_hourly_partitions(offset)
+    start = source.history_start.isoformat()
+    daily = cems_daily_partitions(offset, start)
+    quarterly = cems_quarterly_partitions(offset, start)
+    hourly = cems_hourly_partitions(offset, start)
     plc_keys = {PLC_RESOURCE_KEY} if source.plc else set()
 
     @asset(
@@ -331,42 +332,10 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
             },
         )
 
-    @asset(
-        io_manager_key="warehouse",
-        group_name="cems",
-        kinds={"csv", "duckdb"},
-        pool=WAREHOUSE_POOL,
-        description=f"EPA CAMPD/AMPD hourly emissions published for units, from every .csv/.zip in "
-        f"{source.epa_folder}; reloaded whole (unpartitioned: EPA republishes whole files).",
-    )
-    def cems_campd_hourly(context: AssetExecutionContext) -> Output[pd.DataFrame]:
-        began = time.perf_counter()
-        folder = source.epa_folder
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".zip")) if folder else []
-        if not files:
-            raise Failure(description=f"cems_campd_hourly: no EPA .csv or .zip files in {folder}; nothing replaced")
-        epa = read_epa_hourly(files)
-        digests = [f"{path.name}:{sha256_of(path.read_bytes())}" for path in files]
-        metadata = provenance_metadata(
-            endpoint=f"file://{folder}",
-            window=(epa["hour_start_utc"].min().to_pydatetime(), epa["hour_start_utc"].max().to_pydatetime()),
-            query=f"{len(files)} EPA hourly file(s)",
-            payload_sha256=_digest(digests),
-            resource_version="gl-pipelines-epa-campd/1",
-            duration_s=time.perf_counter() - began,
-            frame=epa,
-        )
-        per_unit = epa.groupby(["facility_id", "unit_id"])["co2_mass_tons"].sum()
-        labels = [f"{facility}:{unit}" for facility, unit in per_unit.index]
-        chart = bar_chart(labels, {"CO2": per_unit.tolist()}, "CO2 published by EPA per unit", "short tons")
-        metadata.update(
-            {
-                "files": MetadataValue.json([path.name for path in files]),
-                "units": len(per_unit),
-                "chart": chart_metadata(chart, "EPA CO2 per unit"),
-            }
-        )
-        return Output(epa, metadata=metadata)
-
-    assets = [cems_hourly_raw, cems_hourly_emissions, cems_daily_emissions, cems_quarterly_emissions]
-    return [*assets, cems_campd_hourly] if source.epa_folder else assets
+    return [
+        cems_hourly_raw,
+        cems_hourly_emissions,
+        cems_daily_emissions,
+        cems_quarterly_emissions,
+        *build_epa_assets(source),
+    ]

@@ -2,8 +2,9 @@
 
 The unit's configuration (`CemsUnit`) picks the equation: monitor basis (wet/dry), heat input from CO2
 (F-15) or O2 (F-17/F-18), NOx rate from ppm and diluent (F-5/F-6/F-7a/F-7b) or reported directly, SO2
-from the CEMS (F-1/F-2) or the Appendix D default rate. Rates are per operating hour; masses are rate x
-operating time. Non-operating hours carry zero mass and no rates.
+from the CEMS (F-1/F-2) or the Appendix D default rate, CO2 from the monitor (F-11) or from the heat
+input (App. G Eq. G-4, `co2_method: appendix_g`, as EPA computes gas and oil units). Rates are per
+operating hour; masses are rate x operating time. Non-operating hours carry zero mass and no rates.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gl_pipelines.cems import equations as eq
+from gl_pipelines.cems.fuel_based import co2_tons_g4
 from gl_pipelines.cems.schema import (
     EMISSIONS_COLUMNS,
     EMISSIONS_DTYPES,
@@ -49,8 +51,12 @@ def unit_rates(filled: Mapping[str, np.ndarray], unit: CemsUnit) -> dict[str, np
     else:
         heat_input = eq.heat_input_o2_wet(flow, o2, moisture, unit.fd_factor)
 
-    wet_co2 = unit.co2_basis == "wet"
-    co2_tons_hr = eq.co2_tons_hr_wet(co2, flow) if wet_co2 else eq.co2_tons_hr_dry(co2, flow, moisture)
+    if unit.co2_method == "appendix_g":
+        co2_tons_hr = co2_tons_g4(heat_input, unit.fc_factor)
+    elif unit.co2_basis == "wet":
+        co2_tons_hr = eq.co2_tons_hr_wet(co2, flow)
+    else:
+        co2_tons_hr = eq.co2_tons_hr_dry(co2, flow, moisture)
 
     if unit.so2_method == "default_rate":
         so2_lb_hr = eq.so2_lb_hr_default_rate(unit.so2_default_rate_lb_mmbtu, heat_input)

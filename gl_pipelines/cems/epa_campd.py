@@ -5,18 +5,29 @@ namings are read: the older AMPD FTP files (`OP_DATE`, `OP_HOUR`, `SO2_MASS (lbs
 and the newer CAMPD downloads (`Date`, `Hour`, `SO2 Mass (lbs)`, `* Measure Indicator`), as .csv or
 as .zip archives of CSVs. Hours in the files are local standard time; the UTC instant uses the state's
 standard offset unless the caller gives a per-facility one. A malformed file raises EpaFileError naming
-the file, the line and the column, and nothing from it is returned.
+the file, the line and the column, and nothing from it is returned: every column a published figure
+depends on must be in the header, every number must be a clean decimal (a NUL byte, stray bytes or a
+word where a number belongs is refused, never read as a shorter number or a null), and every row must
+have as many fields as the header. `coverage` reports the hours a unit's quarter or year lacks,
+which is how a file cut at a line boundary shows.
 """
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 import zipfile
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from gl_pipelines.cems.schema import SUBSTITUTED_PARAMETERS
 
@@ -99,7 +110,22 @@ _NEW = {
     "Heat Input Measure Indicator": "heat_input_indicator",
 }
 _DATE_FORMATS = {"old": "%m-%d-%Y", "new": "%Y-%m-%d"}
-_REQUIRED = ["state", "facility_id", "unit_id", "date", "hour", "op_time"]
+_REQUIRED_KEYS = ("state", "facility_id", "unit_id", "date", "hour", "op_time")
+# Every published figure the totals, reports and consistency checks use: a file without one of them
+# would load as nulls (zero tons) and replace good data, so it is refused instead.
+_REQUIRED_FIGURES = (
+    "gross_load_mw",
+    "so2_mass_lb",
+    "so2_rate_lb_mmbtu",
+    "nox_rate_lb_mmbtu",
+    "nox_mass_lb",
+    "co2_mass_tons",
+    "co2_rate_tons_mmbtu",
+    "heat_input_mmbtu",
+    "so2_mass_indicator",
+    "nox_rate_indicator",
+    "co2_mass_indicator",
+)
 NUMERIC_COLUMNS = [
     "op_time",
     "gross_load_mw",
@@ -140,7 +166,7 @@ EPA_HOURLY_COLUMNS = [
 
 
 class EpaFileError(ValueError):
-    """An EPA hourly file that cannot be read as published; names file, line and column."""
+    """An EPA file that cannot be read as published; names file, line, column and value."""
 
 
 def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -154,121 +180,259 @@ def _texts(path: Path) -> Iterator[tuple[str, bytes]]:
             if not members:
                 raise EpaFileError(f"{path}: zip archive holds no .csv file")
             for name in members:
-                yield f"{path.name}:{name}", archive.read(name)
+                try:
+                    yield f"{path.name}:{name}", archive.read(name)
+                except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:  # a cut or corrupt member
+                    raise EpaFileError(f"{path}: member {name!r} cannot be read ({exc})") from None
     else:
         yield path.name, path.read_bytes()
 
 
+def excerpt(value: object, limit: int = 40) -> str:
+    """A short, printable quote of a bad value (repr escapes NUL and stray bytes), cut at `limit` chars."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _fail(origin: str, line: int | None, column: str, value: object, problem: str) -> EpaFileError:
     where = f"line {line}, " if line is not None else ""
-    return EpaFileError(f"{origin}: {where}column {column!r} value {value!r}: {problem}")
+    return EpaFileError(f"{origin}: {where}column {column!r} value {excerpt(value)}: {problem}")
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class EpaFormat:
+    """One published column naming: how to recognise it, what to rename, what must be there."""
+
+    name: str
+    marker: str
+    mapping: Mapping[str, str]
+    required: Sequence[str]
+    numeric: Sequence[str]
+    date_format: str
+
+
+@dataclass
+class EpaTable:
+    """A parsed file: columns renamed to ours (strings, numbers as float64), and where each row came from."""
+
+    origin: str
+    format: EpaFormat
+    frame: pd.DataFrame
+    lines: pd.Series
+    source_column: dict[str, str]
+    raw: pa.Table
+    raw_names: dict[str, str]
+
+    def text(self, column: str) -> pd.Series:
+        """The column's values as printed in the file."""
+        return self.raw.column(self.raw_names[self.source_column[column]]).to_pandas()
+
+    def fail(self, row, column: str, value: object, problem: str) -> EpaFileError:
+        return _fail(self.origin, int(self.lines[row]), self.source_column.get(column, column), value, problem)
+
+    def first(self, bad: pd.Series, column: str, values: pd.Series | None, problem: str) -> None:
+        """Raise for the first row flagged in `bad`, quoting its value of `column` (`values`, or as printed
+        in the file when None)."""
+        if bad.any():
+            row = bad[bad].index[0]
+            raise self.fail(row, column, (self.text(column) if values is None else values)[row], problem)
+
+
+def read_table(origin: str, payload: bytes, formats: Sequence[EpaFormat], refuse: Mapping[str, str]) -> EpaTable:
+    """Decode, split and check one EPA CSV; `refuse` maps a header marker of another kind of EPA file
+    to the reason it is not read here.
+
+    Arrow's CSV reader splits and converts the columns (single-threaded, so a short or long row is
+    reported with its line number); a value Arrow cannot take as a float is then located with pandas
+    to name its line. Every field is text first: nothing is guessed from the data.
+    """
+    try:
+        payload.decode("utf-8")
+        data = payload
+    except UnicodeDecodeError:
+        data = payload.decode("latin-1").encode("utf-8")  # the AMPD FTP files are latin-1
+    data = data.rstrip(b"\r\n\t ") + b"\n"  # trailing blank lines are no rows
+    first_line = data.split(b"\n", 1)[0].decode("utf-8")
+    header = [column.strip() for column in next(csv.reader([first_line]), [])]
+    if not any(header):
+        raise EpaFileError(f"{origin}: empty file (no header line)")
+    for marker, reason in refuse.items():
+        if marker in header:
+            raise _fail(origin, 1, marker, marker, reason)
+    fmt = next((f for f in formats if f.marker in header), None)
+    if fmt is None:
+        names = " or ".join(repr(f.marker) for f in formats)
+        raise _fail(origin, 1, formats[0].marker, ",".join(header), f"header has none of {names}: not this EPA format")
+    missing = [name for column in fmt.required for name in [_header_of(fmt, column, header)] if name not in header]
+    if missing:
+        raise EpaFileError(
+            f"{origin}: line 1, column(s) {', '.join(repr(m) for m in missing)} missing from the header "
+            f"(every figure a total or report depends on is required)"
+        )
+    control = _CONTROL.search(payload)
+    if control:
+        _raise_control(origin, data.decode("utf-8"), header, control.start(), payload)
+    names = [f"{index}:{name}" for index, name in enumerate(header)]  # Arrow needs unique names
+    invalid: list = []
+
+    def on_invalid(row) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        arrow = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise EpaFileError(f"{origin}: malformed CSV: {exc}") from None
+    if invalid:
+        row = invalid[0]
+        raise EpaFileError(
+            f"{origin}: line {row.number}: {row.actual_columns} fields where the header has {row.expected_columns} "
+            f"(a broken row or a file cut short): {excerpt(row.text)}"
+        )
+    columns = {}
+    for name, header_name in zip(names, header, strict=True):
+        ours = fmt.mapping.get(header_name, header_name)
+        if ours not in columns:  # aliases (SLOAD spellings): the first one present wins
+            columns[ours] = (header_name, pc.utf8_trim_whitespace(arrow.column(name)))
+    count = arrow.num_rows
+    lines = pd.Series(np.arange(2, count + 2))  # header is line 1
+    source_column = {ours: header_name for ours, (header_name, _) in columns.items()}
+    frame = pd.DataFrame(index=lines.index)
+    parsed = EpaTable(origin, fmt, frame, lines, source_column, arrow, dict(zip(header, names, strict=True)))
+    for ours, (_, values) in columns.items():
+        if ours not in fmt.numeric:
+            frame[ours] = values.to_pandas()
+    for column in fmt.numeric:
+        if column not in columns:
+            frame[column] = np.nan
+            continue
+        values = columns[column][1]
+        nulled = pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        try:
+            numbers = pc.cast(nulled, pa.float64()).to_numpy()
+        except pa.ArrowInvalid:
+            numbers = None
+        if (
+            numbers is None
+            or not np.isfinite(numbers[~np.isnan(numbers)]).all()
+            or np.isnan(numbers).sum() != (pc.sum(pc.is_null(nulled)).as_py() or 0)
+        ):
+            _raise_unclean(parsed, column, values.to_pandas())
+        parsed.first(pd.Series(numbers < 0), column, None, "negative")
+        frame[column] = numbers
+    return parsed
+
+
+def _raise_unclean(parsed: EpaTable, column: str, values: pd.Series) -> None:
+    """Name the first value of `column` that is not a decimal number or empty (a word, stray bytes, "nan")."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    unclean = (numbers.isna() & values.ne("")) | np.isinf(numbers)
+    parsed.first(unclean, column, values, "not a number")
+    for row, value in values.items():  # anything pandas took that Arrow did not
+        try:
+            pc.cast(pa.scalar(value or "0"), pa.float64())
+        except pa.ArrowInvalid:
+            raise parsed.fail(row, column, value, "not a number") from None
+    raise EpaFileError(f"{parsed.origin}: column {parsed.source_column[column]!r}: not clean numbers")
+
+
+def _header_of(fmt: EpaFormat, column: str, header: list[str]) -> str:
+    """The header name a required column goes by (the one present, when a format has aliases)."""
+    names = [k for k, v in fmt.mapping.items() if v == column]
+    return next((name for name in names if name in header), names[0])
+
+
+def _raise_control(origin: str, text: str, header: list[str], index: int, payload: bytes) -> None:
+    """A NUL or other control byte: name the line, the field holding it and its value."""
+    line = payload[:index].count(b"\n") + 1
+    raw = text.splitlines()[line - 1]
+    fields = next(csv.reader([raw]))
+    column = next((header[i] for i, f in enumerate(fields) if _CONTROL.search(f.encode("latin-1", "replace"))), "?")
+    value = next((f for f in fields if _CONTROL.search(f.encode("latin-1", "replace"))), raw)
+    raise _fail(origin, line, column, value, "control byte (NUL or similar) inside a value: not a clean number or text")
+
+
+OLD_HOURLY = EpaFormat(
+    "ampd", "OP_DATE", _OLD, (*_REQUIRED_KEYS, *_REQUIRED_FIGURES), NUMERIC_COLUMNS, _DATE_FORMATS["old"]
+)
+NEW_HOURLY = EpaFormat(
+    "campd",
+    "Date",
+    _NEW,
+    (*_REQUIRED_KEYS, *_REQUIRED_FIGURES, "heat_input_indicator"),
+    NUMERIC_COLUMNS,
+    _DATE_FORMATS["new"],
+)
+DAILY_MARKERS = {
+    "SUM_OP_TIME": "an EPA daily file (DLY_ format): read it with read_epa_daily (cems.epa_daily_folder)",
+    "Sum of the Operating Time": "an EPA CAMPD daily file: read it with read_epa_daily (cems.epa_daily_folder)",
+}
 
 
 def _parse(origin: str, payload: bytes, utc_offset_hours: int | None, facility_offsets: Mapping[int, int]):
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        text = payload.decode("latin-1")  # the AMPD FTP files are latin-1
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.ParserError as exc:
-        raise EpaFileError(f"{origin}: malformed CSV: {exc}") from None
-    table.columns = [column.strip() for column in table.columns]
-    if "OP_DATE" in table.columns:
-        naming, mapping = "old", _OLD
-    elif "Date" in table.columns:
-        naming, mapping = "new", _NEW
-    else:
-        raise _fail(origin, 1, "OP_DATE/Date", None, "header names neither the AMPD nor the CAMPD hourly format")
-    frame = table.rename(columns={k: v for k, v in mapping.items() if k in table.columns})
-    for column in _REQUIRED:
-        if column not in frame.columns:
-            header = [k for k, v in mapping.items() if v == column][0]
-            raise _fail(origin, 1, header, None, "column missing from the header")
-    lines = pd.Series(np.arange(2, len(frame) + 2), index=frame.index)  # header is line 1
-    source_column = {v: k for k, v in mapping.items() if k in table.columns}
-
-    for column in NUMERIC_COLUMNS + INDICATOR_COLUMNS:
+    parsed = read_table(origin, payload, (OLD_HOURLY, NEW_HOURLY), DAILY_MARKERS)
+    frame, lines = parsed.frame, parsed.lines
+    naming = "new" if parsed.format is NEW_HOURLY else "old"
+    for column in INDICATOR_COLUMNS:
         if column not in frame.columns:
             frame[column] = ""
-    for column in NUMERIC_COLUMNS:
-        text_values = frame[column].str.strip()
-        numbers = pd.to_numeric(text_values.mask(text_values.eq("")), errors="coerce")
-        bad = numbers.isna() & text_values.ne("")
-        if bad.any():
-            row = bad[bad].index[0]
-            raise _fail(origin, int(lines[row]), source_column[column], text_values[row], "not a number")
-        negative = numbers < 0
-        if negative.any():
-            row = negative[negative].index[0]
-            raise _fail(origin, int(lines[row]), source_column[column], text_values[row], "negative")
-        frame[column] = numbers.astype("float64")
     op_time_bad = frame["op_time"].isna() | (frame["op_time"] > 1)
-    if op_time_bad.any():
-        row = op_time_bad[op_time_bad].index[0]
-        raise _fail(
-            origin,
-            int(lines[row]),
-            source_column["op_time"],
-            table.iloc[row][source_column["op_time"]],
-            "operating time must be within 0..1",
-        )
+    parsed.first(op_time_bad, "op_time", None, "operating time must be within 0..1")
 
-    date = pd.to_datetime(frame["date"].str.strip(), format=_DATE_FORMATS[naming], errors="coerce")
-    hour = pd.to_numeric(frame["hour"].str.strip(), errors="coerce")
-    for column, bad in (("date", date.isna()), ("hour", hour.isna() | (hour < 0) | (hour > 23) | (hour % 1 != 0))):
-        if bad.any():
-            row = bad[bad].index[0]
-            raise _fail(origin, int(lines[row]), source_column[column], frame.at[row, column], "not a valid date/hour")
-    facility = pd.to_numeric(frame["facility_id"].str.strip(), errors="coerce")
-    if facility.isna().any():
-        row = facility[facility.isna()].index[0]
-        raise _fail(origin, int(lines[row]), source_column["facility_id"], frame.at[row, "facility_id"], "not an id")
+    date = pd.to_datetime(frame["date"], format=_DATE_FORMATS[naming], errors="coerce")
+    hour = pd.to_numeric(frame["hour"], errors="coerce")
+    parsed.first(date.isna(), "date", frame["date"], "not a valid date/hour")
+    hour_bad = hour.isna() | (hour < 0) | (hour > 23) | (hour % 1 != 0)
+    parsed.first(hour_bad, "hour", frame["hour"], "not a valid date/hour")
+    facility = pd.to_numeric(frame["facility_id"], errors="coerce")
+    parsed.first(facility.isna(), "facility_id", frame["facility_id"], "not an id")
     frame["facility_id"] = facility.astype("int64")
-    frame["state"] = frame["state"].str.strip()
-    frame["unit_id"] = frame["unit_id"].str.strip()
     frame["hour_start_lst"] = (date + pd.to_timedelta(hour, unit="h")).astype("datetime64[ns]")
 
     offsets = frame["facility_id"].map(facility_offsets) if facility_offsets else pd.Series(np.nan, frame.index)
     if utc_offset_hours is not None:
         offsets = offsets.fillna(utc_offset_hours)
     offsets = offsets.fillna(frame["state"].map(STATE_STANDARD_UTC_OFFSET))
-    if offsets.isna().any():
-        row = offsets[offsets.isna()].index[0]
-        raise _fail(
-            origin,
-            int(lines[row]),
-            source_column["state"],
-            frame.at[row, "state"],
-            "no standard UTC offset known for this state; pass utc_offset_hours or facility_utc_offsets",
-        )
+    parsed.first(
+        offsets.isna(),
+        "state",
+        frame["state"],
+        "no standard UTC offset known for this state; pass utc_offset_hours or facility_utc_offsets",
+    )
     frame["hour_start_utc"] = (frame["hour_start_lst"] - pd.to_timedelta(offsets, unit="h")).dt.tz_localize("UTC")
 
     for column in INDICATOR_COLUMNS:
-        values = frame[column].str.strip()
-        unknown = ~values.isin(MEASURE_INDICATOR_METHODS)
-        if unknown.any():
-            row = unknown[unknown].index[0]
-            raise _fail(
-                origin,
-                int(lines[row]),
-                source_column.get(column, column),
-                values[row],
-                f"unknown measure indicator (known: {sorted(k for k in MEASURE_INDICATOR_METHODS if k)})",
-            )
+        values = frame[column]
+        parsed.first(
+            ~values.isin(MEASURE_INDICATOR_METHODS),
+            column,
+            values,
+            f"unknown measure indicator (known: {sorted(k for k in MEASURE_INDICATOR_METHODS if k)})",
+        )
         frame[column] = values.replace("", None)
     frame["so2_method"] = frame["so2_mass_indicator"].map(MEASURE_INDICATOR_METHODS)
     frame["co2_method"] = frame["co2_mass_indicator"].map(MEASURE_INDICATOR_METHODS)
     frame["nox_method"] = frame["nox_rate_indicator"].map(MEASURE_INDICATOR_METHODS)
     frame["heat_input_method"] = frame["heat_input_indicator"].map(MEASURE_INDICATOR_METHODS)
-    frame["facility_name"] = frame.get("facility_name", pd.Series("", frame.index)).str.strip()
+    if "facility_name" not in frame:
+        frame["facility_name"] = ""
     frame["source"] = "epa_campd" if naming == "new" else "epa_ampd"
     frame["source_ref"] = origin + ":" + lines.astype(str)
 
     duplicated = frame.duplicated(["facility_id", "unit_id", "hour_start_lst"], keep="first")
-    if duplicated.any():
-        row = duplicated[duplicated].index[0]
-        raise _fail(origin, int(lines[row]), source_column["hour"], frame.at[row, "hour"], "duplicated unit-hour")
+    parsed.first(duplicated, "hour", frame["hour"], "duplicated unit-hour")
     return frame[EPA_HOURLY_COLUMNS]
 
 
@@ -359,3 +523,70 @@ def consistency_violations(epa: pd.DataFrame, decimals: Mapping[str, int]) -> pd
         labelled = operating.assign(check=f"{rate} = {mass} / heat_input", residual=residual)
         checks.append(labelled[present & (residual > tolerance)])
     return pd.concat(checks, ignore_index=True)
+
+
+COVERAGE_COLUMNS = ["facility_id", "unit_id", "period_start_lst", "expected", "present", "first_missing_lst"]
+
+
+def coverage(
+    frame: pd.DataFrame, period: str = "quarter", time_column: str = "hour_start_lst", step: str = "h"
+) -> pd.DataFrame:
+    """Per unit and calendar quarter (or year) its rows touch: how many hours (or days, step "D") the
+    period has in local standard time (no DST), how many are present, and the first missing one.
+
+    EPA publishes a row for every hour (day) of a unit's reporting period, operating or not, so a
+    period with fewer rows is a file cut at a line boundary or a month left out, not a quiet unit.
+    """
+    freq = {"quarter": "Q", "year": "Y"}[period]
+    if frame.empty:
+        return pd.DataFrame(columns=COVERAGE_COLUMNS)
+    keyed = frame.assign(period_start_lst=frame[time_column].dt.to_period(freq).dt.start_time)
+    groups = keyed.groupby(["facility_id", "unit_id", "period_start_lst"], sort=True)[time_column]
+    out = groups.nunique().rename("present").reset_index()
+    starts = out["period_start_lst"]
+    ends = (starts.dt.to_period(freq) + 1).dt.start_time
+    out["expected"] = ((ends - starts) / pd.Timedelta(1, unit=step)).astype("int64")
+    out["first_missing_lst"] = pd.NaT
+    for index in out.index[out["present"] < out["expected"]]:
+        key = tuple(out.loc[index, ["facility_id", "unit_id", "period_start_lst"]])
+        wanted = pd.date_range(starts[index], ends[index], freq=step, inclusive="left")
+        out.loc[index, "first_missing_lst"] = wanted.difference(pd.DatetimeIndex(groups.get_group(key)))[0]
+    return out[COVERAGE_COLUMNS]
+
+
+def incomplete_periods(report: pd.DataFrame, unit: str = "hours") -> list[str]:
+    """`facility:unit period: present/expected hours, first missing <time>` per period short of rows."""
+    short = report[report["present"] < report["expected"]]
+    return [
+        f"{r.facility_id}:{r.unit_id} {r.period_start_lst:%Y-%m-%d}: {r.present}/{r.expected} {unit}, "
+        f"first missing {r.first_missing_lst:%Y-%m-%d %H:%M} LST"
+        for r in short.itertuples()
+    ]
+
+
+HOURLY_PERIOD_COLUMNS = [
+    "facility_id",
+    "unit_id",
+    "period_start_lst",
+    "op_hours",
+    "gross_load_mwh",
+    "heat_input_mmbtu",
+    "so2_mass_tons",
+    "nox_mass_tons",
+    "co2_mass_tons",
+]
+
+
+def hourly_period_totals(epa: pd.DataFrame, period: str = "quarter") -> pd.DataFrame:
+    """Per unit and calendar quarter (or year, or day) of local standard time, from published hours:
+    operating hours, gross MWh (load x operating time), heat input, SO2/NOx tons (lb / 2,000), CO2 tons."""
+    freq = {"day": "D", "quarter": "Q", "year": "Y"}[period]
+    keyed = epa.assign(
+        period_start_lst=epa["hour_start_lst"].dt.to_period(freq).dt.start_time,
+        gross_load_mwh=epa["gross_load_mw"] * epa["op_time"],
+        so2_mass_tons=epa["so2_mass_lb"] / 2_000.0,
+        nox_mass_tons=epa["nox_mass_lb"] / 2_000.0,
+        op_hours=epa["op_time"],
+    )
+    grouped = keyed.groupby(["facility_id", "unit_id", "period_start_lst"], sort=True)
+    return grouped[HOURLY_PERIOD_COLUMNS[3:]].sum(min_count=0).reset_index()[HOURLY_PERIOD_COLUMNS]

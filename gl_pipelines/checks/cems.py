@@ -112,8 +112,8 @@ def _result(name: str, problems: list[str], ok: str) -> AssetCheckResult:
 def build_cems_checks(source: CemsSource) -> list[AssetChecksDefinition]:
     units = {unit.unit_id: unit for unit in source.units}
     unit_ids = list(units)
-    hourly = cems_hourly_partitions(source.lst_utc_offset_hours)
-    daily = cems_daily_partitions(source.lst_utc_offset_hours)
+    hourly = cems_hourly_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
+    daily = cems_daily_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
 
     def spec(name: str, asset: str, partitions, description: str) -> AssetCheckSpec:
         return AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=partitions, description=description)

@@ -42,7 +42,7 @@ def _signature(path: Path) -> tuple[int, int]:
 
 
 def build_cems_file_sensor(source: CemsSource, job_name: str) -> SensorDefinition:
-    hourly = cems_hourly_partitions(source.lst_utc_offset_hours)
+    hourly = cems_hourly_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
     units = [unit.unit_id for unit in source.units]
 
     @sensor(

@@ -37,8 +37,8 @@ GAP_TAG = "gl/cems-open-gaps"
 def build_cems_open_gap_sensor(
     source: CemsSource, job_name: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 ) -> SensorDefinition:
-    daily = cems_daily_partitions(source.lst_utc_offset_hours)
-    hourly = cems_hourly_partitions(source.lst_utc_offset_hours)
+    daily = cems_daily_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
+    hourly = cems_hourly_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
 
     @sensor(
         name="cems_open_gaps",

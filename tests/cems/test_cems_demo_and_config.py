@@ -135,7 +135,13 @@ def test_bad_cems_config_names_the_field_and_value(change, text):
 def test_environment_moves_folders_and_plc():
     site = with_cems_environment(
         load_site_config(),
-        {"GL_CEMS_DROP_FOLDER": "/srv/dahs", "GL_CEMS_PLC_HOST": "10.1.2.3", "GL_CEMS_PLC_PORT": "1502"},
+        {
+            "GL_CEMS_DROP_FOLDER": "/srv/dahs",
+            "GL_CEMS_EPA_DAILY_FOLDER": "/srv/epa-daily",
+            "GL_CEMS_PLC_HOST": "10.1.2.3",
+            "GL_CEMS_PLC_PORT": "1502",
+        },
     )
     assert site.cems.dahs_drop_folder == Path("/srv/dahs")
+    assert site.cems.epa_daily_folder == Path("/srv/epa-daily")
     assert (site.cems.plc.host, site.cems.plc.port) == ("10.1.2.3", 1502)

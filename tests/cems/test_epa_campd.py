@@ -11,7 +11,15 @@ import pandas as pd
 import pytest
 
 from gl_pipelines.cems.aggregate import daily_totals, quarterly_totals
-from gl_pipelines.cems.epa_campd import EpaFileError, as_emissions, consistency_violations, read_epa_hourly
+from gl_pipelines.cems.epa_campd import (
+    EpaFileError,
+    as_emissions,
+    consistency_violations,
+    coverage,
+    hourly_period_totals,
+    incomplete_periods,
+    read_epa_hourly,
+)
 from tests.epa_data import EPA_DIR
 
 LANGLEY = EPA_DIR / "langley_gulch_57028_CT1_2018_hourly.csv"
@@ -65,8 +73,8 @@ def raw_rows():
 
 
 @pytest.fixture(scope="module")
-def idaho():
-    return read_epa_hourly(IDAHO)
+def idaho(idaho_epa):
+    return idaho_epa
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +165,38 @@ def test_daily_and_quarterly_totals_equal_sum_of_hours(idaho):
     assert quarters["nox_substituted_hours"].sum() == 248
 
 
+def test_coverage_finds_hours_a_quarter_lacks(idaho):
+    report = coverage(idaho, "quarter")
+    assert len(report) == 64 and (report["present"] == report["expected"]).all()
+    assert sorted(set(report["expected"])) == [2_160, 2_184, 2_208]
+    assert incomplete_periods(report) == []
+    # The last file of 2018 cut 5 lines short: Langley Gulch's last 5 hours of Q4 are missing.
+    assert incomplete_periods(coverage(idaho.iloc[:-5])) == [
+        "57028:CT1 2018-10-01: 2203/2208 hours, first missing 2018-12-31 19:00 LST"
+    ]
+    # A month left out shows in the year's count.
+    no_february = coverage(idaho[idaho["hour_start_lst"].dt.month != 2], "year")
+    assert len(incomplete_periods(no_february)) == 16
+    assert (
+        incomplete_periods(no_february)[0] == "7456:1 2017-01-01: 8088/8760 hours, first missing 2017-02-01 00:00 LST"
+    )
+
+
+def test_hourly_period_totals_match_the_emissions_shape_totals(idaho):
+    ours = hourly_period_totals(idaho, "quarter")
+    ours["unit_id"] = ours["facility_id"].astype(str) + ":" + ours["unit_id"]
+    ours = ours.sort_values(["unit_id", "period_start_lst"], ignore_index=True)
+    theirs = quarterly_totals(as_emissions(idaho)).sort_values(["unit_id", "period_start_lst"], ignore_index=True)
+    assert len(ours) == len(theirs) == 64
+    assert (ours["period_start_lst"] == theirs["period_start_lst"]).all() and (
+        ours["unit_id"] == theirs["unit_id"]
+    ).all()
+    assert np.allclose(ours["co2_mass_tons"], theirs["co2_mass_tons"])
+    assert np.allclose(ours["so2_mass_tons"], theirs["so2_mass_tons"])
+    assert np.allclose(ours["gross_load_mwh"], theirs["gross_load_mwh"])
+    assert ours["co2_mass_tons"].sum() == pytest.approx(idaho["co2_mass_tons"].sum())
+
+
 def test_old_and_new_naming_read_to_the_same_frame(tmp_path):
     old = read_epa_hourly(LANGLEY)
     assert len(old) == 8_760 and old["hour_start_lst"].is_unique
@@ -196,7 +236,7 @@ def lines_of_langley(count=5):
     [
         (
             lambda lines: lines[:3] + [lines[3].rstrip("\r\n") + ',"extra"\r\n'] + lines[4:],
-            r"bad\.csv: malformed CSV: .*line 4",
+            r"bad\.csv: line 4: 25 fields where the header has 24 \(a broken row or a file cut short\)",
         ),
         (
             lambda lines: lines[:2] + [lines[2].replace('"119"', '"11x9"', 1)] + lines[3:],
@@ -216,11 +256,49 @@ def lines_of_langley(count=5):
         ),
         (
             lambda lines: [lines[0].replace('"OP_TIME",', '"OPTIME",')] + lines[1:],
-            r"bad\.csv: line 1, column 'OP_TIME' value None: column missing from the header",
+            r"bad\.csv: line 1, column\(s\) 'OP_TIME' missing from the header",
         ),
         (
             lambda lines: lines[:1] + [lines[1].replace('"0","1","315"', '"0","1.5","315"', 1)] + lines[2:],
             r"bad\.csv: line 2, column 'OP_TIME' value '1.5': operating time must be within 0..1",
+        ),
+        (  # a figure's column missing: refused by name, never loaded as nulls (0 tons)
+            lambda lines: [line.replace(',"CO2_MASS (tons)"', ',"CO2 (tons)"', 1) for line in lines],
+            r"bad\.csv: line 1, column\(s\) 'CO2_MASS \(tons\)' missing from the header",
+        ),
+        (  # every missing figure is named at once
+            lambda lines: (
+                [lines[0].replace('"HEAT_INPUT (mmBtu)"', '"HI"').replace('"NOX_MASS (lbs)"', '"NOX"')] + lines[1:]
+            ),
+            r"bad\.csv: line 1, column\(s\) 'NOX_MASS \(lbs\)', 'HEAT_INPUT \(mmBtu\)' missing from the header",
+        ),
+        (  # a NUL byte inside 117.5 would read as 11.0
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"11\x009"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '11\\x009': control byte \(NUL",
+        ),
+        (  # stray bytes
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"11\xff9"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '11\xff9': not a number",
+        ),
+        (  # a word where a number belongs (an indicator pasted one column left)
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"Calculated"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value 'Calculated': not a number",
+        ),
+        (
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"-119"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '-119': negative",
+        ),
+        (  # "nan" parses as a float but is no published number
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"nan"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value 'nan': not a number",
+        ),
+        (  # a row cut mid-line
+            lambda lines: lines[:4] + [lines[4][:40] + "\r\n"],
+            r"bad\.csv: line 5: 3 fields where the header has 24 \(a broken row or a file cut short\)",
+        ),
+        (  # a long bad value is quoted short
+            lambda lines: lines[:2] + [lines[2].replace('"119"', '"' + "9" * 30 + "x" * 50 + '"', 1)] + lines[3:],
+            r"bad\.csv: line 3, column 'CO2_MASS \(tons\)' value '9{30}x{6}\.\.\.: not a number",
         ),
     ],
 )
@@ -235,6 +313,15 @@ def test_bad_zip_is_named(tmp_path):
     broken = tmp_path / "epacems2018id13.zip"
     broken.write_bytes(b"not a zip")
     with pytest.raises(EpaFileError, match=re.escape(f"{broken}: not a readable zip archive")):
+        read_epa_hourly(broken)
+
+
+def test_corrupt_zip_member_is_named(tmp_path):
+    damaged = bytearray(IDAHO[0].read_bytes())
+    damaged[2000] ^= 0xFF  # inside the deflated CSV: the member's CRC no longer matches
+    broken = tmp_path / IDAHO[0].name
+    broken.write_bytes(bytes(damaged))
+    with pytest.raises(EpaFileError, match=re.escape(f"{broken}: member '2017id01.csv' cannot be read (Bad CRC-32")):
         read_epa_hourly(broken)
 
 

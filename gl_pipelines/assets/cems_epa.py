@@ -1,0 +1,264 @@
+"""EPA's published Part 75 history: hourly and daily files, and quarterly reports over them.
+
+- `cems_campd_hourly` (unpartitioned): every EPA hourly .csv/.zip in `cems.epa_folder` (AMPD or CAMPD
+  naming), reloaded whole. Hours go to UTC with each facility's standard offset: `cems.epa_facilities`
+  (an offset or an IANA zone), else the state's main zone.
+- `cems_epa_daily` (unpartitioned): every EPA daily file in `cems.epa_daily_folder` (`DLY_` or CAMPD).
+- `cems_epa_quarterly` (calendar quarters from `cems.epa_history_start`): per unit and quarter of local
+  standard time, the totals of the stored EPA hours and days, with the hours/days present and expected.
+
+An import that fails raises before anything is written, so the stored table stays exactly as it was:
+a malformed file (a missing figure column, a value that is not a clean number, a short row), or, unless
+`cems.epa_complete_period` is 'off', a unit short of hours (days) in a quarter or year its data touches
+(a file cut at a line boundary). The quarterly report then still reads the last complete import.
+"""
+
+import hashlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    MetadataValue,
+    Output,
+    TimeWindowPartitionsDefinition,
+    asset,
+)
+
+from gl_pipelines.assets.charts import bar_chart, chart_metadata
+from gl_pipelines.assets.partitions import WAREHOUSE_POOL
+from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
+from gl_pipelines.cems.epa_campd import (
+    EpaFileError,
+    coverage,
+    hourly_period_totals,
+    incomplete_periods,
+    read_epa_hourly,
+)
+from gl_pipelines.cems.epa_daily import daily_period_totals, read_epa_daily
+from gl_pipelines.config import CemsSource
+from gl_pipelines.resources.warehouse_reader import WindowRead
+
+EPA_QUARTER_CRON = "0 0 1 1,4,7,10 *"
+WAREHOUSE_READER_KEY = "warehouse_reader"
+EPA_QUARTERLY_COLUMNS = [
+    "quarter_start_lst",
+    "data",
+    "facility_id",
+    "unit_id",
+    "expected",
+    "present",
+    "complete",
+    "op_hours",
+    "gross_load_mwh",
+    "heat_input_mmbtu",
+    "so2_mass_tons",
+    "nox_mass_tons",
+    "co2_mass_tons",
+]
+
+
+def epa_quarterly_partitions(start: str) -> TimeWindowPartitionsDefinition:
+    """Calendar quarters from `start`. Keys name the quarter's first day of local standard time; the
+    window is that wall-clock date read as UTC, which is how the EPA tables' naive LST columns
+    (`hour_start_lst`, `day_lst`) are selected: each facility's quarter in its own standard time."""
+    return TimeWindowPartitionsDefinition(cron_schedule=EPA_QUARTER_CRON, start=start, fmt="%Y-%m-%d", timezone="UTC")
+
+
+def _files(folder: Path | None, asset_name: str) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".csv", ".zip")) if folder else []
+    if not files:
+        raise Failure(description=f"{asset_name}: no EPA .csv or .zip files in {folder}; nothing replaced")
+    return files
+
+
+def _digest(files: list[Path]) -> str:
+    parts = [f"{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()}" for path in files]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _read(asset_name: str, read, files: list[Path]) -> pd.DataFrame:
+    try:
+        return read(files)
+    except EpaFileError as exc:
+        raise Failure(
+            description=f"{asset_name}: {exc}; nothing replaced, the stored table is unchanged",
+            metadata={"error": str(exc)},
+        ) from None
+
+
+def _complete_or_fail(source: CemsSource, asset_name: str, report: pd.DataFrame, unit: str) -> list[str]:
+    short = incomplete_periods(report, unit)
+    if short and source.epa_complete_period != "off":
+        raise Failure(
+            description=f"{asset_name}: {len(short)} unit-{source.epa_complete_period}(s) short of {unit} "
+            f"(a file cut short or left out?): {'; '.join(short[:5])}; nothing replaced, the stored table is "
+            "unchanged (set cems.epa_complete_period: off to load incomplete periods)",
+            metadata={"incomplete_periods": MetadataValue.json(short)},
+        )
+    return short
+
+
+def _period(source: CemsSource) -> str:
+    return "year" if source.epa_complete_period == "year" else "quarter"
+
+
+def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
+    """The EPA history assets for the folders the CEMS source configures (none without them)."""
+    assets = []
+    offsets = source.epa_utc_offsets()
+
+    @asset(
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"csv", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        description=f"EPA CAMPD/AMPD hourly emissions published for units, from every .csv/.zip in "
+        f"{source.epa_folder}; reloaded whole (unpartitioned: EPA republishes whole files). A bad or "
+        "incomplete file fails the run and leaves the stored table as it was.",
+    )
+    def cems_campd_hourly(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+        began = time.perf_counter()
+        files = _files(source.epa_folder, "cems_campd_hourly")
+        epa = _read("cems_campd_hourly", lambda paths: read_epa_hourly(paths, facility_utc_offsets=offsets), files)
+        report = coverage(epa, _period(source))
+        short = _complete_or_fail(source, "cems_campd_hourly", report, "hours")
+        metadata = provenance_metadata(
+            endpoint=f"file://{source.epa_folder}",
+            window=(epa["hour_start_utc"].min().to_pydatetime(), epa["hour_start_utc"].max().to_pydatetime()),
+            query=f"{len(files)} EPA hourly file(s)",
+            payload_sha256=_digest(files),
+            resource_version="gl-pipelines-epa-campd/2",
+            duration_s=time.perf_counter() - began,
+            frame=epa,
+        )
+        per_unit = epa.groupby(["facility_id", "unit_id"])["co2_mass_tons"].sum()
+        labels = [f"{facility}:{unit}" for facility, unit in per_unit.index]
+        chart = bar_chart(labels, {"CO2": per_unit.tolist()}, "CO2 published by EPA per unit", "short tons")
+        metadata.update(
+            {
+                "files": MetadataValue.json([path.name for path in files]),
+                "units": len(per_unit),
+                "facility_utc_offsets": MetadataValue.json({str(k): v for k, v in offsets.items()}),
+                "incomplete_periods": MetadataValue.json(short),
+                "chart": chart_metadata(chart, "EPA CO2 per unit"),
+            }
+        )
+        return Output(epa, metadata=metadata)
+
+    @asset(
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"csv", "duckdb"},
+        pool=WAREHOUSE_POOL,
+        description=f"EPA daily emissions per unit (DLY_<year><state>Q<n>.csv or CAMPD daily; masses in short "
+        f"tons), from every .csv/.zip in {source.epa_daily_folder}; reloaded whole. A bad or incomplete file "
+        "fails the run and leaves the stored table as it was.",
+    )
+    def cems_epa_daily(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+        began = time.perf_counter()
+        files = _files(source.epa_daily_folder, "cems_epa_daily")
+        daily = _read("cems_epa_daily", read_epa_daily, files)
+        report = coverage(daily, _period(source), time_column="day_lst", step="D")
+        short = _complete_or_fail(source, "cems_epa_daily", report, "days")
+        first, last = daily["day_lst"].min(), daily["day_lst"].max()
+        metadata = provenance_metadata(
+            endpoint=f"file://{source.epa_daily_folder}",
+            window=(first.to_pydatetime().replace(tzinfo=UTC), last.to_pydatetime().replace(tzinfo=UTC)),
+            query=f"{len(files)} EPA daily file(s); window = first and last LST day",
+            payload_sha256=_digest(files),
+            resource_version="gl-pipelines-epa-daily/1",
+            duration_s=time.perf_counter() - began,
+            frame=daily,
+        )
+        metadata.update(
+            {
+                "files": MetadataValue.json([path.name for path in files]),
+                "units": int(daily.groupby(["facility_id", "unit_id"]).ngroups),
+                "so2_tons": float(daily["so2_mass_tons"].sum()),
+                "incomplete_periods": MetadataValue.json(short),
+            }
+        )
+        return Output(daily, metadata=metadata)
+
+    reads = {}
+    if source.epa_folder:
+        assets.append(cems_campd_hourly)
+        reads["hourly"] = WindowRead(
+            "cems_campd_hourly",
+            "hour_start_lst",
+            ["facility_id", "unit_id", "hour_start_lst", "op_time", "gross_load_mw", "heat_input_mmbtu"]
+            + ["so2_mass_lb", "nox_mass_lb", "co2_mass_tons"],
+        )
+    if source.epa_daily_folder:
+        assets.append(cems_epa_daily)
+        reads["daily"] = WindowRead(
+            "cems_epa_daily",
+            "day_lst",
+            ["facility_id", "unit_id", "day_lst", "op_hours", "gross_load_mwh", "heat_input_mmbtu"]
+            + ["so2_mass_tons", "nox_mass_tons", "co2_mass_tons"],
+        )
+    if not reads:
+        return assets
+
+    @asset(
+        partitions_def=epa_quarterly_partitions(source.epa_start.isoformat()),
+        deps=[AssetKey(read.table) for read in reads.values()],
+        io_manager_key="warehouse",
+        group_name="cems",
+        kinds={"pandas", "duckdb"},
+        metadata={"partition_expr": "quarter_start_lst"},
+        pool=WAREHOUSE_POOL,
+        required_resource_keys={WAREHOUSE_READER_KEY},
+        description="Per unit and calendar quarter (local standard time) of EPA's published data: operating "
+        "hours, gross MWh, heat input, SO2/NOx/CO2 tons, from the stored EPA hours and/or days, with the "
+        "hours (days) present and expected.",
+    )
+    def cems_epa_quarterly(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+        window = context.partition_time_window
+        start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+        stored = getattr(context.resources, WAREHOUSE_READER_KEY).read_windows(reads, start, end)
+        frames = []
+        for kind, rows in stored.items():
+            if rows is None or rows.empty:
+                continue
+            if kind == "hourly":
+                rows = rows.assign(hour_start_lst=pd.to_datetime(rows["hour_start_lst"]))
+                totals, report = hourly_period_totals(rows), coverage(rows)
+            else:
+                rows = rows.assign(day_lst=pd.to_datetime(rows["day_lst"]))
+                totals = daily_period_totals(rows)
+                report = coverage(rows, time_column="day_lst", step="D")
+            keys = ["facility_id", "unit_id", "period_start_lst"]
+            frames.append(totals.merge(report, on=keys).assign(data=kind))
+        quarter = datetime.fromisoformat(context.partition_key)
+        if not frames:
+            raise Failure(
+                description=f"cems_epa_quarterly[{context.partition_key}]: no EPA hours or days stored for this "
+                f"quarter (tables: {', '.join(read.table for read in reads.values())}); nothing written"
+            )
+        out = pd.concat(frames, ignore_index=True)
+        out["quarter_start_lst"] = pd.Timestamp(quarter)
+        out["complete"] = out["present"] >= out["expected"]
+        out = out[EPA_QUARTERLY_COLUMNS].sort_values(["data", "facility_id", "unit_id"], ignore_index=True)
+        by_unit = out.groupby(["data", "facility_id", "unit_id"])["co2_mass_tons"].sum()
+        labels = [f"{facility}:{unit} ({kind})" for kind, facility, unit in by_unit.index]
+        chart = bar_chart(labels, {"CO2": by_unit.tolist()}, f"EPA CO2, quarter {context.partition_key}", "short tons")
+        return Output(
+            out,
+            metadata={
+                "dagster/row_count": len(out),
+                "so2_tons": MetadataValue.json(out.groupby("data")["so2_mass_tons"].sum().round(3).to_dict()),
+                "co2_tons": MetadataValue.json(out.groupby("data")["co2_mass_tons"].sum().round(1).to_dict()),
+                "incomplete_units": int((~out["complete"]).sum()),
+                "totals": MetadataValue.md(preview_markdown(out, rows=50)),
+                "chart": chart_metadata(chart, f"EPA CO2 quarter {context.partition_key}"),
+            },
+        )
+
+    return [*assets, cems_epa_quarterly]
