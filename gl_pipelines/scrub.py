@@ -118,7 +118,8 @@ def excerpt(value: object, limit: int = 60) -> str:
     """A short, safe quotation of an untrusted value: scrubbed, control characters escaped (a newline
     cannot split a log line), at most `limit` characters plus an ellipsis, in quotes."""
     text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
-    shown = scrub(text[:limit])
+    text = scrub(text[: limit + 4096])  # scrub before cutting: a cut secret no longer matches its pattern
+    shown = text[:limit]
     escaped = "".join(_ESCAPES.get(c) or (c if c.isprintable() else c.encode("unicode_escape").decode()) for c in shown)
     return f"'{escaped}'" + ("…" if len(text) > limit else "")
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from dagster import ConfigurableResource, get_dagster_logger
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from gl_pipelines.scrub import ScrubFilter, scrub
@@ -37,6 +37,8 @@ class AlertWebhookError(RuntimeError):
 
 class AlertWebhookResource(ConfigurableResource):
     """Posts one JSON alert to a webhook, with bounded retries; logs the alert instead when no URL is set."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # .inf / .nan in a timeout or rate is a typo, never a setting
 
     url: str | None = Field(
         default=None,

@@ -123,7 +123,7 @@ AuthSettings = Annotated[NoAuth | BasicAuth | BearerAuth | OAuth2ClientCredentia
 class HttpClientSettings(BaseModel):
     """Everything an HttpClient needs; built by HttpSourceResource.client_settings()."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     base_url: str
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -454,6 +454,8 @@ class HttpClient:
 
 class HttpSourceResource(ConfigurableResource):
     """Fields every HTTP source shares; subclasses add their dialect (PI Web API, OData)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # .inf / .nan in a timeout or rate is a typo, never a setting
 
     base_url: str = Field(description="Service root, e.g. https://pi.example/piwebapi (no credentials in it).")
     source_name: str = Field(default="http", description="Recorded in each row's `source` column and in errors.")
