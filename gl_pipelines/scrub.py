@@ -114,14 +114,27 @@ def scrub(text: object, extra: Iterable[str | None] = ()) -> str:
     return _SCHEME_CREDENTIAL.sub(lambda m: f"{m['keep']}{MASK}", text)
 
 
-def excerpt(value: object, limit: int = 60) -> str:
-    """A short, safe quotation of an untrusted value: scrubbed, control characters escaped (a newline
-    cannot split a log line), at most `limit` characters plus an ellipsis, in quotes."""
+def _escaped(value: object, limit: int) -> tuple[str, bool]:
     text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
     text = scrub(text[: limit + 4096])  # scrub before cutting: a cut secret no longer matches its pattern
-    shown = text[:limit]
-    escaped = "".join(_ESCAPES.get(c) or (c if c.isprintable() else c.encode("unicode_escape").decode()) for c in shown)
-    return f"'{escaped}'" + ("…" if len(text) > limit else "")
+    escaped = "".join(
+        _ESCAPES.get(c) or (c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode())
+        for c in text[:limit]
+    )
+    return escaped, len(text) > limit
+
+
+def printable(value: object, limit: int = 120) -> str:
+    """An untrusted value made safe to print: scrubbed, control characters (and undecodable bytes of a
+    file name) escaped so a newline cannot split a log line, at most `limit` characters plus "…"."""
+    escaped, cut = _escaped(value, limit)
+    return escaped + ("…" if cut else "")
+
+
+def excerpt(value: object, limit: int = 60) -> str:
+    """A short, safe quotation of an untrusted value: `printable`, in quotes."""
+    escaped, cut = _escaped(value, limit)
+    return f"'{escaped}'" + ("…" if cut else "")
 
 
 class ScrubFilter(logging.Filter):
