@@ -1,15 +1,19 @@
 """Site configuration: what to extract from which system, validated before anything runs.
 
 A plant engineer edits one YAML file per site. A mistake in it must fail at load time with the
-file, the field and the offending value, not hours later inside a run.
+file, the field and the offending value, not hours later inside a run. The message stays short
+and safe: a value is quoted as a short scrubbed excerpt, a whole section never, the value of an
+unknown or secret-named field not at all (it may be a password pasted into the wrong place).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,17 +23,33 @@ from gl_pipelines.cems.schema import STATUS_COLUMNS as CEMS_STATUS_COLUMNS
 from gl_pipelines.cems.schema import VALUE_COLUMNS as CEMS_VALUE_COLUMNS
 from gl_pipelines.reporting.settings import ReportingConfig
 from gl_pipelines.reporting.units import PintUnit, validate_unit
+from gl_pipelines.scrub import excerpt, scrub
 
 DEMO_SITE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo_site.yaml"
 SITE_CONFIG_ENV = "GL_SITE_CONFIG"
+MAX_YAML_NODES = 1_000_000
+"""A site file may not expand (aliases counted at each use) past this many YAML nodes: 1,006 tags
+take about 11,000, and a 400-byte alias bomb expands to hundreds of millions."""
+MAX_PROBLEMS_SHOWN = 5
+MAX_PROBLEM_CHARS = 300
+_SECRET_FIELD = re.compile(r"password|passwd|secret|(?<!_)token(?!_url)|api_?key|credential", re.IGNORECASE)
 
 
 class SiteConfigError(ValueError):
     """A site configuration file that cannot be used, with the file, field and value named."""
 
 
+def _no_credentials(url: str | None) -> str | None:
+    """Refuse user:password@ in a URL: credentials come from the environment, never the site file."""
+    if url is not None and "@" in urlsplit(url).netloc:
+        raise ValueError("credentials must not be written into the URL (user:password@); set them in the environment")
+    return url
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `.inf` / `.nan` are valid YAML floats that pass every gt/lt bound: `sample_interval_s: .inf` silently
+    # turned the completeness check off. No field of a site config has a use for them.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class OpcUaTag(_Strict):
@@ -43,11 +63,26 @@ class OpcUaTag(_Strict):
     @classmethod
     def _node_id_parses(cls, value: str) -> str:
         from asyncua import ua
+        from asyncua.ua.ua_binary import nodeid_to_binary
 
         try:
-            ua.NodeId.from_string(value)
+            node = ua.NodeId.from_string(value)
         except Exception as exc:  # asyncua raises several types for malformed ids
             raise ValueError(f"not a valid OPC UA NodeId: {exc}") from None
+        # asyncua parses any integer; the wire format (OPC UA Part 6) takes a UInt16 namespace index, a
+        # UInt32 numeric id and Part 3 limits string ids to 4096 characters. Out of range used to
+        # surface in the run as a bare struct.error.
+        if not 0 <= node.NamespaceIndex <= 65535:
+            raise ValueError(f"namespace index {node.NamespaceIndex} is out of range 0-65535")
+        if node.NodeIdType in (ua.NodeIdType.Numeric, ua.NodeIdType.TwoByte, ua.NodeIdType.FourByte):
+            if not 0 <= node.Identifier <= 4_294_967_295:
+                raise ValueError(f"numeric identifier {node.Identifier} is out of range 0-4294967295")
+        elif isinstance(node.Identifier, str | bytes) and len(node.Identifier) > 4096:
+            raise ValueError(f"identifier is {len(node.Identifier)} characters long, more than 4096")
+        try:
+            nodeid_to_binary(node)
+        except Exception as exc:  # the encoder is the last word on what the server can be sent
+            raise ValueError(f"cannot be encoded as an OPC UA NodeId: {exc}") from None
         return value
 
     @field_validator("unit")
@@ -67,6 +102,11 @@ class OpcUaSource(_Strict):
     source_name: str = Field(default="opcua", description="Name recorded in the `source` column.")
     sample_interval_s: float = Field(gt=0, description="Expected spacing of raw samples, for completeness.")
     tags: list[OpcUaTag] = Field(min_length=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_without_credentials(cls, value: str) -> str:
+        return _no_credentials(value)
 
     @model_validator(mode="after")
     def _unique_tags(self) -> OpcUaSource:
@@ -465,6 +505,11 @@ class HistorianSource(_Strict):
     requests_per_second: float | None = Field(default=None, gt=0)
     tags: list[HistorianTag] = Field(min_length=1)
 
+    @field_validator("base_url", "token_url")
+    @classmethod
+    def _url_without_credentials(cls, value: str | None) -> str | None:
+        return _no_credentials(value)
+
     @model_validator(mode="after")
     def _unique_tags(self) -> HistorianSource:
         for label, values in (("name", [t.name for t in self.tags]), ("path", self.paths())):
@@ -539,6 +584,11 @@ class ErpSource(_Strict):
         default=24, gt=0, description="Hours between full comparisons (a delta shows no deleted documents)."
     )
 
+    @field_validator("service_url", "token_url")
+    @classmethod
+    def _url_without_credentials(cls, value: str | None) -> str | None:
+        return _no_credentials(value)
+
     @model_validator(mode="after")
     def _columns_mapped(self) -> ErpSource:
         for name, required in ERP_REQUIRED_COLUMNS.items():
@@ -561,11 +611,36 @@ class SiteConfig(_Strict):
     erp: ErpSource | None = Field(default=None, description="SAP OData (ERP) assets; none without it.")
 
 
-def _describe(error: dict[str, Any]) -> str:
-    location = ".".join(str(part) for part in error["loc"])
+def _item_label(raw: Any, loc: tuple) -> str:
+    """' (tag 'Boiler1.SteamFlow')' when the failing field sits in a list item that has a name."""
+    node, label = raw, ""
+    for parent, part in zip((None, *loc), loc, strict=False):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(part, int) and isinstance(node, dict) and isinstance(parent, str):
+            name = node.get("name", node.get("unit_id"))
+            if isinstance(name, str):
+                label = f" (in {parent.removesuffix('s')} {excerpt(name)})"
+    return label
+
+
+def _describe(error: dict[str, Any], raw: Any) -> str:
+    loc = tuple(error["loc"])
+    where, item = f"field '{'.'.join(str(part) for part in loc)}'", _item_label(raw, loc)
     if error["type"] == "missing":
-        return f"field '{location}' is missing"
-    return f"field '{location}' = {error.get('input')!r}: {error['msg']}"
+        return f"{where} is missing{item}"
+    message = scrub(error["msg"])
+    if len(message) > MAX_PROBLEM_CHARS:
+        message = message[:MAX_PROBLEM_CHARS] + "…"
+    value = error.get("input")
+    if error["type"] == "extra_forbidden" or (loc and _SECRET_FIELD.search(str(loc[-1]))):
+        return f"{where} (value not shown): {message}{item}"
+    if isinstance(value, dict | list) and value:
+        return f"{where}: {message}{item}"  # a whole section is never quoted
+    shown = excerpt(value) if isinstance(value, str) else repr(value)
+    return f"{where} = {shown}: {message}{item}"
 
 
 def parse_site_config(raw: Any, origin: str) -> SiteConfig:
@@ -573,17 +648,79 @@ def parse_site_config(raw: Any, origin: str) -> SiteConfig:
     try:
         return SiteConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(_describe(err) for err in exc.errors())
+        errors = exc.errors()
+        problems = "; ".join(_describe(err, raw) for err in errors[:MAX_PROBLEMS_SHOWN])
+        if len(errors) > MAX_PROBLEMS_SHOWN:
+            problems += f"; and {len(errors) - MAX_PROBLEMS_SHOWN} more problem(s)"
         raise SiteConfigError(f"{origin}: invalid site config: {problems}") from None
+
+
+class _SiteYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a document whose aliases expand past MAX_YAML_NODES.
+
+    Aliases stay allowed (shared defaults are a fair use); only the expanded size is bounded,
+    counted once per distinct node so the check itself stays linear."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, {}, set())
+        return self.construct_document(node)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise _YamlTooLarge("an alias refers to a node that contains it (recursive alias)")
+    size = 1
+    if isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+        active.add(key)
+        children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
+        for child in children:
+            size += _expanded_size(child, sizes, active)
+            if size > MAX_YAML_NODES:
+                raise _YamlTooLarge(
+                    f"aliases expand it past {MAX_YAML_NODES:,} nodes (an alias bomb?); write the values out"
+                )
+        active.discard(key)
+    sizes[key] = size
+    return size
+
+
+class _YamlTooLarge(ValueError):
+    pass
 
 
 def load_site_config(path: str | Path | None = None) -> SiteConfig:
     """Load the site config from `path`, else $GL_SITE_CONFIG, else the demo site."""
     path = Path(path or os.environ.get(SITE_CONFIG_ENV) or DEMO_SITE_CONFIG)
     try:
-        raw = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
     except OSError as exc:
         raise SiteConfigError(f"{path}: cannot read site config: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SiteConfigError(
+            f"{path}: not UTF-8 text: byte {exc.start} (line {line}) is {data[exc.start : exc.start + 1]!r}; "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        raw = yaml.load(text, Loader=_SiteYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except _YamlTooLarge as exc:
+        raise SiteConfigError(f"{path}: refused: {exc}") from None
+    except RecursionError:
+        raise SiteConfigError(f"{path}: refused: YAML nested too deeply") from None
+    except yaml.MarkedYAMLError as exc:
+        # Not str(exc): it quotes the offending line, which may be the one holding a password.
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        detail = scrub(" ".join(filter(None, (exc.context, exc.problem))))[:MAX_PROBLEM_CHARS]
+        raise SiteConfigError(f"{path}: not valid YAML: {where}{detail}") from None
     except yaml.YAMLError as exc:
-        raise SiteConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise SiteConfigError(f"{path}: not valid YAML: {scrub(exc)[:MAX_PROBLEM_CHARS]}") from None
     return parse_site_config(raw, str(path))

@@ -20,7 +20,9 @@ in order of hour within each unit. Columns, in this order:
 Monitor data codes: `V` valid, `M` missing, `C` failed calibration, `O` out of control. A valid
 value must be present; any other code may leave it blank. Anything else (another header, a wrong
 column count, a non-number, an unknown code, a UTC hour that is not the LST hour, a repeated or
-out-of-order unit-hour, no data rows) rejects the whole file with its name, line and column.
+out-of-order unit-hour, an hour before 1990 or more than a day in the future, no data rows) rejects
+the whole file with its name, line and column. Errors quote at most a short, printable excerpt of
+the bad value and of the file name: either may come from anywhere.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from gl_pipelines.cems.schema import (
     CemsSchemaError,
     validate_raw_frame,
 )
+from gl_pipelines.scrub import excerpt, printable
 
 DAHS_COLUMNS = (
     "UNIT_ID",
@@ -81,6 +84,11 @@ DAHS_PARAMETERS = {
     "moisture": (("H2O_PCT",), "H2O_MDC", ("moisture_pct",), "moisture_status"),
 }
 DAHS_SOURCE = "dahs"
+EARLIEST_HOUR_UTC = datetime(1990, 1, 1, tzinfo=UTC)
+"""Part 75 monitoring began in the 1990s; an earlier hour is a typo, not history."""
+MAX_HOURS_AHEAD = timedelta(days=1)
+"""A DAHS exports completed hours; an hour further ahead than clock skew explains is refused (a file
+with hours up to the year 2256 took a 64.7 s tick and 4.6 GB before it was refused)."""
 
 
 class DahsFormatError(ValueError):
@@ -88,8 +96,8 @@ class DahsFormatError(ValueError):
 
     def __init__(self, file: str, line: int, column: str | None, value: object, problem: str) -> None:
         self.file, self.line, self.column, self.value, self.problem = file, line, column, value, problem
-        where = f"{file}, line {line}" + (f", column {column}" if column else "")
-        shown = f"{value!r} " if value is not None else ""
+        where = f"{printable(file)}, line {line}" + (f", column {printable(column, 40)}" if column else "")
+        shown = f"{excerpt(value)} " if value is not None else ""
         super().__init__(f"{where}: {shown}{problem}")
 
 
@@ -124,6 +132,15 @@ def _hour_start(row: dict[str, str], file: str, line: int, lst_offset: timedelta
     if utc.tzinfo is None:
         raise DahsFormatError(file, line, "HOUR_START_UTC", row["HOUR_START_UTC"], "has no UTC offset")
     utc = utc.astimezone(UTC)
+    latest = datetime.now(UTC) + MAX_HOURS_AHEAD
+    if not EARLIEST_HOUR_UTC <= utc <= latest:
+        raise DahsFormatError(
+            file,
+            line,
+            "HOUR_START_UTC",
+            row["HOUR_START_UTC"],
+            f"implausible hour: outside {EARLIEST_HOUR_UTC:%Y-%m-%d} .. {latest:%Y-%m-%d %H:%M}Z (now + 1 day)",
+        )
     if utc.replace(tzinfo=None) + lst_offset != lst:
         raise DahsFormatError(
             file,

@@ -4,15 +4,20 @@ The drop folder belongs to the DAHS, which may rewrite a file at any time; the a
 exactly the bytes that were validated. So an accepted file is copied to `files/<sha256>.csv` and
 described by one small JSON entry in `index/` (written aside, then renamed: an entry is whole or
 absent). Which rows count for an hour: per original file name only its latest accepted version,
-then per unit-hour the row of the most recently accepted file.
+then per unit-hour the row of the most recently accepted file. Accepting the version that is
+already the latest of its name writes nothing: a sensor tick that accepted a file and then died
+before Dagster stored its result repeats the same acceptance (same entry, same run key) next tick.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -55,8 +60,12 @@ def _write_aside(path: Path, data: bytes) -> None:
 
 
 def accept(store: Path, name: str, data: bytes, frame: pd.DataFrame) -> AcceptedFile:
-    """Copy a validated file into the store and index it; `frame` is what the parser made of `data`."""
+    """Copy a validated file into the store and index it; `frame` is what the parser made of `data`.
+    Returns the existing entry when this content already is the latest accepted version of `name`."""
     sha = sha256_of(data)
+    latest = latest_versions(store, name)
+    if latest and latest[-1].sha256 == sha:
+        return latest[-1]
     copy = store / "files" / f"{sha}.csv"
     if not copy.exists():
         _write_aside(copy, data)
@@ -102,6 +111,16 @@ def entries(store: Path) -> list[AcceptedFile]:
     return sorted(found, key=lambda entry: entry.accepted_ns)
 
 
+def latest_versions(store: Path, name: str) -> list[AcceptedFile]:
+    """The accepted versions of one file name, oldest first."""
+    return [entry for entry in entries(store) if entry.name == name]
+
+
+def previous_version(store: Path, name: str, sha256: str) -> AcceptedFile | None:
+    """The latest accepted version of `name` with other content than `sha256`: the one it replaces."""
+    return next((e for e in reversed(latest_versions(store, name)) if e.sha256 != sha256), None)
+
+
 def current_entries(store: Path) -> list[AcceptedFile]:
     """The latest accepted version of each file name, oldest first."""
     latest: dict[str, AcceptedFile] = {}
@@ -134,11 +153,33 @@ def rows_for_window(
     return rows.sort_values(KEY_COLUMNS).reset_index(drop=True)[RAW_COLUMNS], used
 
 
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+QUARANTINE_NAME_CHARS = 120
+
+
+def quarantine_name(name: str) -> str:
+    """A safe, bounded file name for a quarantined entry: any name fits NAME_MAX (255 bytes) with the
+    timestamp and `.reason.txt`, has no control characters, and two long names stay apart (hash)."""
+    safe = _UNSAFE_NAME_CHARS.sub("_", name).lstrip(".") or "unnamed"
+    if safe != name or len(safe) > QUARANTINE_NAME_CHARS:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+        safe = f"{safe[:QUARANTINE_NAME_CHARS]}~{digest}"
+    return safe
+
+
 def quarantine(folder: Path, path: Path, reason: str) -> Path:
-    """Move a rejected file out of the drop folder, with a `.reason.txt` beside it; never overwrites."""
+    """Move a rejected entry out of the drop folder, with a `.reason.txt` beside it; never overwrites.
+
+    Only a rename moves a symlink, FIFO, socket or directory (never followed, never read); a regular
+    file on another file system is copied. `reason` must already be safe to show (see scrub)."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = folder / f"{stamp}_{path.name}"
-    shutil.move(path, target)
+    target = folder / f"{stamp}_{quarantine_name(path.name)}"
+    try:
+        os.rename(path, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV or not stat.S_ISREG(os.lstat(path).st_mode):
+            raise
+        shutil.move(path, target)
     (folder / f"{target.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
     return target

@@ -29,7 +29,7 @@ DEFAULT_ERP_UNITS = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _known_fuel(value: str) -> str:

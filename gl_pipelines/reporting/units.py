@@ -42,6 +42,8 @@ def parse_unit(unit: str) -> pint.Unit:
         return registry().parse_units(unit)
     except (pint.UndefinedUnitError, pint.DefinitionSyntaxError, AttributeError, TypeError, ValueError) as exc:
         raise UnitConfigError(f"unknown unit {unit!r}: {exc}") from None
+    except Exception:  # pint's parser asserts ('m**', 'kg/') and tokenizes ('(m') without a useful message
+        raise UnitConfigError(f"unit {unit!r}: pint cannot parse it (malformed expression)") from None
 
 
 def parse_quantity(text: str, dimension_of: str | None = None) -> pint.Quantity:

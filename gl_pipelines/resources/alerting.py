@@ -2,19 +2,23 @@
 
 Webhook URLs often carry their secret in the query string (`?sig=...`, `?token=...`) and some
 receivers want a bearer token: neither may reach a log line, an exception or the Dagster UI, so
-every message names the endpoint through `safe_url` and is scrubbed of both before it leaves.
+every message names the endpoint through `safe_url` and passes the shared scrubber (which also
+masks the path past its first segment: Slack and Teams keep the secret there, and a receiver may
+echo it back in its error body).
 """
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from dagster import ConfigurableResource, get_dagster_logger
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from gl_pipelines.scrub import ScrubFilter, scrub
 
 RETRY_MAX_WAIT_S = 10.0
 _BODY_EXCERPT = 200
@@ -33,6 +37,8 @@ class AlertWebhookError(RuntimeError):
 
 class AlertWebhookResource(ConfigurableResource):
     """Posts one JSON alert to a webhook, with bounded retries; logs the alert instead when no URL is set."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # .inf / .nan in a timeout or rate is a typo, never a setting
 
     url: str | None = Field(
         default=None,
@@ -61,7 +67,7 @@ class AlertWebhookResource(ConfigurableResource):
     def post(self, payload: dict) -> None:
         """Deliver `payload` as JSON; raise AlertWebhookError once retries are exhausted or refused."""
         if self.url is None:
-            log.warning(f"alert webhook not configured, alert only logged: {json.dumps(payload, default=str)}")
+            log.warning(f"alert webhook not configured, alert only logged: {scrub(json.dumps(payload, default=str))}")
             return
         body = json.dumps(payload, default=str).encode()
         headers = {"Content-Type": "application/json"}
@@ -113,7 +119,7 @@ class AlertWebhookResource(ConfigurableResource):
     @contextmanager
     def _httpx_log_scrubbed(self) -> Iterator[None]:
         """httpx logs every request's full URL at INFO; mask our secrets in it while we post."""
-        scrubber = _ScrubFilter(self._scrub)
+        scrubber = ScrubFilter([self.url, self.bearer_token])
         httpx_log = logging.getLogger("httpx")
         httpx_log.addFilter(scrubber)
         try:
@@ -122,19 +128,6 @@ class AlertWebhookResource(ConfigurableResource):
             httpx_log.removeFilter(scrubber)
 
     def _scrub(self, text: str) -> str:
-        """Mask the URL's query, credentials and the bearer token wherever a message repeats them."""
-        parts = urlsplit(self.url or "")
-        for secret in (self.url, parts.query, parts.password, self.bearer_token):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
-
-class _ScrubFilter(logging.Filter):
-    def __init__(self, scrub: Callable[[str], str]) -> None:
-        super().__init__()
-        self._scrub = scrub
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = self._scrub(record.getMessage()), None
-        return True
+        """Mask the URL (its query, credentials and path secret) and the bearer token wherever a message
+        repeats them, plus everything the shared scrubber knows."""
+        return scrub(text, [self.url, self.bearer_token])

@@ -3,7 +3,9 @@
 Pooled httpx client with explicit timeouts and TLS verification, basic / bearer / OAuth2
 client-credentials auth, tenacity retries (connection errors, 5xx, 429 with Retry-After),
 a client-side rate limit and a cap on requests in flight. Secrets are pydantic SecretStr and
-are scrubbed from every message this module produces.
+every message this module produces passes the shared scrubber, which also masks credentials
+written into the base URL (`https://user:password@host`, sent by httpx as HTTP Basic) when a
+server echoes them.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ from tenacity import (
 )
 
 from gl_pipelines.resources.health import HealthStatus
+from gl_pipelines.scrub import ScrubFilter, register_secret, scrub, secret_forms
 
 log = logging.getLogger(__name__)
+# httpx logs each request's full URL at INFO, userinfo included.
+logging.getLogger("httpx").addFilter(ScrubFilter())
 
 BODY_EXCERPT_CHARS = 200
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -118,7 +123,7 @@ AuthSettings = Annotated[NoAuth | BasicAuth | BearerAuth | OAuth2ClientCredentia
 class HttpClientSettings(BaseModel):
     """Everything an HttpClient needs; built by HttpSourceResource.client_settings()."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     base_url: str
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -133,17 +138,18 @@ class HttpClientSettings(BaseModel):
     auth: AuthSettings = NoAuth()
 
     def secret_values(self) -> list[str]:
-        """Every form a secret travels in: the value, and for HTTP Basic the encoded credential too."""
+        """Every form a secret travels in: the value, and for HTTP Basic the encoded credential too;
+        credentials in the base URL's userinfo count as well."""
         auth = self.auth
+        url = httpx.URL(self.base_url)
+        found = secret_forms(url.password, user=url.username) if url.password else []
         if isinstance(auth, BasicAuth):
-            password = auth.password.get_secret_value()
-            return [password, _basic_header(auth.username, password).removeprefix("Basic ")]
+            found += secret_forms(auth.password.get_secret_value(), user=auth.username)
         if isinstance(auth, BearerAuth):
-            return [auth.token.get_secret_value()]
+            found += secret_forms(auth.token.get_secret_value())
         if isinstance(auth, OAuth2ClientCredentials):
-            secret = auth.client_secret.get_secret_value()
-            return [secret, _basic_header(auth.client_id, secret).removeprefix("Basic ")]
-        return []
+            found += secret_forms(auth.client_secret.get_secret_value(), user=auth.client_id)
+        return found
 
 
 def same_origin(base_url: str | httpx.URL, url: str | httpx.URL) -> bool:
@@ -210,6 +216,8 @@ class HttpClient:
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "token_fetches": 0, "rate_limited_waits": 0}
         self._base = httpx.URL(settings.base_url.rstrip("/") + "/")
         self._secrets = [s for s in settings.secret_values() if s]
+        for secret in self._secrets:
+            register_secret(secret)  # httpx's own log lines and other loggers mask them too
         self._client: httpx.AsyncClient | None = None
         self._semaphore = asyncio.Semaphore(settings.max_in_flight)
         self._limiter = _RateLimiter(settings.requests_per_second)
@@ -249,6 +257,10 @@ class HttpClient:
             return json.loads(response.content, parse_float=parse_float)
         except ValueError as exc:
             raise self._error(HttpResponseFormatError, response, f"malformed JSON ({exc})") from None
+        except RecursionError:
+            raise self._error(
+                HttpResponseFormatError, response, "JSON nested too deeply to parse (a hostile or broken server?)"
+            ) from None
 
     async def get_text(self, url_or_path: str, params: Any = None, accept: str | None = None) -> str:
         """GET a text body (e.g. OData $metadata XML)."""
@@ -331,9 +343,7 @@ class HttpClient:
         )
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
+        return scrub(text, self._secrets)
 
     def _retrying(self) -> AsyncRetrying:
         """Retries of transient errors; a Retry-After beyond backoff_max_s ends them (never retried early)."""
@@ -363,7 +373,7 @@ class HttpClient:
         self.stats["retries"] += 1
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s (attempt %d, retrying in %.2f s)", exc, state.attempt_number, wait)
+        log.warning("%s (attempt %d, retrying in %.2f s)", self._scrub(str(exc)), state.attempt_number, wait)
 
     def _static_auth_headers(self) -> dict[str, str]:
         auth = self.settings.auth
@@ -381,7 +391,7 @@ class HttpClient:
             if current is not None and time.monotonic() < current.expires_at and current.value != rejected:
                 return current.value
             self._token = await self._fetch_token()
-            self._secrets.append(self._token.value)  # scrubbed for the client's life, even once replaced
+            register_secret(self._token.value)  # scrubbed from every message, even once replaced
             return self._token.value
 
     async def _fetch_token(self) -> _Token:
@@ -444,6 +454,8 @@ class HttpClient:
 
 class HttpSourceResource(ConfigurableResource):
     """Fields every HTTP source shares; subclasses add their dialect (PI Web API, OData)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # .inf / .nan in a timeout or rate is a typo, never a setting
 
     base_url: str = Field(description="Service root, e.g. https://pi.example/piwebapi (no credentials in it).")
     source_name: str = Field(default="http", description="Recorded in each row's `source` column and in errors.")
@@ -539,5 +551,5 @@ class HttpSourceResource(ConfigurableResource):
         try:
             asyncio.run(probe())
         except Exception as exc:  # a health probe reports, it does not fail the caller
-            return HealthStatus(False, self.safe_endpoint, str(exc), time.perf_counter() - began)
+            return HealthStatus(False, self.safe_endpoint, scrub(exc), time.perf_counter() - began)
         return HealthStatus(True, self.safe_endpoint, "ok", time.perf_counter() - began)

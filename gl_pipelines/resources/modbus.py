@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 from dagster import ConfigurableResource
-from pydantic import Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -129,6 +129,8 @@ def _is_transient(exc: BaseException) -> bool:
 
 class ModbusResource(ConfigurableResource):
     """Modbus TCP devices of one site, read as snapshots of their configured points."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # .inf / .nan in a timeout or rate is a typo, never a setting
 
     devices_json: str = Field(
         description="The register map: a JSON list of ModbusDevice (see `from_source`), validated on use."

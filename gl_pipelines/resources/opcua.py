@@ -25,7 +25,7 @@ from asyncua.crypto import uacrypto
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from dagster import ConfigurableResource
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from gl_pipelines.resources.health import HealthStatus
@@ -126,6 +126,8 @@ def _is_transient(exc: BaseException) -> bool:
 
 class OpcUaResource(ConfigurableResource):
     """One OPC UA server, read through raw HistoryRead."""
+
+    model_config = ConfigDict(allow_inf_nan=False)  # .inf / .nan in a timeout or rate is a typo, never a setting
 
     endpoint: str = Field(description="opc.tcp:// URL of the server (no credentials in it).")
     source_name: str = Field(default="opcua", description="Recorded in each row's `source` column.")

@@ -12,6 +12,7 @@ from typing import Protocol
 from dagster import AssetKey, DagsterEventType, DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
 from gl_pipelines.resources.alerting import AlertWebhookResource
+from gl_pipelines.scrub import scrub
 
 SOURCE = "gl-pipelines"
 MAX_ERROR_CHARS = 500
@@ -64,7 +65,9 @@ def build_alert(
     failed_steps: Sequence[str],
     webserver_url: str | None = None,
 ) -> dict:
-    """The alert payload: enough to triage from a phone, with a link to the run for the rest."""
+    """The alert payload: enough to triage from a phone, with a link to the run for the rest.
+    The error is scrubbed: it leaves the plant in the alert body."""
+    error = scrub(error)
     if len(error) > MAX_ERROR_CHARS:
         error = error[: MAX_ERROR_CHARS - 1] + "…"
     payload = {

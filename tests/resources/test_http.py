@@ -118,6 +118,16 @@ def build_app(state: Behaviour) -> Starlette:
         count(request)
         return PlainTextResponse(f"bad request, you sent {request.headers.get('authorization')}", 400)
 
+    async def echo_decoded(request: Request) -> Response:
+        count(request)
+        header = request.headers.get("authorization", "").removeprefix("Basic ")
+        decoded = base64.b64decode(header).decode() if header else ""
+        return PlainTextResponse(f"login {decoded} refused; header was {header}", 403)
+
+    async def deep(request: Request) -> Response:
+        count(request)
+        return Response('{"Items": ' + "[" * 200_000 + "]" * 200_000 + "}", media_type="application/json")
+
     return Starlette(
         routes=[
             Route("/api/ok", ok),
@@ -130,6 +140,8 @@ def build_app(state: Behaviour) -> Starlette:
             Route("/oauth/token", token, methods=["POST"]),
             Route("/api/protected", protected),
             Route("/api/echo-auth", echo_auth),
+            Route("/api/echo-decoded", echo_decoded),
+            Route("/api/deep", deep),
         ]
     )
 
@@ -388,3 +400,29 @@ def test_slow_answer_past_the_read_timeout_is_retried_then_named(server):
     with pytest.raises(HttpSourceError, match=r"test-src: GET /api/slow: ReadTimeout"):
         run(settings(server, read_timeout_s=0.01, max_attempts=2), lambda c: c.get_json("slow"))
     assert server.state.calls["/api/slow?"] == 2
+
+
+def test_credentials_in_the_base_url_userinfo_are_masked_when_the_server_echoes_them(server, caplog):
+    """Before: `login pi-reader:UrlP4ssw0rd refused; header was cGktcmVhZGVy...` reached the error."""
+    password = "UrlP4ssw0rd-zz9"
+    encoded = base64.b64encode(f"pi-reader:{password}".encode()).decode()
+    base = server.url.replace("http://", f"http://pi-reader:{password}@") + "/api"
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(HttpSourceError) as err:
+        run(settings(server, base_url=base), lambda c: c.get_json("echo-decoded"))
+    assert str(err.value) == (
+        "test-src: GET /api/echo-decoded -> HTTP 403: request refused; "
+        "body: 'login pi-reader:*** refused; header was ***'"
+    )
+    for text in (str(err.value), caplog.text):
+        assert password not in text and encoded not in text
+
+
+def test_deeply_nested_json_is_a_format_error_naming_the_source(server):
+    """Before: a bare RecursionError with no source, URL or reason."""
+    with pytest.raises(HttpResponseFormatError) as err:
+        run(settings(server), lambda c: c.get_json("deep"))
+    assert str(err.value).startswith(
+        "test-src: GET /api/deep -> HTTP 200: JSON nested too deeply to parse (a hostile or broken server?); body: "
+    )
+    assert len(str(err.value)) < 400

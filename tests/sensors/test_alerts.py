@@ -50,6 +50,7 @@ class Receiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    echo_path: bool = False
 
 
 @pytest.fixture
@@ -62,6 +63,8 @@ def receiver():
             state.requests.append(Received(self.path, dict(self.headers), body))
             status = state.statuses.pop(0) if state.statuses else 200
             reply = b"ok" if status == 200 else b"invalid_payload"
+            if status != 200 and state.echo_path:  # as Slack's "no_service" page and many proxies do
+                reply = f"no such hook: POST {self.path}".encode()
             self.send_response(status)
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
@@ -260,3 +263,45 @@ def masked(url: str) -> str:
 def test_secret_in_the_path_is_masked():
     slack_like = AlertWebhookResource(url="https://hooks.example/services/T000/B000/s3cr3tPathToken?x=1")
     assert slack_like.safe_url == "https://hooks.example/services/…"
+
+
+PATH_SECRET = "xoxPathS3cretValue42"
+
+
+def test_receiver_echoing_a_slack_style_path_secret_never_reaches_the_tick_error(receiver, monkeypatch, caplog):
+    """Before: the stored tick error held the receiver's body, `no such hook: POST /services/T…/B…/<secret>`."""
+    hook = receiver.url.rsplit("/hooks", 1)[0] + f"/services/T0001/B0002/{PATH_SECRET}"
+    monkeypatch.setenv("GL_ALERT_WEBHOOK_URL", hook)
+    receiver.echo_path = True
+    defs = Definitions(
+        assets=[scada_probe],
+        sensors=[run_failure_alert],
+        resources={"alert_webhook": AlertWebhookResource(url=EnvVar("GL_ALERT_WEBHOOK_URL"), retry_initial_wait_s=0)},
+    )
+    sensor = defs.get_sensor_def("run_failure_alert")
+    with instance_for_test() as instance, caplog.at_level(logging.DEBUG):
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=defs.resources))
+        failed_run(instance, partition_key="2026-11-01-03:00")
+        receiver.statuses = [404]
+        tick = sensor.evaluate_tick(
+            build_sensor_context(instance=instance, cursor=first.cursor, resources=defs.resources)
+        )
+    (refused,) = tick.dagster_run_reactions
+    assert receiver.requests[0].path == f"/services/T0001/B0002/{PATH_SECRET}"  # the receiver did echo it
+    assert refused.error.message.strip().endswith(
+        "HTTP 404 Not Found: no such hook: POST /services/*** (gave up after 1 attempt(s))"
+    )
+    for text in (refused.error.to_string(), caplog.text):
+        assert PATH_SECRET not in text
+
+
+def test_alert_body_error_is_scrubbed():
+    error = (
+        "HttpSourceError: pi: GET https://pi-reader:Hunter2Pass@pi.example/piwebapi -> HTTP 401; "
+        "body: 'you sent Authorization: Basic cGktcmVhZGVyOkh1bnRlcjJQYXNz' via https://hooks.slack.com/services/T1/B2/zzz"
+    )
+    alert = build_alert(run_id="r", job="j", assets=[], tags={}, error=error, failed_steps=[])
+    assert alert["error"] == (
+        "HttpSourceError: pi: GET https://***@pi.example/piwebapi -> HTTP 401; "
+        "body: 'you sent Authorization: ***' via https://hooks.slack.com/services/***"
+    )
