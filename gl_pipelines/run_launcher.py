@@ -31,6 +31,18 @@ _ENGINE_EVENTS_SCANNED = 50
 _CREATE_TIME_SLACK_S = 2.0
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 
+MAX_RUNTIME_TAG = "dagster/max_runtime"
+"""Run monitoring ends a run (worker alive but hung, e.g. on a frozen server) that is STARTED for longer."""
+HOURLY_JOB_MAX_RUNTIME_S = 3600
+"""An hourly job still running when the next hour's run is due is stuck; a long backfill launched through
+the job sets its own `dagster/max_runtime` at launch."""
+DAILY_JOB_MAX_RUNTIME_S = 7200
+
+
+def max_runtime(seconds: int) -> dict[str, str]:
+    """The job tag that bounds each of its runs' runtime (seconds)."""
+    return {MAX_RUNTIME_TAG: str(seconds)}
+
 
 @dataclass(frozen=True)
 class WorkerProcess:

@@ -21,6 +21,8 @@ from dagster._core.launcher import WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
+from gl_pipelines.config import load_site_config
+from gl_pipelines.definitions import build_definitions
 from gl_pipelines.run_launcher import WorkerCheckingRunLauncher, WorkerProcess, run_worker, worker_status
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,3 +150,19 @@ def _wait_for_status(pid: int, status: str, timeout_s: float = 10) -> None:
     while psutil.Process(pid).status() != status:
         assert time.monotonic() < deadline, f"process {pid} never became {status}"
         time.sleep(0.01)
+
+
+def test_every_job_bounds_its_runtime(tmp_path):
+    defs = build_definitions(load_site_config(), tmp_path / "w.duckdb")
+    limits = {job.name: job.tags.get("dagster/max_runtime") for job in defs.jobs}
+    assert limits == {
+        "scada_hourly_job": "3600",
+        "meter_hourly_job": "3600",
+        "cems_raw_job": "3600",
+        "cems_daily_job": "7200",
+        "historian_daily_job": "7200",
+        "erp_daily_job": "7200",
+        "erp_master_data_job": "7200",
+        "reports_daily_job": "7200",
+        "reports_monthly_job": "7200",
+    }

@@ -26,6 +26,7 @@ from gl_pipelines.checks.erp import MAX_LISTED, outside_window
 from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpSource
 from gl_pipelines.resources.erp import RESOURCE_VERSION, EntityQuery, ErpExtract, ErpPagingError, ErpResource
 from gl_pipelines.resources.http import HttpTransientError
+from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.schedules import partition_schedule
 
 TRANSIENT_STEP_RETRIES = 2
@@ -143,13 +144,13 @@ def build_erp_jobs(source: ErpSource, timezone: str) -> tuple[list, list]:
     documents_job = define_asset_job(
         "erp_daily_job",
         selection=AssetSelection.assets("erp_fuel_receipts", "erp_production"),
-        tags={"gl/erp-service": urlsplit(source.service_url).netloc},
+        tags={"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)},
         description="Daily ERP documents (fuel receipts, production) with their blocking checks.",
     )
     master_job = define_asset_job(
         "erp_master_data_job",
         selection=AssetSelection.assets("erp_materials", "erp_plants"),
-        tags={"gl/erp-service": urlsplit(source.service_url).netloc},
+        tags={"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)},
         description="ERP material master and plants, replaced whole.",
     )
     schedules = [
