@@ -46,7 +46,7 @@ from gl_pipelines.resources.opcua import OpcUaResource, redact_url
 from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, HOURLY_JOB_MAX_RUNTIME_S, max_runtime
-from gl_pipelines.sensors.alerts import run_failure_alert
+from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
 from gl_pipelines.sensors.cems_gaps import build_cems_open_gap_sensor
 from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
@@ -196,6 +196,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         sensors=[
             build_source_health_sensor(monitored),
             run_failure_alert,
+            alert_redelivery,
             # Evaluates the assets' AutomationConditions (daily summary, hourly consumption).
             AutomationConditionSensorDefinition(
                 "plant_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING
