@@ -45,7 +45,8 @@ from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.resources.opcua import OpcUaResource, redact_url
 from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
-from gl_pipelines.sensors.alerts import run_failure_alert
+from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, HOURLY_JOB_MAX_RUNTIME_S, max_runtime
+from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
 from gl_pipelines.sensors.cems_gaps import build_cems_open_gap_sensor
 from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
@@ -68,7 +69,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         "scada_hourly_job",
         selection="scada_readings",
         # The instance's run queue allows one run at a time per value of this tag.
-        tags={"gl/opcua-server": urlsplit(redact_url(opcua.endpoint)).netloc},
+        tags={"gl/opcua-server": urlsplit(redact_url(opcua.endpoint)).netloc, **max_runtime(HOURLY_JOB_MAX_RUNTIME_S)},
         description="Hourly OPC UA extraction with its blocking checks.",
     )
     assets = build_scada_assets(opcua, timezone)
@@ -94,7 +95,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         meter_hourly_job = define_asset_job(
             "meter_hourly_job",
             selection="meter_readings",
-            tags={"gl/modbus-device": site.modbus.source_name},
+            tags={"gl/modbus-device": site.modbus.source_name, **max_runtime(HOURLY_JOB_MAX_RUNTIME_S)},
             description="The snapshot of every Modbus point as the hour closes, with its blocking checks.",
         )
         assets += build_meter_assets(site.modbus, timezone)
@@ -111,6 +112,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         cems_raw_job = define_asset_job(
             "cems_raw_job",
             selection="cems_hourly_raw",
+            tags=max_runtime(HOURLY_JOB_MAX_RUNTIME_S),
             description="CEMS hourly records from accepted DAHS files, with their blocking checks.",
         )
         assets += build_cems_assets(site.cems)
@@ -118,6 +120,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         cems_daily_job = define_asset_job(
             "cems_daily_job",
             selection=["cems_hourly_emissions", "cems_daily_emissions"],
+            tags=max_runtime(DAILY_JOB_MAX_RUNTIME_S),
             description="Part 75 hourly emissions and the daily report of the LST day just closed.",
         )
         jobs += [cems_raw_job, cems_daily_job]
@@ -140,7 +143,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         historian_daily_job = define_asset_job(
             "historian_daily_job",
             selection="historian_recorded",
-            tags={"gl/pi-server": urlsplit(site.historian.base_url).netloc},
+            tags={"gl/pi-server": urlsplit(site.historian.base_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)},
             description="Daily PI Web API extraction of recorded values with its blocking checks.",
         )
         daily = site_daily_partitions(timezone)
@@ -196,6 +199,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         sensors=[
             build_source_health_sensor(monitored),
             run_failure_alert,
+            alert_redelivery,
             # Evaluates the assets' AutomationConditions (daily summary, hourly consumption).
             AutomationConditionSensorDefinition(
                 "plant_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING
@@ -215,11 +219,21 @@ def report_jobs_and_schedules(reports: list, timezone: str) -> tuple[list, list]
     monthly = [name for name in names if name not in daily]
     jobs, schedules = [], []
     if daily:
-        job = define_asset_job("reports_daily_job", selection=daily, description="The daily reports.")
+        job = define_asset_job(
+            "reports_daily_job",
+            selection=daily,
+            tags=max_runtime(DAILY_JOB_MAX_RUNTIME_S),
+            description="The daily reports.",
+        )
         jobs.append(job)
         schedules.append(partition_schedule(job, site_daily_partitions(timezone), minute_of_hour=0, hour_of_day=3))
     if monthly:
-        job = define_asset_job("reports_monthly_job", selection=monthly, description="The monthly reports.")
+        job = define_asset_job(
+            "reports_monthly_job",
+            selection=monthly,
+            tags=max_runtime(DAILY_JOB_MAX_RUNTIME_S),
+            description="The monthly reports.",
+        )
         jobs.append(job)
         schedules.append(partition_schedule(job, site_monthly_partitions(timezone), minute_of_hour=0, hour_of_day=6))
     return jobs, schedules

@@ -119,6 +119,7 @@ def test_operations_wiring():
     assert {sensor.name for sensor in defs.sensors} == {
         "source_health",
         "run_failure_alert",
+        "alert_redelivery",
         "plant_automation",
         "cems_dahs_files",
         "cems_open_gaps",

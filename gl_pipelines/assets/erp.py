@@ -14,7 +14,6 @@ from dagster import (
     AssetSelection,
     Failure,
     Output,
-    RetryRequested,
     ScheduleDefinition,
     asset,
     define_asset_job,
@@ -25,7 +24,8 @@ from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.checks.erp import MAX_LISTED, outside_window
 from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpSource
 from gl_pipelines.resources.erp import RESOURCE_VERSION, EntityQuery, ErpExtract, ErpPagingError, ErpResource
-from gl_pipelines.resources.http import HttpTransientError
+from gl_pipelines.resources.http import HttpTransientError, step_retry
+from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.schedules import partition_schedule
 
 TRANSIENT_STEP_RETRIES = 2
@@ -49,7 +49,12 @@ def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuer
     except (HttpTransientError, ErpPagingError) as error:
         # The client already retried with backoff, or documents moved while we paged: give the ERP a
         # few minutes and read the window again before failing the run.
-        raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=STEP_RETRY_WAIT_S) from error
+        raise step_retry(
+            error,
+            max_retries=TRANSIENT_STEP_RETRIES,
+            wait_s=STEP_RETRY_WAIT_S,
+            max_wait_s=erp.step_retry_max_wait_s,
+        ) from error
     frame = extract.frame.assign(source=erp.source_name)
     if window:
         # A row outside the window (or with no date) would be stored outside every partition: no
@@ -143,13 +148,13 @@ def build_erp_jobs(source: ErpSource, timezone: str) -> tuple[list, list]:
     documents_job = define_asset_job(
         "erp_daily_job",
         selection=AssetSelection.assets("erp_fuel_receipts", "erp_production"),
-        tags={"gl/erp-service": urlsplit(source.service_url).netloc},
+        tags={"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)},
         description="Daily ERP documents (fuel receipts, production) with their blocking checks.",
     )
     master_job = define_asset_job(
         "erp_master_data_job",
         selection=AssetSelection.assets("erp_materials", "erp_plants"),
-        tags={"gl/erp-service": urlsplit(source.service_url).netloc},
+        tags={"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)},
         description="ERP material master and plants, replaced whole.",
     )
     schedules = [

@@ -12,7 +12,6 @@ from dagster import (
     AssetsDefinition,
     FreshnessPolicy,
     Output,
-    RetryRequested,
     asset,
 )
 
@@ -20,7 +19,7 @@ from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site
 from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.config import HistorianSource
 from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianResource, pi_tags
-from gl_pipelines.resources.http import HttpTransientError
+from gl_pipelines.resources.http import HttpTransientError, step_retry
 
 TRANSIENT_STEP_RETRIES = 2
 STEP_RETRY_WAIT_S = 120
@@ -49,7 +48,12 @@ def build_historian_assets(source: HistorianSource, timezone: str) -> list[Asset
             read = historian.read_recorded(tags, start, end)
         except HttpTransientError as error:
             # The client already retried with backoff; give the server minutes before failing the run.
-            raise RetryRequested(max_retries=TRANSIENT_STEP_RETRIES, seconds_to_wait=STEP_RETRY_WAIT_S) from error
+            raise step_retry(
+                error,
+                max_retries=TRANSIENT_STEP_RETRIES,
+                wait_s=STEP_RETRY_WAIT_S,
+                max_wait_s=historian.step_retry_max_wait_s,
+            ) from error
         metadata = provenance_metadata(
             endpoint=historian.safe_endpoint,
             window=(start, end),

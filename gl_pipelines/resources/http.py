@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure, RetryRequested
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from tenacity import (
     AsyncRetrying,
@@ -73,6 +73,21 @@ class HttpTransientError(HttpSourceError):
     def __init__(self, *args: Any, retry_after_s: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.retry_after_s = retry_after_s
+
+
+def step_retry(error: Exception, *, max_retries: int, wait_s: float, max_wait_s: float) -> Exception:
+    """What a step raises after the client gave up on a transient error: a step retry after `wait_s`, or
+    after the server's Retry-After when that is longer; a Failure (no retry) naming both waits when the
+    server asks for more than `max_wait_s`, instead of retrying early and being refused again."""
+    retry_after = getattr(error, "retry_after_s", None)
+    wait = max(wait_s, retry_after or 0.0)
+    if wait > max_wait_s:
+        return Failure(
+            description=f"{error}; the server asked to retry after {retry_after:g} s, longer than this step waits "
+            f"(step_retry_max_wait_s = {max_wait_s:g} s): re-run the partition once the server accepts requests",
+            allow_retries=False,
+        )
+    return RetryRequested(max_retries=max_retries, seconds_to_wait=wait)
 
 
 class HttpResponseFormatError(HttpSourceError):
@@ -492,6 +507,11 @@ class HttpSourceResource(ConfigurableResource):
         default=10.0, ge=0, description="Cap on one retry wait; a longer Retry-After fails the request instead."
     )
     health_path: str = Field(default="", description="Path GET by health_check(), relative to base_url.")
+    step_retry_max_wait_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Longest Retry-After a failed step waits for before its retry; a longer one fails the step.",
+    )
 
     def client_settings(self) -> HttpClientSettings:
         """The frozen client settings; raises naming the missing field when auth_mode needs one."""

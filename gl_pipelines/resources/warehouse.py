@@ -16,11 +16,51 @@ from datetime import UTC
 
 import duckdb
 import pandas as pd
+from dagster import RetryRequested
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice, static_where_clause
-from dagster._utils.backoff import backoff
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
+from pydantic import Field
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+LOCK_WAIT_S = 600.0
+LOCK_STEP_RETRIES = 2
+LOCK_STEP_RETRY_WAIT_S = 300.0
+
+
+def _is_lock_conflict(error: BaseException) -> bool:
+    """DuckDB's "Could not set lock on file ...: Conflicting lock is held in <program> (PID n)"."""
+    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+
+
+def open_warehouse(config) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file for writing, waiting up to `lock_wait_s` while another process holds it.
+
+    Still locked after that: the step is retried (`lock_step_retries` times, `lock_step_retry_wait_s`
+    apart) and re-extracts its window, so nothing read from the source is lost; the last failure names
+    the file and the process holding it.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception(_is_lock_conflict),
+        stop=stop_after_delay(config.get("lock_wait_s", LOCK_WAIT_S)),
+        wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
+        reraise=True,
+    )
+    try:
+        return retrying(
+            duckdb.connect,
+            database=config["database"],
+            read_only=False,
+            config={"custom_user_agent": "gl-pipelines", **config["connection_config"]},
+        )
+    except duckdb.IOException as error:
+        if not _is_lock_conflict(error):
+            raise
+        raise RetryRequested(
+            max_retries=config.get("lock_step_retries", LOCK_STEP_RETRIES),
+            seconds_to_wait=config.get("lock_step_retry_wait_s", LOCK_STEP_RETRY_WAIT_S),
+        ) from error
 
 
 class TransactionalDuckDbClient(DuckDbClient):
@@ -31,16 +71,7 @@ class TransactionalDuckDbClient(DuckDbClient):
     def connect(context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
         # Opened here rather than through the stock client, which skips close() when the body
         # raises and so leaves the file open in this process after a failed write.
-        connection = backoff(
-            fn=duckdb.connect,
-            retry_on=(RuntimeError, duckdb.IOException),
-            kwargs={
-                "database": context.resource_config["database"],
-                "read_only": False,
-                "config": {"custom_user_agent": "gl-pipelines", **context.resource_config["connection_config"]},
-            },
-            max_retries=10,
-        )
+        connection = open_warehouse(context.resource_config)
         try:
             connection.execute("BEGIN TRANSACTION")
             try:
@@ -96,6 +127,14 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
 
 class WarehouseIOManager(DuckDBPandasIOManager):
     """DuckDB pandas IO manager with atomic partition replacement and UTC-correct windows."""
+
+    lock_wait_s: float = Field(
+        default=LOCK_WAIT_S, gt=0, description="How long a write waits for another process's lock on the file."
+    )
+    lock_step_retries: int = Field(
+        default=LOCK_STEP_RETRIES, ge=0, description="Step retries (re-extracting) when the lock wait runs out."
+    )
+    lock_step_retry_wait_s: float = Field(default=LOCK_STEP_RETRY_WAIT_S, ge=0, description="Wait before each.")
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:

@@ -4,14 +4,26 @@
 without a Dagster instance; the sensor only gathers those values from the failed run.
 """
 
+import json
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence, Set
 from typing import Protocol
 
-from dagster import AssetKey, DagsterEventType, DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunsFilter,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
 
-from gl_pipelines.resources.alerting import AlertWebhookResource
+from gl_pipelines.resources.alerting import AlertWebhookError, AlertWebhookResource
 from gl_pipelines.scrub import scrub
 
 SOURCE = "gl-pipelines"
@@ -19,6 +31,17 @@ MAX_ERROR_CHARS = 500
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# An alert that could not be delivered is kept on its failed run (tags: visible in the UI, one run per key so
+# the two sensors never overwrite each other) and posted again by `alert_redelivery` until delivered or expired.
+ALERT_TAG = "gl/alert"
+"""pending, delivered or expired (only set once a delivery failed)."""
+ATTEMPTS_TAG = "gl/alert_attempts"
+PAYLOAD_TAG = "gl/alert_payload"
+REDELIVERY_INTERVAL_S = 60
+ALERT_EXPIRY_S = 24 * 3600
+"""An alert about a run that failed more than a day ago is stale: the run history has it."""
+MAX_REDELIVERIES_PER_TICK = 50
 
 # A serialized error message starts with the exception's qualified name: "pkg.mod.OpcUaError: ...".
 _QUALIFIED_PREFIX = re.compile(r"^[\w.]+\.(?=\w+: )")
@@ -108,7 +131,53 @@ def run_failure_alert(context: RunFailureSensorContext, alert_webhook: AlertWebh
         webserver_url=os.environ.get("DAGSTER_WEBSERVER_URL"),
     )
     context.log.info(f"run {run.run_id} of {run.job_name} failed: {payload['error']}")
-    alert_webhook.post(payload)
+    try:
+        alert_webhook.post(payload)
+    except AlertWebhookError:
+        context.instance.add_run_tags(
+            run.run_id, {ALERT_TAG: "pending", ATTEMPTS_TAG: "1", PAYLOAD_TAG: json.dumps(payload)}
+        )
+        raise  # the tick shows the delivery error; alert_redelivery posts it again
+
+
+@sensor(
+    name="alert_redelivery",
+    minimum_interval_seconds=REDELIVERY_INTERVAL_S,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Posts again every run-failure alert that could not be delivered, until delivered or a day old.",
+)
+def alert_redelivery(context: SensorEvaluationContext, alert_webhook: AlertWebhookResource) -> SkipReason:
+    pending = context.instance.get_run_records(
+        filters=RunsFilter(tags={ALERT_TAG: "pending"}), limit=MAX_REDELIVERIES_PER_TICK
+    )
+    delivered, expired, waiting = [], [], []
+    for record in pending:
+        run = record.dagster_run
+        attempts = int(run.tags.get(ATTEMPTS_TAG, "1"))
+        ended = record.end_time or record.create_timestamp.timestamp()
+        if time.time() - ended > ALERT_EXPIRY_S:
+            context.instance.add_run_tags(run.run_id, {ALERT_TAG: "expired"})
+            expired.append(f"{run.run_id} after {attempts} attempt(s)")
+            continue
+        attempts += 1
+        try:
+            alert_webhook.post(json.loads(run.tags[PAYLOAD_TAG]))
+        except AlertWebhookError as exc:
+            context.instance.add_run_tags(run.run_id, {ATTEMPTS_TAG: str(attempts)})
+            waiting.append(f"{run.run_id} ({attempts} attempts; {scrub(str(exc))})")
+        else:
+            context.instance.add_run_tags(run.run_id, {ALERT_TAG: "delivered", ATTEMPTS_TAG: str(attempts)})
+            delivered.append(f"{run.run_id} at attempt {attempts}")
+    if expired:
+        context.log.warning(f"alerts expired undelivered: {'; '.join(expired)}")
+    return SkipReason(
+        f"{len(delivered)} alert(s) redelivered, {len(waiting)} still pending, {len(expired)} expired"
+        + "".join(
+            f"\n{label}: {'; '.join(items)}"
+            for label, items in (("delivered", delivered), ("pending", waiting), ("expired", expired))
+            if items
+        )
+    )
 
 
 def _asset_keys(context: RunFailureSensorContext) -> Set[AssetKey]:

@@ -149,3 +149,37 @@ def test_oauth2_secret_absent_from_event_log_and_logs(historian_site, tmp_path, 
 def test_historian_url_from_environment(monkeypatch):
     monkeypatch.setenv("GL_HISTORIAN_URL", "http://10.1.2.3:8443/piwebapi")
     assert site_from_environment().historian.base_url == "http://10.1.2.3:8443/piwebapi"
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "max_wait_s", "expected_wait_s"),
+    [("600", 1800.0, 600.0), ("60", 1800.0, 120.0), ("3600", 1800.0, None)],
+)
+def test_step_retry_waits_what_the_server_asked(historian_site, tmp_path, pi, retry_after, max_wait_s, expected_wait_s):
+    """PI answers 503 with Retry-After: the client stops at once (never retries early) and the step retry waits
+    the Retry-After (at least its own 120 s); past step_retry_max_wait_s the step fails, saying both waits."""
+    from dagster import Failure, RetryRequested, build_asset_context
+
+    pi.faults.statuses = [503] * 10
+    pi.faults.retry_after = retry_after
+    defs = build_definitions(historian_site, tmp_path / "w.duckdb")
+    asset_def = defs.resolve_assets_def("historian_recorded")
+    historian = defs.resources["historian"].model_copy(update={"step_retry_max_wait_s": max_wait_s})
+    context = build_asset_context(partition_key=DAY_KEY)
+    if expected_wait_s is None:
+        with pytest.raises(Failure) as raised:
+            asset_def(context=context, historian=historian)
+        assert raised.value.allow_retries is False
+        assert raised.value.description.startswith(
+            "demo-pi: GET /piwebapi/points -> HTTP 503: server busy or failing (Retry-After 3600 s); body: "
+        )
+        assert raised.value.description.endswith(
+            "; the server asked to retry after 3600 s, "
+            "longer than this step waits (step_retry_max_wait_s = 1800 s): re-run the partition once the server "
+            "accepts requests"
+        )
+    else:
+        with pytest.raises(RetryRequested) as raised:
+            asset_def(context=context, historian=historian)
+        assert raised.value.seconds_to_wait == expected_wait_s
+        assert raised.value.max_retries == 2

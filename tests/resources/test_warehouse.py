@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from dagster import DailyPartitionsDefinition, asset, instance_for_test, materialize
 
-from gl_pipelines.resources.warehouse import warehouse_io_manager
+from gl_pipelines.resources.warehouse import WarehouseIOManager, warehouse_io_manager
 
 days = DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
 FRAMES: dict[str, pd.DataFrame] = {}
@@ -59,3 +59,72 @@ def test_failed_insert_rolls_back_the_delete(write):
     wrong_type = frame("2026-11-01", ["not", "a", "number"])  # the insert into a DOUBLE column fails
     assert not write_partition("2026-11-01", wrong_type).success
     pd.testing.assert_frame_equal(stored(path), before)
+
+
+EXTRACTIONS: list[str] = []
+
+
+@asset(partitions_def=days, io_manager_key="warehouse", metadata={"partition_expr": "ts"})
+def extracted(context) -> pd.DataFrame:
+    EXTRACTIONS.append(context.partition_key)
+    return frame(context.partition_key, [1.0, 2.0])
+
+
+def hold_lock(path, seconds: float):
+    """Another process holding the DuckDB file's write lock for `seconds` (returns once it holds it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+        "time.sleep(float(sys.argv[2]))"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "held"
+    return process
+
+
+def materialize_extracted(path, **config):
+    EXTRACTIONS.clear()
+    manager = WarehouseIOManager(database=str(path), schema="plant", **config)
+    with instance_for_test() as instance:
+        return materialize(
+            [extracted],
+            partition_key="2026-11-02",
+            resources={"warehouse": manager},
+            instance=instance,
+            raise_on_error=False,
+        )
+
+
+def test_write_waits_for_another_process_holding_the_file(tmp_path):
+    path = tmp_path / "w.duckdb"
+    holder = hold_lock(path, 2)
+    try:
+        result = materialize_extracted(path, lock_wait_s=30)
+    finally:
+        holder.wait()
+    assert result.success
+    assert EXTRACTIONS == ["2026-11-02"]
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.sql("select value from plant.extracted order by ts").fetchall() == [(1.0,), (2.0,)]
+
+
+def test_lock_held_past_the_wait_retries_the_step_then_fails_naming_the_lock(tmp_path):
+    """The step retry re-extracts (nothing read is lost to a lock); when retries run out the run fails,
+    the cause naming the file's conflicting lock, and the file holds nothing half-written."""
+    path = tmp_path / "w.duckdb"
+    holder = hold_lock(path, 60)
+    try:
+        result = materialize_extracted(path, lock_wait_s=0.5, lock_step_retries=1, lock_step_retry_wait_s=0)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not result.success
+    assert EXTRACTIONS == ["2026-11-02", "2026-11-02"]
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    text = failure.to_string()
+    assert "Conflicting lock is held" in text and str(path) in text
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute("select table_name from information_schema.tables").fetchall()
+    assert tables == []

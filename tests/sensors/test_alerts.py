@@ -22,10 +22,12 @@ from dagster import (
 
 from gl_pipelines.resources.alerting import AlertWebhookError, AlertWebhookResource
 from gl_pipelines.resources.opcua import OpcUaError
+from gl_pipelines.sensors import alerts
 from gl_pipelines.sensors.alerts import (
     MAX_ERROR_CHARS,
     RANGE_END_TAG,
     RANGE_START_TAG,
+    alert_redelivery,
     build_alert,
     error_line,
     run_failure_alert,
@@ -305,3 +307,61 @@ def test_alert_body_error_is_scrubbed():
         "HttpSourceError: pi: GET https://***@pi.example/piwebapi -> HTTP 401; "
         "body: 'you sent Authorization: ***' via https://hooks.slack.com/services/***"
     )
+
+
+def redeliver(instance, url):
+    context = build_sensor_context(instance=instance, resources={"alert_webhook": fast(url, retry_attempts=1)})
+    return alert_redelivery(context).skip_message
+
+
+def test_undelivered_alert_is_posted_again_until_delivered(receiver):
+    """The receiver refuses the alert and its first redelivery (HTTP 503), then takes it: the same payload
+    arrives three times, the run's tags count the attempts and the sensor's skip reason says what happened."""
+    with instance_for_test() as instance:
+        result = failed_run(instance, partition_key="2026-11-01-03:00")
+        run_id = result.dagster_run.run_id
+        receiver.statuses = [503]
+        context = build_run_status_sensor_context(
+            sensor_name="run_failure_alert",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"alert_webhook": fast(receiver.url, retry_attempts=1)},
+        )
+        with pytest.raises(AlertWebhookError, match="HTTP 503"):
+            run_failure_alert(context)
+        tags = instance.get_run_by_id(run_id).tags
+        assert (tags["gl/alert"], tags["gl/alert_attempts"]) == ("pending", "1")
+
+        receiver.statuses = [503]
+        first = redeliver(instance, receiver.url)
+        tags = instance.get_run_by_id(run_id).tags
+        assert (tags["gl/alert"], tags["gl/alert_attempts"]) == ("pending", "2")
+        second = redeliver(instance, receiver.url)
+        tags = instance.get_run_by_id(run_id).tags
+        assert (tags["gl/alert"], tags["gl/alert_attempts"]) == ("delivered", "3")
+        third = redeliver(instance, receiver.url)
+
+    assert first == (
+        "0 alert(s) redelivered, 1 still pending, 0 expired\n"
+        f"pending: {run_id} (2 attempts; alert webhook {masked(receiver.url)}: HTTP 503 Service Unavailable:"
+        " invalid_payload (gave up after 1 attempt(s)))"
+    )
+    assert second == f"1 alert(s) redelivered, 0 still pending, 0 expired\ndelivered: {run_id} at attempt 3"
+    assert third == "0 alert(s) redelivered, 0 still pending, 0 expired"
+    bodies = [json.loads(r.body) for r in receiver.requests]
+    assert len(bodies) == 3
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert bodies[0]["run_id"] == run_id and bodies[0]["partition"] == "2026-11-01-03:00"
+
+
+def test_alert_older_than_the_expiry_is_dropped(receiver, monkeypatch):
+    with instance_for_test() as instance:
+        result = failed_run(instance)
+        run_id = result.dagster_run.run_id
+        instance.add_run_tags(run_id, {"gl/alert": "pending", "gl/alert_attempts": "4", "gl/alert_payload": "{}"})
+        monkeypatch.setattr(alerts, "ALERT_EXPIRY_S", 0)
+        reason = redeliver(instance, receiver.url)
+        assert instance.get_run_by_id(run_id).tags["gl/alert"] == "expired"
+    assert reason == f"0 alert(s) redelivered, 0 still pending, 1 expired\nexpired: {run_id} after 4 attempt(s)"
+    assert receiver.requests == []
