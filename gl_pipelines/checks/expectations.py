@@ -172,7 +172,8 @@ def validate_staged(
         )
         try:
             batch = source.add_query_asset("readings", query=query).add_batch_definition_whole_table("all").get_batch()
-            results = {r.expectation_config.meta["check"]: r for r in batch.validate(suite, result_format="BASIC").results}
+            validation = batch.validate(suite, result_format="BASIC")
+            results = {r.expectation_config.meta["check"]: r for r in validation.results}
         finally:
             source.get_engine().dispose()
             context.data_sources.delete(source.name)

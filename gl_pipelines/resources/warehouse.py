@@ -31,7 +31,6 @@ from dagster._utils.backoff import backoff
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
-
 WAP_KEY = "wap"
 """Output metadata the audit sets: {"failed_checks": [...], "staged_table": "staging.x" or null}."""
 STAGING_SCHEMA = "staging"
