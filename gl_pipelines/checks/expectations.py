@@ -161,69 +161,57 @@ def validate_staged(
     # in the context's store for every call (and needs a "current" context to exist at all).
     suite = gx.ExpectationSuite(name=f"readings-{uuid.uuid4()}", expectations=[c.expectation for c in checks])
 
-    with _AuditView(database, table, tag_ranges) as query:
+    # One connection for the whole validation; GX works on cursors of it, and closing it closes them (GX
+    # keeps its connections in reference cycles, and DuckDB refuses another configuration of the file
+    # in this process while one is open).
+    connection = connect_warehouse(database)
+    try:
+        query = _audit_query(connection, table, tag_ranges)
         context = _gx_context()
         source = context.data_sources.add_sql(
             f"warehouse-{uuid.uuid4().hex}",
             connection_string=f"{_DIALECT.replace('.', '+')}:///{database}",
-            # Connections configured like every other one on the file in this process (DuckDB refuses a second
-            # configuration); duckdb_engine's own connect would add its user agent.
-            kwargs={"creator": lambda: _wrapped(connect_warehouse(database))},
+            kwargs={"creator": lambda: _wrapped(connection.cursor())},
         )
         try:
             batch = source.add_query_asset("readings", query=query).add_batch_definition_whole_table("all").get_batch()
             validation = batch.validate(suite, result_format="BASIC")
-            results = {r.expectation_config.meta["check"]: r for r in validation.results}
         finally:
-            source.get_engine().dispose()
             context.data_sources.delete(source.name)
-        failing = {c.name: c for c in checks if not results[c.name].success}
-        examples = _examples(database, query, failing.values())
+        results = {r.expectation_config.meta["check"]: r for r in validation.results}
+        failing = [c for c in checks if not results[c.name].success]
+        examples = _examples(connection, query, failing)
+        connection.execute(f"DROP TABLE IF EXISTS {table}__ranges; DROP TABLE IF EXISTS {table}__shared")
+    finally:
+        connection.close()
     outcomes = [_outcome(check, results[check.name], examples.get(check.name, [])) for check in checks]
     return ReadingsValidation(success=all(o.success for o in outcomes), outcomes=outcomes)
 
 
-class _AuditView:
-    """Helper tables next to the staged rows (tag ranges, duplicated (ts, tag)), dropped afterwards."""
-
-    def __init__(self, database: str, table: str, tag_ranges: dict[str, tuple[float, float]]):
-        self.database, self.table = database, table
-        self.ranges, self.shared = f"{table}__ranges", f"{table}__shared"
-        self.tag_ranges = tag_ranges
-
-    def __enter__(self) -> str:
-        ranges = pd.DataFrame(
-            [(tag, float(low), float(high)) for tag, (low, high) in self.tag_ranges.items()],
-            columns=["tag", "low", "high"],
-        ).astype({"tag": "string"})
-        connection = connect_warehouse(self.database)
-        try:
-            connection.register("_ranges", ranges)
-            connection.execute(f"CREATE TABLE {self.ranges} (tag VARCHAR, low DOUBLE, high DOUBLE)")
-            connection.execute(f"INSERT INTO {self.ranges} SELECT * FROM _ranges")
-            connection.execute(
-                f"CREATE TABLE {self.shared} AS SELECT ts, tag, count(*) AS n FROM {self.table} "
-                "GROUP BY ts, tag HAVING count(*) > 1"
-            )
-        finally:
-            connection.close()
-        # Null value: skipped. Tag without a range: +inf, so it fails. A min == max range accepts only its value.
-        return f"""SELECT s.rowid AS _row, s.ts, s.tag, s.value, s.quality, s.source,
+def _audit_query(connection, table: str, tag_ranges: dict[str, tuple[float, float]]) -> str:
+    """The staged rows with the two derived columns; writes the helper tables next to them (tag ranges,
+    duplicated (ts, tag)), which the caller drops."""
+    ranges = pd.DataFrame(
+        [(tag, float(low), float(high)) for tag, (low, high) in tag_ranges.items()], columns=["tag", "low", "high"]
+    )
+    connection.register("_ranges", ranges)
+    connection.execute(f"CREATE OR REPLACE TABLE {table}__ranges (tag VARCHAR, low DOUBLE, high DOUBLE)")
+    connection.execute(f"INSERT INTO {table}__ranges SELECT * FROM _ranges")
+    connection.unregister("_ranges")
+    connection.execute(
+        f"CREATE OR REPLACE TABLE {table}__shared AS SELECT ts, tag, count(*) AS n FROM {table} "
+        "GROUP BY ts, tag HAVING count(*) > 1"
+    )
+    # Null value: skipped. Tag without a range: +inf, so it fails. A min == max range accepts only its value.
+    return f"""SELECT s.rowid AS _row, s.ts, s.tag, s.value, s.quality, s.source,
     CASE WHEN s.tag IS NOT NULL AND r.tag IS NULL THEN 'inf'::DOUBLE
          WHEN s.value IS NULL THEN NULL
          WHEN r.high = r.low THEN CASE WHEN s.value = r.low THEN NULL ELSE 'inf'::DOUBLE END
          ELSE (s.value - r.low) / (r.high - r.low) END AS {_POSITION},
     coalesce(d.n, 1) AS {_SHARING}
-FROM {self.table} s
-LEFT JOIN {self.ranges} r ON s.tag = r.tag
-LEFT JOIN {self.shared} d ON s.ts IS NOT DISTINCT FROM d.ts AND s.tag IS NOT DISTINCT FROM d.tag"""
-
-    def __exit__(self, *exc) -> None:
-        connection = connect_warehouse(self.database)
-        try:
-            connection.execute(f"DROP TABLE IF EXISTS {self.ranges}; DROP TABLE IF EXISTS {self.shared}")
-        finally:
-            connection.close()
+FROM {table} s
+LEFT JOIN {table}__ranges r ON s.tag = r.tag
+LEFT JOIN {table}__shared d ON s.ts IS NOT DISTINCT FROM d.ts AND s.tag IS NOT DISTINCT FROM d.tag"""
 
 
 @cache
@@ -299,27 +287,25 @@ def _range_note(limits: tuple[float, float] | None) -> str:
     return " (no range configured)" if limits is None else f" (range {limits[0]:g}..{limits[1]:g})"
 
 
-def _examples(database: str, query: str, failing: Sequence[_Check]) -> dict[str, list[str]]:
+def _examples(connection, query: str, failing: Sequence[_Check]) -> dict[str, list[str]]:
     """First offending sample of up to MAX_EXAMPLES distinct tags per failed check, as 'tag @ ts = value (note)'."""
-    if not failing:
-        return {}
-    connection = connect_warehouse(database)
-    try:
-        connection.execute("SET TimeZone = 'UTC'")
-        examples = {}
-        for check in failing:
-            rows = connection.execute(
-                f"SELECT tag, ts, value, quality FROM ({query}) WHERE {check.offending} "
-                f"QUALIFY row_number() OVER (PARTITION BY tag ORDER BY _row) = 1 ORDER BY _row LIMIT {MAX_EXAMPLES}"
-            ).fetchdf()
-            notes = check.note(rows) if check.note else [""] * len(rows)
-            examples[check.name] = [
-                f"{tag} @ {pd.Timestamp(ts).isoformat()} = {value}{suffix}"
-                for tag, ts, value, suffix in zip(rows["tag"], rows["ts"], rows["value"], notes, strict=True)
-            ]
-        return examples
-    finally:
-        connection.close()
+    examples = {}
+    for check in failing:
+        rows = connection.execute(
+            f"SELECT tag, ts, value, quality FROM ({query}) WHERE {check.offending} "
+            f"QUALIFY row_number() OVER (PARTITION BY tag ORDER BY _row) = 1 ORDER BY _row LIMIT {MAX_EXAMPLES}"
+        ).fetchdf()
+        notes = check.note(rows) if check.note else [""] * len(rows)
+        examples[check.name] = [
+            f"{tag} @ {_utc(ts)} = {value}{suffix}"
+            for tag, ts, value, suffix in zip(rows["tag"], rows["ts"], rows["value"], notes, strict=True)
+        ]
+    return examples
+
+
+def _utc(ts) -> str:
+    moment = pd.Timestamp(ts)
+    return moment.isoformat() if moment is pd.NaT else moment.tz_convert("UTC").isoformat()
 
 
 def _outcome(check: _Check, result: ExpectationValidationResult, examples: list[str]) -> ExpectationOutcome:

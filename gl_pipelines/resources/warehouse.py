@@ -25,11 +25,13 @@ from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
+from dagster import ConfigurableResource
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice, static_where_clause
 from dagster._utils.backoff import backoff
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
+from pydantic import Field
 
 WAP_KEY = "wap"
 """Output metadata the audit sets: {"failed_checks": [...], "staged_table": "staging.x" or null}."""
@@ -81,6 +83,18 @@ def drop_staged(database: str, name: str) -> None:
         connection.execute(f"DROP TABLE IF EXISTS {name}")
     finally:
         connection.close()
+
+
+class WarehouseStaging(ConfigurableResource):
+    """Stages a source asset's new rows in the warehouse so its audit can check them there (`checks.wap`)."""
+
+    database: str = Field(description="Path of the DuckDB warehouse file (the `warehouse` IO manager's).")
+
+    def stage(self, table: str, frame: pd.DataFrame) -> str:
+        return stage_rows(self.database, table, frame)
+
+    def drop(self, name: str) -> None:
+        drop_staged(self.database, name)
 
 
 class TransactionalDuckDbClient(DuckDbClient):
