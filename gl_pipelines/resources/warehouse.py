@@ -204,6 +204,8 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return pd.DataFrame()
+        if not _table_exists(connection, table_slice.schema, table_slice.table):
+            return pd.DataFrame()  # nothing published yet (e.g. the first run was quarantined): the gate says why
         return connection.execute(TransactionalDuckDbClient.get_select_statement(table_slice)).fetchdf()
 
 
