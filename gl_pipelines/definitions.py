@@ -33,7 +33,6 @@ from gl_pipelines.assets.partitions import site_daily_partitions, site_hourly_pa
 from gl_pipelines.assets.reports import build_report_assets, site_monthly_partitions
 from gl_pipelines.assets.scada import build_scada_assets
 from gl_pipelines.checks.cems import build_cems_checks
-from gl_pipelines.checks.erp import build_erp_checks
 from gl_pipelines.checks.meters import build_meter_checks
 from gl_pipelines.config import ModbusSource, SiteConfig, load_site_config
 from gl_pipelines.resources.alerting import AlertWebhookResource
@@ -159,7 +158,6 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
     if site.erp:
         erp_jobs, erp_schedules = build_erp_jobs(site.erp, timezone)
         assets += build_erp_assets(site.erp, timezone)
-        checks += build_erp_checks(site.erp, timezone)
         jobs += erp_jobs
         schedules += erp_schedules
         extra_sensors.append(build_erp_change_sensor(site.erp, timezone, erp_jobs[0].name))

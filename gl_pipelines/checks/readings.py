@@ -112,7 +112,7 @@ def _counts(database: str, table: str) -> tuple[pd.Series, int]:
     connection = connect_warehouse(database)
     try:
         per_tag = connection.execute(f"SELECT tag, count(*) AS n FROM {table} GROUP BY tag").fetchdf()
-        (good,) = connection.execute(f"SELECT count(*) FROM {table} WHERE quality = 'good'").fetchone()
+        ((good,),) = connection.execute(f"SELECT count(*) FROM {table} WHERE quality = 'good'").fetchall()
     finally:
         connection.close()
     return per_tag.set_index("tag")["n"], int(good)

@@ -136,7 +136,7 @@ class TransactionalDuckDbClient(DuckDbClient):
         exists = connection.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [table_slice.schema, table_slice.table],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if exists:
             connection.execute(f"DELETE FROM {table_slice.schema}.{table_slice.table}{_where(table_slice)}")
 
@@ -167,7 +167,7 @@ def _table_exists(connection, schema: str, table: str) -> bool:
         connection.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [schema, table],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -190,7 +190,7 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         if source is None:
             connection.register("_wap_rows", obj)
             source = "_wap_rows"
-        rows = connection.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+        rows = connection.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
         if verdict["failed_checks"]:
             metadata = _quarantine(context, table_slice, connection, source, rows, verdict["failed_checks"])
         else:
