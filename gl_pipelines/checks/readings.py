@@ -52,9 +52,7 @@ class ReadingsAudit:
             self.partitions,
         )
 
-    def run(
-        self, context, frame: pd.DataFrame, metadata: Mapping[str, object], staging: WarehouseStaging
-    ) -> Iterator:
+    def run(self, context, frame: pd.DataFrame, metadata: Mapping[str, object], staging: WarehouseStaging) -> Iterator:
         """Stage `frame`, check it in the warehouse, and yield the Output with the verdict and the results."""
         start, end = utc_window(context.partition_time_window)
         staged = staging.stage(self.asset, frame)
