@@ -33,17 +33,14 @@ from gl_pipelines.assets.partitions import site_daily_partitions, site_hourly_pa
 from gl_pipelines.assets.reports import build_report_assets, site_monthly_partitions
 from gl_pipelines.assets.scada import build_scada_assets
 from gl_pipelines.checks.cems import build_cems_checks
-from gl_pipelines.checks.erp import build_erp_checks
-from gl_pipelines.checks.historian import build_historian_checks
 from gl_pipelines.checks.meters import build_meter_checks
-from gl_pipelines.checks.scada import build_scada_checks
 from gl_pipelines.config import ModbusSource, SiteConfig, load_site_config
 from gl_pipelines.resources.alerting import AlertWebhookResource
 from gl_pipelines.resources.erp import erp_from_source
 from gl_pipelines.resources.historian import historian_from_source
 from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.resources.opcua import OpcUaResource, redact_url
-from gl_pipelines.resources.warehouse import warehouse_io_manager
+from gl_pipelines.resources.warehouse import WarehouseStaging, warehouse_io_manager
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, HOURLY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
@@ -72,8 +69,8 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         tags={"gl/opcua-server": urlsplit(redact_url(opcua.endpoint)).netloc, **max_runtime(HOURLY_JOB_MAX_RUNTIME_S)},
         description="Hourly OPC UA extraction with its blocking checks.",
     )
-    assets = build_scada_assets(opcua, timezone)
-    checks = build_scada_checks(opcua, site.checks, timezone)
+    assets = build_scada_assets(opcua, site.checks, timezone)
+    checks = []  # the sources' blocking checks are their assets' own check_specs (write-audit-publish)
     jobs = [scada_hourly_job]
     schedules = [partition_schedule(scada_hourly_job, hourly, minute_of_hour=5, source_resource_key="opcua")]
     monitored = [MonitoredSource("opcua", AssetKey("scada_readings"), scada_hourly_job, hourly)]
@@ -85,6 +82,8 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
             password=_secret("GL_OPCUA_PASSWORD"),
         ),
         "warehouse": warehouse_io_manager(str(warehouse_path)),
+        # Where source assets stage new rows for their blocking checks before publishing (checks/wap.py).
+        "warehouse_staging": WarehouseStaging(database=str(warehouse_path)),
         # Reports that select their own window of another clock's table read it here (assets/reports.py).
         "warehouse_reader": WarehouseReader(database=str(warehouse_path)),
         "alert_webhook": AlertWebhookResource(
@@ -147,8 +146,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
             description="Daily PI Web API extraction of recorded values with its blocking checks.",
         )
         daily = site_daily_partitions(timezone)
-        assets += build_historian_assets(site.historian, timezone)
-        checks += build_historian_checks(site.historian, site.checks, timezone)
+        assets += build_historian_assets(site.historian, site.checks, timezone)
         jobs.append(historian_daily_job)
         # 01:30 plant time: late values buffered by PI interfaces have arrived for the closed day.
         schedules.append(
@@ -166,7 +164,6 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
     if site.erp:
         erp_jobs, erp_schedules = build_erp_jobs(site.erp, timezone)
         assets += build_erp_assets(site.erp, timezone)
-        checks += build_erp_checks(site.erp, timezone)
         jobs += erp_jobs
         schedules += erp_schedules
         extra_sensors.append(build_erp_change_sensor(site.erp, timezone, erp_jobs[0].name))

@@ -15,6 +15,7 @@ or calendar quarter, there is no 25-hour day, and Dagster maps hours to days onl
 
 import hashlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -49,6 +50,7 @@ from gl_pipelines.cems.emissions import compute_hourly_emissions, open_end_gaps
 from gl_pipelines.cems.plc import plc_block_rows
 from gl_pipelines.cems.schema import KEY_COLUMNS, RAW_COLUMNS, validate_raw_frame
 from gl_pipelines.checks.gate import blocking_problems, problems_by_partition, require_checks_passed, writer_runs
+from gl_pipelines.checks.wap import audited
 from gl_pipelines.config import CemsSource
 from gl_pipelines.resources.modbus import RESOURCE_VERSION as MODBUS_VERSION
 from gl_pipelines.resources.modbus import ModbusResource
@@ -114,6 +116,8 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
     quarterly = cems_quarterly_partitions(offset, start)
     hourly = cems_hourly_partitions(offset, start)
     plc_keys = {PLC_RESOURCE_KEY} if source.plc else set()
+    # Imported here: the check module builds on this one's partitions and key helpers.
+    from gl_pipelines.checks.cems import raw_check_specs, raw_results
 
     @asset(
         partitions_def=hourly,
@@ -122,12 +126,13 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         group_name="cems",
         kinds={"csv", "modbus", "duckdb"} if source.plc else {"csv", "duckdb"},
         metadata={"partition_expr": "hour_start_utc"},
+        check_specs=raw_check_specs(source),
         pool=WAREHOUSE_POOL,
         required_resource_keys=plc_keys,
         description="Hourly CEMS records (cems_hourly_raw schema) from accepted DAHS files; the PLC block "
         "fills the hour just closed when no file holds it yet.",
     )
-    def cems_hourly_raw(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+    def cems_hourly_raw(context: AssetExecutionContext) -> Iterator:
         began = time.perf_counter()
         start, end = utc_window(context.partition_time_window)
         rows, files = rows_for_window(source.accepted_folder, start, end, offset, unit_ids)
@@ -174,7 +179,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
                 ),
             }
         )
-        return Output(rows, metadata=metadata)
+        yield from audited(rows, metadata, raw_results(source, rows, start, end))
 
     @asset(
         partitions_def=daily,

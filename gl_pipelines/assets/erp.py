@@ -6,6 +6,7 @@ warehouse IO manager replaces the partition, so a re-run never duplicates; the r
 row per document key. Quantities and amounts are DECIMAL(18,3), exact.
 """
 
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from dagster import (
@@ -13,7 +14,6 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     Failure,
-    Output,
     ScheduleDefinition,
     asset,
     define_asset_job,
@@ -21,7 +21,8 @@ from dagster import (
 
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.provenance import provenance_metadata
-from gl_pipelines.checks.erp import MAX_LISTED, outside_window
+from gl_pipelines.checks.erp import MAX_LISTED, ErpAudit, erp_audits, outside_window
+from gl_pipelines.checks.wap import audited
 from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpSource
 from gl_pipelines.resources.erp import RESOURCE_VERSION, EntityQuery, ErpExtract, ErpPagingError, ErpResource
 from gl_pipelines.resources.http import HttpTransientError, step_retry
@@ -43,7 +44,7 @@ def entity_query(kind: str, entity: ErpEntity) -> EntityQuery:
     )
 
 
-def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuery, window) -> Output:
+def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuery, window, audit: ErpAudit):
     try:
         extract: ErpExtract = erp.read(query, window)
     except (HttpTransientError, ErpPagingError) as error:
@@ -93,14 +94,16 @@ def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuer
         "delta_offered": extract.delta_link is not None,
     }
     context.log.info(f"{query.entity_set}: {len(frame)} rows in {extract.pages} pages ({extract.mode})")
-    return Output(frame, metadata=metadata)
+    yield from audited(frame, metadata, audit.results(frame, window))
 
 
 def build_erp_assets(source: ErpSource, timezone: str) -> list[AssetsDefinition]:
     daily = site_daily_partitions(timezone)
+    audits = erp_audits(source, timezone)
 
     def documents(kind: str, description: str) -> AssetsDefinition:
         query = entity_query(kind, getattr(source, kind))
+        audit = audits[f"erp_{kind}"]
 
         @asset(
             name=f"erp_{kind}",
@@ -110,27 +113,30 @@ def build_erp_assets(source: ErpSource, timezone: str) -> list[AssetsDefinition]
             group_name="erp",
             kinds={"odata", "duckdb"},
             metadata={"partition_expr": "posting_date"},
+            check_specs=audit.specs(),
             pool=WAREHOUSE_POOL,
             description=description,
         )
-        def _documents(context: AssetExecutionContext, erp: ErpResource) -> Output:
-            return _extract(context, erp, query, utc_window(context.partition_time_window))
+        def _documents(context: AssetExecutionContext, erp: ErpResource) -> Iterator:
+            yield from _extract(context, erp, query, utc_window(context.partition_time_window), audit)
 
         return _documents
 
     def master(kind: str, description: str) -> AssetsDefinition:
         query = entity_query(kind, getattr(source, kind))
+        audit = audits[f"erp_{kind}"]
 
         @asset(
             name=f"erp_{kind}",
             io_manager_key="warehouse",
             group_name="erp",
             kinds={"odata", "duckdb"},
+            check_specs=audit.specs(),
             pool=WAREHOUSE_POOL,
             description=description,
         )
-        def _master(context: AssetExecutionContext, erp: ErpResource) -> Output:
-            return _extract(context, erp, query, None)
+        def _master(context: AssetExecutionContext, erp: ErpResource) -> Iterator:
+            yield from _extract(context, erp, query, None, audit)
 
         return _master
 

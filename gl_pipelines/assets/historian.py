@@ -1,33 +1,38 @@
 """PI Web API historian: daily recorded values in the canonical long schema.
 
-The asset stays thin: ask the resource for the plant day, attach provenance, return the frame.
-The warehouse IO manager replaces the day's rows, so re-runs never duplicate.
+The asset stays thin: ask the resource for the plant day, attach provenance, audit the frame with
+the blocking checks (`checks.wap`). The warehouse IO manager replaces the day's rows when they
+passed, so re-runs never duplicate, and quarantines them when they did not.
 """
 
+from collections.abc import Iterator
 from datetime import timedelta
 
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     FreshnessPolicy,
-    Output,
     asset,
 )
 
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.provenance import provenance_metadata
-from gl_pipelines.config import HistorianSource
+from gl_pipelines.checks.historian import historian_audit
+from gl_pipelines.config import CheckThresholds, HistorianSource
 from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianResource, pi_tags
 from gl_pipelines.resources.http import HttpTransientError, step_retry
+from gl_pipelines.resources.warehouse import WarehouseStaging
 
 TRANSIENT_STEP_RETRIES = 2
 STEP_RETRY_WAIT_S = 120
 
 
-def build_historian_assets(source: HistorianSource, timezone: str) -> list[AssetsDefinition]:
+def build_historian_assets(
+    source: HistorianSource, thresholds: CheckThresholds, timezone: str
+) -> list[AssetsDefinition]:
     """The historian assets for one site's PI Web API; plant days in the site's `timezone`."""
     tags = pi_tags(source)
+    audit = historian_audit(source, thresholds, timezone)
 
     @asset(
         partitions_def=site_daily_partitions(timezone),
@@ -36,12 +41,15 @@ def build_historian_assets(source: HistorianSource, timezone: str) -> list[Asset
         group_name="historian",
         kinds={"pi", "duckdb"},
         metadata={"partition_expr": "ts"},
+        check_specs=audit.specs(),
         pool=WAREHOUSE_POOL,
         freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=30), warn_window=timedelta(hours=27)),
         description="PI recorded values per tag and timestamp for each plant day; flags and system states "
         "mapped to quality (a digital state keeps its name in `status`, its value stays NULL).",
     )
-    def historian_recorded(context: AssetExecutionContext, historian: HistorianResource) -> Output[pd.DataFrame]:
+    def historian_recorded(
+        context: AssetExecutionContext, historian: HistorianResource, warehouse_staging: WarehouseStaging
+    ) -> Iterator:
         start, end = utc_window(context.partition_time_window)
         context.log.info(f"reading {len(tags)} PI points from {historian.safe_endpoint} for [{start}, {end})")
         try:
@@ -65,6 +73,6 @@ def build_historian_assets(source: HistorianSource, timezone: str) -> list[Asset
             frame=read.frame,
             dropped_outside_window=read.dropped_outside_window,
         )
-        return Output(read.frame, metadata=metadata)
+        yield from audit.run(context, read.frame, metadata, warehouse_staging)
 
     return [historian_recorded]

@@ -1,10 +1,11 @@
 """SCADA over OPC UA: hourly raw readings and a daily per-tag summary.
 
-Assets stay thin: ask the resource for the partition window, attach provenance, return the
-frame. The warehouse IO manager replaces the window's rows, so re-runs never duplicate.
+Assets stay thin: ask the resource for the partition window, attach provenance, audit the frame
+with the blocking checks (`checks.wap`). The warehouse IO manager replaces the window's rows when
+they passed, so re-runs never duplicate, and quarantines them when they did not.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 
 import pandas as pd
@@ -32,9 +33,10 @@ from gl_pipelines.assets.partitions import (
 )
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
 from gl_pipelines.checks.gate import require_checks_passed
-from gl_pipelines.checks.scada import SCADA_BLOCKING_CHECKS
-from gl_pipelines.config import OpcUaSource
+from gl_pipelines.checks.scada import SCADA_BLOCKING_CHECKS, scada_audit
+from gl_pipelines.config import CheckThresholds, OpcUaSource
 from gl_pipelines.resources.opcua import RESOURCE_VERSION, OpcUaResource, OpcUaTransientError, TagRef
+from gl_pipelines.resources.warehouse import WarehouseStaging
 
 TRANSIENT_STEP_RETRIES = 2
 MANUAL_RUN_ATTEMPTS = 2  # a person trying a new site config wants the answer in seconds, not minutes
@@ -78,9 +80,10 @@ def daily_summary(readings: pd.DataFrame, timezone: str) -> pd.DataFrame:
     return summary[SUMMARY_COLUMNS]
 
 
-def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinition]:
+def build_scada_assets(source: OpcUaSource, thresholds: CheckThresholds, timezone: str) -> list[AssetsDefinition]:
     """The SCADA assets for one site's OPC UA source; plant days in the site's `timezone`."""
     tags = [TagRef(tag.name, tag.node_id, tag.unit) for tag in source.tags]
+    audit = scada_audit(source, thresholds, timezone)
 
     @asset(
         partitions_def=site_hourly_partitions(timezone),
@@ -89,11 +92,15 @@ def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinit
         group_name="scada",
         kinds={"opcua", "duckdb"},
         metadata={"partition_expr": "ts"},
+        check_specs=audit.specs(),
         pool=WAREHOUSE_POOL,
         freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
-        description="Raw OPC UA history, one row per tag and source timestamp, every quality kept.",
+        description="Raw OPC UA history, one row per tag and source timestamp, every quality kept; published "
+        "only when its blocking checks pass.",
     )
-    def scada_readings(context: AssetExecutionContext, opcua: OpcUaResource) -> Output[pd.DataFrame]:
+    def scada_readings(
+        context: AssetExecutionContext, opcua: OpcUaResource, warehouse_staging: WarehouseStaging
+    ) -> Iterator:
         start, end = utc_window(context.partition_time_window)
         context.log.info(f"reading {len(tags)} tags from {opcua.safe_endpoint} for [{start}, {end})")
         automated = launched_by_automation(context.run.tags)
@@ -120,7 +127,7 @@ def build_scada_assets(source: OpcUaSource, timezone: str) -> list[AssetsDefinit
             frame=raw.frame,
             dropped_outside_window=raw.dropped_outside_window,
         )
-        return Output(raw.frame, metadata=metadata)
+        yield from audit.run(context, raw.frame, metadata, warehouse_staging)
 
     @asset(
         partitions_def=site_daily_partitions(timezone),

@@ -10,6 +10,7 @@ refuse inputs whose checks did not pass (`checks.gate`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 import pandas as pd
 from dagster import (
@@ -30,6 +31,7 @@ from gl_pipelines.assets.cems import (
 )
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, utc_window
 from gl_pipelines.cems.schema import KEY_COLUMNS, PARAMETERS, STATUS_VALID, SUBSTITUTED_PARAMETERS
+from gl_pipelines.checks.wap import blocking_specs
 from gl_pipelines.config import CemsSource, CemsUnit
 
 COVERAGE, DUPLICATES, OP_TIME, RANGES = RAW_CHECKS
@@ -112,31 +114,10 @@ def _result(name: str, problems: list[str], ok: str) -> AssetCheckResult:
 def build_cems_checks(source: CemsSource) -> list[AssetChecksDefinition]:
     units = {unit.unit_id: unit for unit in source.units}
     unit_ids = list(units)
-    hourly = cems_hourly_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
     daily = cems_daily_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
 
     def spec(name: str, asset: str, partitions, description: str) -> AssetCheckSpec:
         return AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=partitions, description=description)
-
-    @multi_asset_check(
-        name="cems_hourly_raw_checks",
-        specs=[
-            spec(COVERAGE, "cems_hourly_raw", hourly, "Every configured unit has a record for every hour."),
-            spec(DUPLICATES, "cems_hourly_raw", hourly, "No unit-hour appears twice."),
-            spec(OP_TIME, "cems_hourly_raw", hourly, "Operating time is present and within 0-1."),
-            spec(RANGES, "cems_hourly_raw", hourly, "Valid readings within physical and unit limits."),
-        ],
-        ins={"cems_hourly_raw": AssetIn("cems_hourly_raw")},
-        pool=WAREHOUSE_POOL,
-    )
-    def cems_hourly_raw_checks(context, cems_hourly_raw: pd.DataFrame) -> Iterator[AssetCheckResult]:
-        start, end = utc_window(context.op_execution_context.partition_time_window)
-        rows = cems_hourly_raw.astype({"hour_start_utc": "datetime64[ns, UTC]"})
-        missing = [f"{unit} {hour.isoformat()}" for unit, hour in missing_unit_hours(rows, unit_ids, start, end)]
-        yield _result(COVERAGE, missing, f"{len(unit_ids)} unit(s), every hour present")
-        yield _result(DUPLICATES, duplicated_unit_hours(rows), "no duplicated unit-hour")
-        yield _result(OP_TIME, op_time_out_of_range(rows), "operating time within 0-1")
-        yield _result(RANGES, values_out_of_range(rows, units), "all valid readings within limits")
 
     @multi_asset_check(
         name="cems_hourly_emissions_checks",
@@ -154,4 +135,30 @@ def build_cems_checks(source: CemsSource) -> list[AssetChecksDefinition]:
         yield _result(DAY_COVERAGE, missing, f"{len(unit_ids)} unit(s), every hour of the day present")
         yield _result(PMA_REPORTED, pma_not_reported(rows), "PMA stated for every operating hour")
 
-    return [cems_hourly_raw_checks, cems_hourly_emissions_checks]
+    return [cems_hourly_emissions_checks]
+
+
+def raw_check_specs(source: CemsSource) -> list[AssetCheckSpec]:
+    """The blocking checks `cems_hourly_raw` runs on its rows before publishing them (`checks.wap`)."""
+    return blocking_specs(
+        "cems_hourly_raw",
+        {
+            COVERAGE: "Every configured unit has a record for every hour.",
+            DUPLICATES: "No unit-hour appears twice.",
+            OP_TIME: "Operating time is present and within 0-1.",
+            RANGES: "Valid readings within physical and unit limits.",
+        },
+        cems_hourly_partitions(source.lst_utc_offset_hours),
+    )
+
+
+def raw_results(source: CemsSource, rows: pd.DataFrame, start: datetime, end: datetime) -> list[AssetCheckResult]:
+    units = {unit.unit_id: unit for unit in source.units}
+    rows = rows.astype({"hour_start_utc": "datetime64[ns, UTC]"})
+    missing = [f"{unit} {hour.isoformat()}" for unit, hour in missing_unit_hours(rows, list(units), start, end)]
+    return [
+        _result(COVERAGE, missing, f"{len(units)} unit(s), every hour present"),
+        _result(DUPLICATES, duplicated_unit_hours(rows), "no duplicated unit-hour"),
+        _result(OP_TIME, op_time_out_of_range(rows), "operating time within 0-1"),
+        _result(RANGES, values_out_of_range(rows, units), "all valid readings within limits"),
+    ]

@@ -51,16 +51,37 @@ def completeness(
     min_good_share: float,
 ) -> Completeness:
     """Shares of expected samples present (per configured tag) and of present samples that are good."""
+    return completeness_of_counts(
+        readings.groupby("tag").size(),
+        int(readings["quality"].eq("good").sum()),
+        tags,
+        window,
+        sample_interval_s,
+        min_expected_share,
+        min_good_share,
+    )
+
+
+def completeness_of_counts(
+    per_tag: pd.Series,
+    good: int,
+    tags: list[str],
+    window: tuple[datetime, datetime],
+    sample_interval_s: float,
+    min_expected_share: float,
+    min_good_share: float,
+) -> Completeness:
+    """`completeness` from the row count per tag and the count of good rows (e.g. counted by SQL)."""
     start, end = window
     per_tag_expected = int((end - start).total_seconds() // sample_interval_s)
-    counts = readings.groupby("tag").size().reindex(tags, fill_value=0)
+    counts = per_tag.reindex(tags, fill_value=0)
     shares = (counts.clip(upper=per_tag_expected) / per_tag_expected) if per_tag_expected else counts * 0.0
     worst = shares.sort_values().head(5)
     return Completeness(
         expected=per_tag_expected * len(tags),
         present=int(counts.clip(upper=per_tag_expected).sum()),
-        rows=len(readings),
-        good=int(readings["quality"].eq("good").sum()),
+        rows=int(per_tag.sum()),
+        good=good,
         min_expected_share=min_expected_share,
         min_good_share=min_good_share,
         worst_tags={tag: round(float(share), 4) for tag, share in worst.items()},

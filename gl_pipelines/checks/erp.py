@@ -1,25 +1,20 @@
 """Blocking checks on the ERP documents: a bad receipt never reaches the fuel or GHG reports.
 
 The rules are plain functions returning readable problems ("document 5000000001/0001: quantity
--5.0"); the Dagster checks only load the partition and report them.
+-5.0"); each asset runs them on the rows it just read, before they are published (`checks.wap`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from dagster import (
-    AssetCheckResult,
-    AssetChecksDefinition,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetIn,
-    multi_asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, PartitionsDefinition
 
-from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_daily_partitions, utc_window
+from gl_pipelines.assets.partitions import site_daily_partitions
+from gl_pipelines.checks.wap import blocking_specs
 from gl_pipelines.config import ERP_KEYS, ErpSource
 
 MAX_LISTED = 10
@@ -78,71 +73,77 @@ def _result(name: str, problems: list[str], ok: str) -> AssetCheckResult:
     )
 
 
-def _document_checks(asset: str, source: ErpSource, timezone: str, currency: bool) -> AssetChecksDefinition:
+@dataclass(frozen=True)
+class ErpAudit:
+    """The blocking checks of one ERP asset, run in its step before the rows are published (`checks.wap`)."""
+
+    asset: str
+    keys: tuple[str, ...]
+    descriptions: dict[str, str]
+    rules: dict[str, Callable[[pd.DataFrame, tuple | None], tuple[list[str], str]]]
+    """check name -> (frame, window) -> (problems, what to say when there are none)."""
+    partitions: PartitionsDefinition | None = None
+
+    def specs(self) -> list[AssetCheckSpec]:
+        return blocking_specs(self.asset, self.descriptions, self.partitions)
+
+    def results(self, frame: pd.DataFrame, window: tuple | None) -> list[AssetCheckResult]:
+        return [_result(name, *rule(frame, window)) for name, rule in self.rules.items()]
+
+
+def document_audit(asset: str, source: ErpSource, timezone: str, currency: bool) -> ErpAudit:
     kind = asset.removeprefix("erp_")
     keys = ERP_KEYS[kind]
     units = list(source.units)
-    names = {rule: f"{asset}_{rule}" for rule in ("keys_unique", "quantity_non_negative", "units_known", "in_window")}
-    if currency:
-        names["currency_present"] = f"{asset}_currency_present"
-    descriptions = {
-        "keys_unique": f"One row per key ({', '.join(keys)}).",
-        "quantity_non_negative": "No negative or missing quantity.",
-        "units_known": f"Every unit is one of the site's ERP units ({', '.join(units)}).",
-        "in_window": "Every posting date is inside the partition's plant day.",
-        "currency_present": f"Every amount has a currency in {', '.join(source.currencies)}.",
+    rules = {
+        "keys_unique": (
+            f"One row per key ({', '.join(keys)}).",
+            lambda f, w: (duplicate_keys(f, keys), f"{len(f)} rows, keys unique"),
+        ),
+        "quantity_non_negative": (
+            "No negative or missing quantity.",
+            lambda f, w: (negative_quantities(f, keys), "quantities all set, none negative"),
+        ),
+        "units_known": (
+            f"Every unit is one of the site's ERP units ({', '.join(units)}).",
+            lambda f, w: (unknown_units(f, units, keys), "all units known"),
+        ),
+        "in_window": (
+            "Every posting date is inside the partition's plant day.",
+            lambda f, w: (
+                outside_window(f, "posting_date", *w, keys),
+                f"all posting dates in [{w[0].isoformat()}, {w[1].isoformat()})",
+            ),
+        ),
     }
-    daily = site_daily_partitions(timezone)
-
-    @multi_asset_check(
-        name=f"{asset}_checks",
-        specs=[
-            AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=daily, description=descriptions[rule])
-            for rule, name in names.items()
-        ],
-        ins={"frame": AssetIn(key=asset)},
-        pool=WAREHOUSE_POOL,
+    if currency:
+        rules["currency_present"] = (
+            f"Every amount has a currency in {', '.join(source.currencies)}.",
+            lambda f, w: (missing_currency(f, source.currencies, keys), "currency set"),
+        )
+    return ErpAudit(
+        asset,
+        tuple(keys),
+        {f"{asset}_{rule}": description for rule, (description, _) in rules.items()},
+        {f"{asset}_{rule}": check for rule, (_, check) in rules.items()},
+        site_daily_partitions(timezone),
     )
-    def _checks(context, frame: pd.DataFrame) -> Iterator[AssetCheckResult]:
-        start, end = utc_window(context.op_execution_context.partition_time_window)
-        yield _result(names["keys_unique"], duplicate_keys(frame, keys), f"{len(frame)} rows, keys unique")
-        yield _result(
-            names["quantity_non_negative"], negative_quantities(frame, keys), "quantities all set, none negative"
-        )
-        yield _result(names["units_known"], unknown_units(frame, units, keys), "all units known")
-        yield _result(
-            names["in_window"],
-            outside_window(frame, "posting_date", start, end, keys),
-            f"all posting dates in [{start.isoformat()}, {end.isoformat()})",
-        )
-        if currency:
-            yield _result(names["currency_present"], missing_currency(frame, source.currencies, keys), "currency set")
-
-    return _checks
 
 
-def _master_checks(asset: str, keys: Sequence[str], unit_column: str | None, units: Sequence[str]):
-    specs = [AssetCheckSpec(f"{asset}_keys_unique", asset=asset, blocking=True, description="One row per key.")]
+def master_audit(asset: str, keys: Sequence[str], unit_column: str | None, units: Sequence[str]) -> ErpAudit:
+    descriptions = {f"{asset}_keys_unique": "One row per key."}
+    rules = {f"{asset}_keys_unique": lambda f, w: (duplicate_keys(f, keys), f"{len(f)} rows, keys unique")}
     if unit_column:
-        specs.append(
-            AssetCheckSpec(
-                f"{asset}_units_known", asset=asset, blocking=True, description="Every base unit is a site ERP unit."
-            )
-        )
-
-    @multi_asset_check(name=f"{asset}_checks", specs=specs, ins={"frame": AssetIn(key=asset)}, pool=WAREHOUSE_POOL)
-    def _checks(frame: pd.DataFrame) -> Iterator[AssetCheckResult]:
-        yield _result(f"{asset}_keys_unique", duplicate_keys(frame, keys), f"{len(frame)} rows, keys unique")
-        if unit_column:
-            yield _result(f"{asset}_units_known", unknown_units(frame, units, keys, unit_column), "all units known")
-
-    return _checks
+        descriptions[f"{asset}_units_known"] = "Every base unit is a site ERP unit."
+        rules[f"{asset}_units_known"] = lambda f, w: (unknown_units(f, units, keys, unit_column), "all units known")
+    return ErpAudit(asset, tuple(keys), descriptions, rules)
 
 
-def build_erp_checks(source: ErpSource, timezone: str) -> list[AssetChecksDefinition]:
-    return [
-        _document_checks("erp_fuel_receipts", source, timezone, currency=True),
-        _document_checks("erp_production", source, timezone, currency=False),
-        _master_checks("erp_materials", ERP_KEYS["materials"], "base_unit", list(source.units)),
-        _master_checks("erp_plants", ERP_KEYS["plants"], None, []),
-    ]
+def erp_audits(source: ErpSource, timezone: str) -> dict[str, ErpAudit]:
+    """The audit of each ERP asset, by asset name."""
+    return {
+        "erp_fuel_receipts": document_audit("erp_fuel_receipts", source, timezone, currency=True),
+        "erp_production": document_audit("erp_production", source, timezone, currency=False),
+        "erp_materials": master_audit("erp_materials", ERP_KEYS["materials"], "base_unit", list(source.units)),
+        "erp_plants": master_audit("erp_plants", ERP_KEYS["plants"], None, []),
+    }

@@ -5,7 +5,9 @@ their daily summary live in different runs (different partitions definitions), s
 downstream asset asks the instance, for every upstream partition: which run wrote the data
 now stored, and did each blocking check pass in that run? A check evaluated by a single-run
 backfill covers the whole range; Dagster 1.13 records that result without a partition, so a
-run-wide result counts for every partition that run wrote.
+run-wide result counts for every partition that run wrote. A source run whose checks failed records a
+materialization marked `wap_status = quarantined` and leaves the stored rows as they were (`checks.wap`);
+as the latest materialization it keeps downstream blocked until a passing run publishes.
 """
 
 from __future__ import annotations

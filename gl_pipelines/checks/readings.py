@@ -1,28 +1,24 @@
-"""The two blocking checks every long-schema readings asset gets (SCADA, historian).
+"""The two blocking checks every long-schema readings asset gets (SCADA, historian), run as its audit.
 
 The great-expectations readings suite (not null, value within tag range, unique (ts, tag), ts in
-window) and completeness (share of expected samples present, share good). Both run in one step, so
-the partition is loaded from the warehouse once.
+window) and completeness (share of expected samples present, share good). The asset stages its new
+rows in the warehouse and both checks run there in SQL before anything is published (`checks.wap`).
 """
 
-from collections.abc import Callable, Iterator
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import pandas as pd
-from dagster import (
-    AssetCheckResult,
-    AssetChecksDefinition,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetIn,
-    MetadataValue,
-    TimeWindowPartitionsDefinition,
-    multi_asset_check,
-)
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue, TimeWindowPartitionsDefinition
 
-from gl_pipelines.assets.partitions import WAREHOUSE_POOL, utc_window
-from gl_pipelines.checks.completeness import completeness
-from gl_pipelines.checks.expectations import validate_readings
+from gl_pipelines.assets.partitions import utc_window
+from gl_pipelines.checks.completeness import completeness_of_counts
+from gl_pipelines.checks.expectations import validate_staged
+from gl_pipelines.checks.wap import audited, blocking_specs
 from gl_pipelines.config import CheckThresholds
+from gl_pipelines.resources.warehouse import WarehouseStaging, connect_warehouse
 
 
 def readings_check_names(asset: str) -> tuple[str, str]:
@@ -30,78 +26,91 @@ def readings_check_names(asset: str) -> tuple[str, str]:
     return f"{asset}_expectations", f"{asset}_completeness"
 
 
-def build_readings_checks(
-    asset: str,
-    partitions: TimeWindowPartitionsDefinition,
-    tag_ranges: dict[str, tuple[float, float]],
-    sample_interval_s: float,
-    thresholds: CheckThresholds,
-    for_expectations: Callable[[pd.DataFrame], pd.DataFrame] = lambda readings: readings,
-) -> AssetChecksDefinition:
-    """`for_expectations` adapts a source's frame to the suite's schema (e.g. a column it lacks)."""
-    expectations, complete = readings_check_names(asset)
-    tag_names = list(tag_ranges)
+@dataclass(frozen=True)
+class ReadingsAudit:
+    """The blocking checks of one readings asset, and how its step runs them on the rows it extracted."""
 
-    @multi_asset_check(
-        name=f"{asset}_checks",
-        specs=[
-            AssetCheckSpec(
-                expectations,
-                asset=asset,
-                blocking=True,
-                partitions_def=partitions,
-                description="great-expectations suite: not null, value within tag range, unique (ts, tag), "
+    asset: str
+    partitions: TimeWindowPartitionsDefinition
+    tag_ranges: dict[str, tuple[float, float]]
+    sample_interval_s: float
+    thresholds: CheckThresholds
+
+    @property
+    def check_names(self) -> tuple[str, str]:
+        return readings_check_names(self.asset)
+
+    def specs(self) -> list[AssetCheckSpec]:
+        expectations, complete = self.check_names
+        return blocking_specs(
+            self.asset,
+            {
+                expectations: "great-expectations suite: not null, value within tag range, unique (ts, tag), "
                 "ts in window.",
-            ),
-            AssetCheckSpec(
-                complete,
-                asset=asset,
-                blocking=True,
-                partitions_def=partitions,
-                description="Share of expected samples present and share of good quality above the site's thresholds.",
-            ),
-        ],
-        ins={"readings": AssetIn(asset)},
-        pool=WAREHOUSE_POOL,
-    )
-    def readings_checks(context, readings: pd.DataFrame) -> Iterator[AssetCheckResult]:
-        start, end = utc_window(context.op_execution_context.partition_time_window)
+                complete: "Share of expected samples present and share of good quality above the site's thresholds.",
+            },
+            self.partitions,
+        )
 
-        validation = validate_readings(for_expectations(readings), tag_ranges, start, end)
+    def run(self, context, frame: pd.DataFrame, metadata: Mapping[str, object], staging: WarehouseStaging) -> Iterator:
+        """Stage `frame`, check it in the warehouse, and yield the Output with the verdict and the results."""
+        start, end = utc_window(context.partition_time_window)
+        staged = staging.stage(self.asset, frame)
+        try:
+            validation = validate_staged(staging.database, staged, self.tag_ranges, start, end)
+            per_tag, good = _counts(staging.database, staged)
+        except BaseException:
+            staging.drop(staged)
+            raise
+        expectations, complete = self.check_names
         failed = validation.failed()
-        yield AssetCheckResult(
-            check_name=expectations,
-            passed=validation.success,
-            severity=AssetCheckSeverity.ERROR,
-            description="; ".join(f"{o.expectation}: {o.unexpected_count} unexpected" for o in failed)
-            or f"all {len(validation.outcomes)} expectations met on {len(readings)} rows",
-            metadata={
-                "rows": len(readings),
-                "failed_expectations": [o.expectation for o in failed],
-                "results": MetadataValue.md(validation.as_markdown()),
-            },
-        )
-
-        result = completeness(
-            readings,
-            tag_names,
+        results = [
+            AssetCheckResult(
+                check_name=expectations,
+                passed=validation.success,
+                severity=AssetCheckSeverity.ERROR,
+                description="; ".join(f"{o.expectation}: {o.unexpected_count} unexpected" for o in failed)
+                or f"all {len(validation.outcomes)} expectations met on {len(frame)} rows",
+                metadata={
+                    "rows": len(frame),
+                    "failed_expectations": [o.expectation for o in failed],
+                    "results": MetadataValue.md(validation.as_markdown()),
+                },
+            )
+        ]
+        result = completeness_of_counts(
+            per_tag,
+            good,
+            list(self.tag_ranges),
             (start, end),
-            sample_interval_s,
-            thresholds.min_expected_share,
-            thresholds.min_good_share,
+            self.sample_interval_s,
+            self.thresholds.min_expected_share,
+            self.thresholds.min_good_share,
         )
-        yield AssetCheckResult(
-            check_name=complete,
-            passed=result.passed,
-            severity=AssetCheckSeverity.ERROR,
-            description=result.describe(),
-            metadata={
-                "expected_share": result.expected_share,
-                "good_share": result.good_share,
-                "expected_samples": result.expected,
-                "present_samples": result.present,
-                "worst_tags": result.worst_tags,
-            },
+        results.append(
+            AssetCheckResult(
+                check_name=complete,
+                passed=result.passed,
+                severity=AssetCheckSeverity.ERROR,
+                description=result.describe(),
+                metadata={
+                    "expected_share": result.expected_share,
+                    "good_share": result.good_share,
+                    "expected_samples": result.expected,
+                    "present_samples": result.present,
+                    "worst_tags": result.worst_tags,
+                },
+            )
         )
+        yield from audited(frame, metadata, results, staged_table=staged)
 
-    return readings_checks
+
+def _counts(database: str, table: str) -> tuple[pd.Series, int]:
+    """(rows per tag, good rows) of the staged rows, counted in DuckDB."""
+    connection = connect_warehouse(database)
+    try:
+        per_tag = connection.execute(f"SELECT tag, count(*) AS n FROM {table} GROUP BY tag").fetchdf()
+        ((good,),) = connection.execute(f"SELECT count(*) FROM {table} WHERE quality = 'good'").fetchall()
+    finally:
+        connection.close()
+    return per_tag.set_index("tag")["n"], int(good)

@@ -6,17 +6,26 @@ each, so a failed insert would leave the window empty), and window bounds are ab
 instants (the stock client drops the zone offset, shifting plant-day partitions).
 A bigger store (Postgres, Snowflake, ...) swaps in by giving `warehouse` another Dagster DB IO
 manager; assets only return DataFrames and declare `partition_expr`.
+
+Write-audit-publish: a source asset audits its rows with its blocking checks before the write and
+puts the verdict in its Output metadata (`checks.wap`). Passed: the partition is replaced as above.
+Failed: the stored partition is left as it is and the rows go to `quarantine.<table>` with the run id,
+plus one line in `quarantine.entries` (window, partitions, failed checks, row count, time). A later
+publish of the same window marks those entries superseded and deletes their rows (the entry stays as
+history). Rows the audit staged in the warehouse (`staging.*`, see `stage_rows`) are published or
+quarantined from there, so a large partition is converted from pandas once.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
-from dagster import RetryRequested
+from dagster import ConfigurableResource, RetryRequested
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice, static_where_clause
 from dagster_duckdb.io_manager import DuckDbClient
@@ -63,6 +72,71 @@ def open_warehouse(config) -> duckdb.DuckDBPyConnection:
         ) from error
 
 
+WAP_KEY = "wap"
+"""Output metadata the audit sets: {"failed_checks": [...], "staged_table": "staging.x" or null}."""
+STAGING_SCHEMA = "staging"
+QUARANTINE_SCHEMA = "quarantine"
+ENTRIES = f"{QUARANTINE_SCHEMA}.entries"
+_ENTRIES_DDL = f"""CREATE TABLE IF NOT EXISTS {ENTRIES} (
+    run_id VARCHAR, table_name VARCHAR, partitions VARCHAR, window_start TIMESTAMPTZ, window_end TIMESTAMPTZ,
+    failed_checks VARCHAR[], row_count BIGINT, quarantined_at TIMESTAMPTZ,
+    superseded_by_run VARCHAR, superseded_at TIMESTAMPTZ)"""
+
+
+def audit_verdict(context) -> dict | None:
+    """The audit's verdict on this output, or None for an asset that is not audited before its write."""
+    value = context.output_metadata.get(WAP_KEY) if context.output_metadata else None
+    return None if value is None else value.value
+
+
+def connect_warehouse(database: str) -> duckdb.DuckDBPyConnection:
+    """A connection configured like the IO manager's (DuckDB refuses two configurations of one file in a
+    process), retried while another process holds the file's lock."""
+    retrying = Retrying(
+        retry=retry_if_exception(_is_lock_conflict),
+        stop=stop_after_delay(LOCK_WAIT_S),
+        wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
+        reraise=True,
+    )
+    return retrying(duckdb.connect, database=database, read_only=False, config={"custom_user_agent": "gl-pipelines"})
+
+
+def stage_rows(database: str, table: str, frame: pd.DataFrame) -> str:
+    """Write `frame` to a new table in the warehouse's staging schema, outside every published table, and
+    return its name; the IO manager publishes or quarantines it and drops it."""
+    name = f"{STAGING_SCHEMA}.{table}__{uuid.uuid4().hex[:12]}"
+    connection = connect_warehouse(database)
+    try:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGING_SCHEMA}")
+        connection.register("_staged_frame", frame)
+        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM _staged_frame")
+        connection.unregister("_staged_frame")
+    finally:
+        connection.close()
+    return name
+
+
+def drop_staged(database: str, name: str) -> None:
+    """Drop a staged table the IO manager will not see (the step failed between stage and Output)."""
+    connection = connect_warehouse(database)
+    try:
+        connection.execute(f"DROP TABLE IF EXISTS {name}")
+    finally:
+        connection.close()
+
+
+class WarehouseStaging(ConfigurableResource):
+    """Stages a source asset's new rows in the warehouse so its audit can check them there (`checks.wap`)."""
+
+    database: str = Field(description="Path of the DuckDB warehouse file (the `warehouse` IO manager's).")
+
+    def stage(self, table: str, frame: pd.DataFrame) -> str:
+        return stage_rows(self.database, table, frame)
+
+    def drop(self, name: str) -> None:
+        drop_staged(self.database, name)
+
+
 class TransactionalDuckDbClient(DuckDbClient):
     """DuckDbClient whose every connection is one transaction: commit on success, roll back on error."""
 
@@ -87,10 +161,13 @@ class TransactionalDuckDbClient(DuckDbClient):
     def delete_table_slice(context, table_slice: TableSlice, connection) -> None:
         # The stock client runs the DELETE and swallows "no such table", which would abort our
         # transaction; ask the catalog first instead.
+        verdict = audit_verdict(context)
+        if verdict and verdict["failed_checks"]:
+            return  # quarantined: the stored partition stays as it is
         exists = connection.execute(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
             [table_slice.schema, table_slice.table],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if exists:
             connection.execute(f"DELETE FROM {table_slice.schema}.{table_slice.table}{_where(table_slice)}")
 
@@ -116,13 +193,118 @@ def _where(table_slice: TableSlice) -> str:
     return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
 
+def _table_exists(connection, schema: str, table: str) -> bool:
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def _window(table_slice: TableSlice) -> tuple[datetime | None, datetime | None]:
+    for dimension in table_slice.partition_dimensions or []:
+        if isinstance(dimension.partitions, TimeWindow):
+            return tuple(moment.astimezone(UTC) for moment in dimension.partitions)
+    return None, None
+
+
 class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
-    """The stock pandas handler, reading through our client's UTC-correct SELECT."""
+    """The stock pandas handler, reading through our client's UTC-correct SELECT; audited outputs are
+    published or quarantined by their verdict."""
+
+    def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection):
+        verdict = audit_verdict(context)
+        if verdict is None:
+            return super().handle_output(context, table_slice, obj, connection)
+        source = verdict.get("staged_table")
+        if source is None:
+            connection.register("_wap_rows", obj)
+            source = "_wap_rows"
+        rows = connection.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+        if verdict["failed_checks"]:
+            metadata = _quarantine(context, table_slice, connection, source, rows, verdict["failed_checks"])
+        else:
+            metadata = _publish(context, table_slice, connection, source, rows)
+        if source == "_wap_rows":
+            connection.unregister("_wap_rows")
+        else:
+            connection.execute(f"DROP TABLE {source}")
+        return metadata
 
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
         if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
             return pd.DataFrame()
+        if not _table_exists(connection, table_slice.schema, table_slice.table):
+            return pd.DataFrame()  # nothing published yet (e.g. the first run was quarantined): the gate says why
         return connection.execute(TransactionalDuckDbClient.get_select_statement(table_slice)).fetchdf()
+
+
+def _publish(context, table_slice: TableSlice, connection, source: str, rows: int) -> dict:
+    """Insert the audited rows (the window was deleted by the client) and supersede the window's quarantine."""
+    target = f"{table_slice.schema}.{table_slice.table}"
+    if _table_exists(connection, table_slice.schema, table_slice.table):
+        connection.execute(f"INSERT INTO {target} SELECT * FROM {source}")
+    elif rows:
+        connection.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
+    superseded = 0
+    if _table_exists(connection, QUARANTINE_SCHEMA, "entries"):
+        start, end = _window(table_slice)
+        within = "" if start is None else " AND window_start >= ? AND window_end <= ?"
+        bounds = [] if start is None else [start, end]
+        runs = [
+            run_id
+            for (run_id,) in connection.execute(
+                f"UPDATE {ENTRIES} SET superseded_by_run = ?, superseded_at = now() "
+                f"WHERE table_name = ? AND superseded_by_run IS NULL{within} RETURNING run_id",
+                [context.run_id, table_slice.table, *bounds],
+            ).fetchall()
+        ]
+        superseded = len(runs)
+        if runs and _table_exists(connection, QUARANTINE_SCHEMA, table_slice.table):
+            quarantined = TableSlice(
+                table=table_slice.table,
+                schema=QUARANTINE_SCHEMA,
+                partition_dimensions=table_slice.partition_dimensions,
+            )
+            clause = _where(quarantined)
+            connection.execute(
+                f"DELETE FROM {QUARANTINE_SCHEMA}.{table_slice.table}"
+                f"{clause + ' AND' if clause else ' WHERE'} list_contains(?, _wap_run_id)",
+                [runs],
+            )
+    context.log.info(f"{target}: published {rows} audited rows; {superseded} quarantine entries superseded")
+    return {"wap_status": "published", "wap_superseded_quarantine_entries": superseded}
+
+
+def _quarantine(context, table_slice: TableSlice, connection, source: str, rows: int, failed: list[str]) -> dict:
+    """Keep the rows apart with the run id and failed checks; the stored partition is untouched."""
+    quarantine = f"{QUARANTINE_SCHEMA}.{table_slice.table}"
+    connection.execute(f"CREATE SCHEMA IF NOT EXISTS {QUARANTINE_SCHEMA}")
+    connection.execute(_ENTRIES_DDL)
+    connection.execute(
+        f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT *, ''::VARCHAR AS _wap_run_id, "
+        f"now() AS _wap_quarantined_at FROM {source} LIMIT 0"
+    )
+    now = datetime.now(UTC)
+    connection.execute(
+        f"INSERT INTO {quarantine} BY NAME SELECT *, ? AS _wap_run_id, ? AS _wap_quarantined_at FROM {source}",
+        [context.run_id, now],
+    )
+    start, end = _window(table_slice)
+    partitions = None
+    if context.has_asset_partitions:
+        key_range = context.asset_partition_key_range
+        partitions = key_range.start if key_range.start == key_range.end else f"{key_range.start}...{key_range.end}"
+    connection.execute(
+        f"INSERT INTO {ENTRIES} VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+        [context.run_id, table_slice.table, partitions, start, end, failed, rows, now],
+    )
+    context.log.warning(
+        f"{table_slice.schema}.{table_slice.table}[{partitions or 'all'}]: blocking checks failed "
+        f"({', '.join(failed)}); stored rows kept, {rows} new rows quarantined in {quarantine}"
+    )
+    return {"wap_status": "quarantined", "wap_quarantine_table": quarantine, "wap_quarantined_rows": rows}
 
 
 class WarehouseIOManager(DuckDBPandasIOManager):

@@ -39,9 +39,9 @@ def run(site, warehouse, instance, partition_key=DAY_KEY, selection=HISTORIAN):
     )
 
 
-def stored(warehouse) -> pd.DataFrame:
+def stored(warehouse, schema: str = "plant") -> pd.DataFrame:
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.sql("select * from plant.historian_recorded order by tag, ts").df()
+        return con.sql(f"select * from {schema}.historian_recorded order by tag, ts").df()
 
 
 def tag_names(site) -> list[str]:
@@ -119,7 +119,8 @@ def test_system_states_become_bad_rows_and_block(historian_site, tmp_path, insta
         e for e in result.get_asset_check_evaluations() if e.check_name == "historian_recorded_completeness"
     )
     assert not completeness.passed
-    rows = stored(warehouse)
+    rows = stored(warehouse, "quarantine")  # failed its blocking check: kept apart, never published
+    assert set(rows["_wap_run_id"]) == {result.run_id}
     in_outage = pd.to_datetime(rows["ts"], utc=True) < outage[1]
     assert rows.loc[in_outage, "value"].isna().all()
     assert (rows.loc[in_outage, "quality"] == "bad").all() and (rows.loc[in_outage, "status"] == "I/O Timeout").all()

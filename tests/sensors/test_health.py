@@ -66,7 +66,7 @@ def test_recovery_requests_one_catch_up_run_over_the_missing_hours(site, tmp_pat
             [*defs.assets, *defs.asset_checks],
             resources=defs.resources,
             instance=instance,
-            selection=AssetSelection.assets("scada_readings").without_checks(),
+            selection=AssetSelection.assets("scada_readings"),
             tags=request.tags,
         )
         assert caught_up.success
