@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gl_pipelines.cems.epa_campd import HOURLY_PERIOD_COLUMNS as PERIOD_COLUMNS
 from gl_pipelines.cems.epa_campd import EpaFileError, EpaFormat, _texts, read_table
 
 _KEYS = ("state", "facility_id", "unit_id", "date", "op_hours", "op_hour_count")
@@ -140,19 +141,6 @@ def read_epa_daily(paths: str | Path | list[str | Path]) -> pd.DataFrame:
             f"unit {row['facility_id']}:{row['unit_id']} already read for this day from another file"
         )
     return result.sort_values(["facility_id", "unit_id", "day_lst"], ignore_index=True)
-
-
-PERIOD_COLUMNS = [
-    "facility_id",
-    "unit_id",
-    "period_start_lst",
-    "op_hours",
-    "gross_load_mwh",
-    "heat_input_mmbtu",
-    "so2_mass_tons",
-    "nox_mass_tons",
-    "co2_mass_tons",
-]
 
 
 def daily_period_totals(daily: pd.DataFrame, period: str = "quarter") -> pd.DataFrame:
