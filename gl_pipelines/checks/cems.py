@@ -148,7 +148,7 @@ def raw_check_specs(source: CemsSource) -> list[AssetCheckSpec]:
             OP_TIME: "Operating time is present and within 0-1.",
             RANGES: "Valid readings within physical and unit limits.",
         },
-        cems_hourly_partitions(source.lst_utc_offset_hours),
+        cems_hourly_partitions(source.lst_utc_offset_hours, source.history_start.isoformat()),
     )
 
 
