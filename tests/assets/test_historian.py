@@ -84,7 +84,7 @@ def test_values_outside_the_day_are_not_stored_and_reruns_add_no_copies(historia
     warehouse = tmp_path / "w.duckdb"
     pi.faults.outside_window["Boiler1.SteamFlow"] = 30
     for _ in range(2):
-        result = run(historian_site, warehouse, instance, selection=HISTORIAN.without_checks())
+        result = run(historian_site, warehouse, instance)
         assert result.success
     rows = stored(warehouse)
     expected = expected_readings(sorted(tag_names(historian_site)), *DAY_UTC)
@@ -169,7 +169,7 @@ def test_step_retry_waits_what_the_server_asked(historian_site, tmp_path, pi, re
     context = build_asset_context(partition_key=DAY_KEY)
     if expected_wait_s is None:
         with pytest.raises(Failure) as raised:
-            asset_def(context=context, historian=historian)
+            list(asset_def(context=context, historian=historian, warehouse_staging=defs.resources["warehouse_staging"]))
         assert raised.value.allow_retries is False
         assert raised.value.description.startswith(
             "demo-pi: GET /piwebapi/points -> HTTP 503: server busy or failing (Retry-After 3600 s); body: "
@@ -181,6 +181,6 @@ def test_step_retry_waits_what_the_server_asked(historian_site, tmp_path, pi, re
         )
     else:
         with pytest.raises(RetryRequested) as raised:
-            asset_def(context=context, historian=historian)
+            list(asset_def(context=context, historian=historian, warehouse_staging=defs.resources["warehouse_staging"]))
         assert raised.value.seconds_to_wait == expected_wait_s
         assert raised.value.max_retries == 2
