@@ -298,8 +298,10 @@ class CemsUnit(_Strict):
     moisture_default_pct: float | None = Field(
         default=None, ge=0, lt=100, description="Stack moisture % used when moisture_method is 'default'."
     )
-    so2_method: Literal["cems", "default_rate"] = Field(
-        default="cems", description="'default_rate': Appendix D default SO2 rate x heat input (gas units)."
+    so2_method: Literal["cems", "default_rate", "appendix_d"] = Field(
+        default="cems",
+        description="'default_rate': a default SO2 rate x heat input (gas units with a CEMS heat input); "
+        "'appendix_d': SO2 from the metered fuel as `appendix_d` says (D-5 default rate or D-2/D-4 sulfur).",
     )
     so2_default_rate_lb_mmbtu: float | None = Field(default=None, gt=0, description="e.g. 0.0006 pipeline gas.")
     nox_method: Literal["ppm", "rate"] = Field(
@@ -312,14 +314,18 @@ class CemsUnit(_Strict):
         "hour's heat input and the fuel's carbon F-factor (App. G Eq. G-4), as EPA computes gas- and oil-fired units.",
     )
     appendix_d: AppendixD | None = Field(
-        default=None, description="Fuel-flow monitoring (App. D) of the unit's fuel: GCV and sulfur (see fuel_based)."
+        default=None,
+        description="Fuel-flow monitoring (App. D) instead of flow and SO2 monitors: heat input from the hour's "
+        "fuel flow x GCV (D-6/D-8); needs so2_method 'appendix_d' and co2_method 'appendix_g'.",
     )
     so2_mpc_ppm: float | None = Field(default=None, gt=0, description="SO2 maximum potential concentration.")
     co2_mpc_pct: float = Field(gt=0, le=100, description="CO2 maximum potential concentration, %.")
     o2_min_pct: float = Field(default=0.0, ge=0, lt=20.9, description="O2 value substituted when O2 PMA < 80 %.")
     nox_mpc_ppm: float | None = Field(default=None, gt=0, description="NOx maximum potential concentration, ppm.")
     nox_mer_lb_mmbtu: float = Field(gt=0, description="NOx maximum potential emission rate, lb/mmBtu.")
-    flow_mpf_scfh: float = Field(gt=0, description="Maximum potential stack flow rate, scfh (wet).")
+    flow_mpf_scfh: float | None = Field(
+        default=None, gt=0, description="Maximum potential stack flow rate, scfh (wet); not for an App. D unit."
+    )
     max_load_mw: float = Field(gt=0, description="Maximum hourly gross load; sets the ten load ranges.")
 
     @model_validator(mode="before")
@@ -340,6 +346,15 @@ class CemsUnit(_Strict):
             raise ValueError("so2_method 'cems' needs so2_mpc_ppm (maximum potential concentration)")
         if self.nox_method == "ppm" and self.nox_mpc_ppm is None:
             raise ValueError("nox_method 'ppm' needs nox_mpc_ppm (maximum potential concentration)")
+        if self.appendix_d is None:
+            if self.so2_method == "appendix_d":
+                raise ValueError("so2_method 'appendix_d' needs appendix_d (the metered fuel's GCV and sulfur)")
+            if self.flow_mpf_scfh is None:
+                raise ValueError("a unit with a stack flow monitor needs flow_mpf_scfh (maximum potential flow)")
+        elif (self.so2_method, self.co2_method) != ("appendix_d", "appendix_g"):
+            raise ValueError(
+                "an appendix_d unit has no flow or SO2 monitor: set so2_method 'appendix_d' and co2_method 'appendix_g'"
+            )
         return self
 
 

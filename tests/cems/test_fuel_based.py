@@ -94,7 +94,7 @@ def test_appendix_g_unit_in_the_emissions_chain_matches_epa_co2_every_hour():
             "source": "test",
             "source_ref": epa["source_ref"],
         }
-    )[RAW_COLUMNS]
+    )
     raw = validate_raw_frame(raw, "langley")
     settings = dict(
         unit_id="CT1",
