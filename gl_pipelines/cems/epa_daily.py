@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from gl_pipelines.cems.epa_campd import HOURLY_PERIOD_COLUMNS as PERIOD_COLUMNS
-from gl_pipelines.cems.epa_campd import EpaFileError, EpaFormat, _texts, read_table
+from gl_pipelines.cems.epa_campd import EpaFormat, read_files, read_table
 
 _KEYS = ("state", "facility_id", "unit_id", "date", "op_hours", "op_hour_count")
 NUMERIC_COLUMNS = [
@@ -130,17 +130,7 @@ def _parse(origin: str, payload: bytes) -> pd.DataFrame:
 def read_epa_daily(paths: str | Path | list[str | Path]) -> pd.DataFrame:
     """Read EPA daily files (.csv or .zip, either naming) into one frame with EPA_DAILY_COLUMNS, sorted
     by facility, unit and day. A unit-day read twice (the same day in two files) is refused."""
-    paths = [paths] if isinstance(paths, str | Path) else paths
-    frames = [_parse(origin, payload) for path in map(Path, paths) for origin, payload in _texts(path)]
-    result = pd.concat(frames, ignore_index=True)
-    duplicated = result.duplicated(["facility_id", "unit_id", "day_lst"], keep="first")
-    if duplicated.any():
-        row = result.loc[duplicated[duplicated].index[0]]
-        raise EpaFileError(
-            f"{row['source_ref']}: column 'date' value {row['day_lst']:%Y-%m-%d}: "
-            f"unit {row['facility_id']}:{row['unit_id']} already read for this day from another file"
-        )
-    return result.sort_values(["facility_id", "unit_id", "day_lst"], ignore_index=True)
+    return read_files(paths, _parse, "day_lst", "day", "date")
 
 
 def daily_period_totals(daily: pd.DataFrame, period: str = "quarter") -> pd.DataFrame:
