@@ -110,6 +110,15 @@ def _period(source: CemsSource) -> str:
     return "year" if source.epa_complete_period == "year" else "quarter"
 
 
+_IMPORT_ASSET = {
+    "io_manager_key": "warehouse",
+    "group_name": "cems",
+    "kinds": {"csv", "duckdb"},
+    "pool": WAREHOUSE_POOL,
+}
+"""How both EPA import assets are stored and grouped."""
+
+
 @dataclass(frozen=True)
 class _EpaImport:
     """What differs between the EPA imports; `_load` does the rest the same way for each."""
@@ -179,10 +188,7 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
     )
 
     @asset(
-        io_manager_key="warehouse",
-        group_name="cems",
-        kinds={"csv", "duckdb"},
-        pool=WAREHOUSE_POOL,
+        **_IMPORT_ASSET,
         description=f"EPA CAMPD/AMPD hourly emissions published for units, from every .csv/.zip in "
         f"{source.epa_folder}; reloaded whole (unpartitioned: EPA republishes whole files). A bad or "
         "incomplete file fails the run and leaves the stored table as it was.",
@@ -202,10 +208,7 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
         return Output(epa, metadata=metadata)
 
     @asset(
-        io_manager_key="warehouse",
-        group_name="cems",
-        kinds={"csv", "duckdb"},
-        pool=WAREHOUSE_POOL,
+        **_IMPORT_ASSET,
         description=f"EPA daily emissions per unit (DLY_<year><state>Q<n>.csv or CAMPD daily; masses in short "
         f"tons), from every .csv/.zip in {source.epa_daily_folder}; reloaded whole. A bad or incomplete file "
         "fails the run and leaves the stored table as it was.",
