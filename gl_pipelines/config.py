@@ -253,14 +253,16 @@ class AppendixD(_Strict):
     """A unit monitored by 40 CFR 75 Appendix D (fuel flowmeter + fuel sampling) instead of flow/SO2 CEMS."""
 
     fuel: Literal["pipeline_natural_gas", "natural_gas", "oil"] = Field(
-        description="'pipeline_natural_gas' may use the 0.0006 lb/mmBtu SO2 default (App. D §2.3.1.4)."
+        description="'pipeline_natural_gas' may use the 0.0006 lb/mmBtu SO2 default (App. D §2.3.1.4, paragraph "
+        "not verified)."
     )
     gcv: float = Field(gt=0, description="Gross calorific value: Btu/100 scf (gas) or Btu/lb (oil).")
     sulfur: float | None = Field(
         default=None, ge=0, description="Sulfur content: grain/100 scf (gas) or weight percent (oil)."
     )
     so2_from: Literal["default_rate", "sulfur"] = Field(
-        default="default_rate", description="SO2 by the App. D §2.3.1.4 default rate or from sulfur content."
+        default="default_rate",
+        description="SO2 by the 0.0006 lb/mmBtu default rate (D-5) or from sulfur content (D-2/D-4).",
     )
 
     @model_validator(mode="after")
