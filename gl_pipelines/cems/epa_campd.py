@@ -3,13 +3,15 @@
 A user loads EPA's published hours for their units to compare with their own computation. Both column
 namings are read: the older AMPD FTP files (`OP_DATE`, `OP_HOUR`, `SO2_MASS (lbs)`, `*_MEASURE_FLG`)
 and the newer CAMPD downloads (`Date`, `Hour`, `SO2 Mass (lbs)`, `* Measure Indicator`), as .csv or
-as .zip archives of CSVs. Hours in the files are local standard time; the UTC instant uses the state's
-standard offset unless the caller gives a per-facility one. A malformed file raises EpaFileError naming
-the file, the line and the column, and nothing from it is returned: every column a published figure
-depends on must be in the header, every number must be a clean decimal (a NUL byte, stray bytes or a
-word where a number belongs is refused, never read as a shorter number or a null), and every row must
-have as many fields as the header. `coverage` reports the hours a unit's quarter or year lacks,
-which is how a file cut at a line boundary shows.
+as .zip archives of CSVs. The CAMPD names are EPA's own labels (US-EPA-CAMD/easey-common
+`property-metadata.constants.ts`, commit 32a1996; the hourly field mapping of easey-emissions-api at
+60a7334 includes `Heat Input Measure Indicator`); columns are matched by name, others are ignored.
+Hours in the files are local standard time; the UTC instant uses the state's standard offset unless
+the caller gives a per-facility one. A malformed file raises EpaFileError naming the file, the line and
+the column, and nothing from it is returned: every column a published figure depends on must be in the
+header, every number must be a clean decimal (a NUL byte, stray bytes or a word where a number belongs
+is refused, never read as a shorter number or a null), and every row must have as many fields as the
+header. `coverage` reports the hours a unit's quarter or year lacks, which is how a file cut at a line boundary shows.
 """
 
 from __future__ import annotations

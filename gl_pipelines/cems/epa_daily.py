@@ -8,11 +8,14 @@ a malformed file raises EpaFileError naming file, line, column and value, and no
 Days are local standard time; `epa_campd.coverage(daily, time_column="day_lst", step="D")` reports
 the days a unit's quarter or year lacks.
 
-CAMPD daily column names (no real CAMPD daily file is stored here) are those CAMPD's bulk daily
-download uses: State, Facility Name, Facility ID, Unit ID, Associated Stacks, Date, Operating Time
-Count, Sum of the Operating Time, Gross Load (MWh), Steam Load (1000 lb), SO2 Mass (short tons),
-SO2 Rate (lbs/mmBtu), CO2 Mass (short tons), CO2 Rate (short tons/mmBtu), NOx Mass (short tons),
-NOx Rate (lbs/mmBtu), Heat Input (mmBtu), then unit attributes (fuel, controls, program) not read.
+CAMPD daily column names are today's download's, taken from EPA's own code (no real CAMPD daily file is
+stored here): US-EPA-CAMD/easey-emissions-api `src/constants/field-mappings.ts` (`daily`, commit 60a7334,
+2024-10-16) with the labels of US-EPA-CAMD/easey-common `src/constants/property-metadata.constants.ts`
+(commit 32a1996): State, Facility Name, Facility ID, Unit ID, Associated Stacks, Date, Operating Time
+Count, Sum of the Operating Time, Gross Load (MWh), Steam Load (1000 lb), SO2 Mass (short tons), SO2 Rate
+(lbs/mmBtu), CO2 Mass (short tons), CO2 Rate (short tons/mmBtu), NOx Mass (short tons), NOx Rate
+(lbs/mmBtu), Heat Input (mmBtu), then unit attributes (fuel types, unit type, controls, program code)
+that are not read. Columns are matched by name, so their order does not matter.
 """
 
 from __future__ import annotations
