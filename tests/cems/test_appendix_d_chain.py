@@ -4,6 +4,7 @@ emissions -> daily totals, every figure worked by hand below."""
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -42,9 +43,11 @@ UNITS = {"GT2": GAS, "D3": OIL}
 
 
 def row(unit: str, hour: int, op_time: str, nox_rate: str, fuel_flow: str, code: str) -> str:
-    utc = f"2026-11-01T{hour + 6:02d}:00:00Z"
+    """One DAHS record of LST day 2026-11-01 (UTC-6) for an App. D unit."""
+    utc = datetime(2026, 11, 1, hour, tzinfo=UTC) - timedelta(hours=LST)  # the LST wall clock, shifted
     nox_code = "V" if nox_rate else "M"
-    return f"{unit},2026-11-01,{hour},{utc},{op_time},150{NO_MONITORS},,{nox_rate},{nox_code},,M,{fuel_flow},{code}"
+    values = f"{op_time},150{NO_MONITORS},,{nox_rate},{nox_code},,M,{fuel_flow},{code}"
+    return f"{unit},2026-11-01,{hour},{utc:%Y-%m-%dT%H:%M:%SZ},{values}"
 
 
 def parse(*rows: str):
