@@ -3,22 +3,24 @@
 Each `defs/<site>/<instance>/defs.yaml` names a component (OPC UA, Modbus, PI, OData, CEMS) and its
 settings; Dagster validates the YAML against the component's schema and builds the instance's assets,
 checks, jobs, schedules, sensors and resource. Loading reads YAML only: no network, no credentials.
+A deployment that sets $GL_SITE_CONFIG loads that single-site file instead (`components.site_file`).
 """
 
 from __future__ import annotations
 
-import warnings
+import os
 from pathlib import Path
 
-from dagster import BetaWarning, Definitions, PreviewWarning, load_from_defs_folder
+from dagster import Definitions, load_from_defs_folder
 
 from gl_pipelines.components.shared import shared_definitions, warehouse_path
+from gl_pipelines.components.site_file import build_definitions, site_from_environment
+from gl_pipelines.config import SITE_CONFIG_ENV
 
-# Used on purpose and pinned to dagster 1.13: single-run backfill policies (beta) and partitioned
-# asset checks (preview). The README lists them; the warnings would otherwise flood every run log.
-warnings.filterwarnings("ignore", category=BetaWarning)
-warnings.filterwarnings("ignore", category=PreviewWarning)
-
-defs = Definitions.merge(
-    load_from_defs_folder(path_within_project=Path(__file__).parent), shared_definitions(warehouse_path())
+defs = (
+    build_definitions(site_from_environment(), warehouse_path())
+    if os.environ.get(SITE_CONFIG_ENV)
+    else Definitions.merge(
+        load_from_defs_folder(path_within_project=Path(__file__).parent), shared_definitions(warehouse_path())
+    )
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -11,6 +12,11 @@ from gl_pipelines.resources.alerting import AlertWebhookResource
 from gl_pipelines.resources.warehouse import WarehouseStaging, warehouse_io_manager
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
 from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
+
+# Used on purpose and pinned to dagster 1.13: single-run backfill policies (beta) and partitioned
+# asset checks (preview). The README lists them; the warnings would otherwise flood every run log.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[2] / "data" / "warehouse.duckdb"
 

@@ -85,7 +85,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
     parts.append(Definitions(sensors=[build_source_health_sensor(monitored)]))
     if site.reporting:
         # Reports last: each is built only when the assets it reads were wired above.
-        upstream = [item for part in parts for item in [*part.assets, *part.asset_checks]]
+        upstream = [item for part in parts for item in [*(part.assets or []), *(part.asset_checks or [])]]
         reports = build_report_assets(site, upstream)
         jobs, schedules = report_jobs_and_schedules(reports, timezone)
         parts.append(Definitions(assets=reports, jobs=jobs, schedules=schedules))
