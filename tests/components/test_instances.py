@@ -1,0 +1,146 @@
+"""Sources declared as YAML instances: names carry site and instance, each site keeps its clock, any OData
+entity set is an asset by YAML alone, and a bad defs.yaml fails naming file, line and field."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import duckdb
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+
+from gl_pipelines.resources.warehouse import table_name
+from gl_pipelines.simulators.http_server import HttpServerThread
+from tests.components.gwsample import SERVICE_PATH, gwsample_app
+from tests.components.project import OPCUA, SITE, load_project
+
+TWO_SITES = {
+    "plant_a/site/defs.yaml": SITE.format(timezone="America/Chicago"),
+    "plant_a/unit1/defs.yaml": OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a"),
+    "plant_a/unit2/defs.yaml": OPCUA.format(endpoint="opc.tcp://127.0.0.1:4841/b"),
+    "plant_b/site/defs.yaml": SITE.format(timezone="Asia/Kolkata"),
+    "plant_b/unit1/defs.yaml": OPCUA.format(endpoint="opc.tcp://127.0.0.1:4842/c"),
+}
+
+
+def test_two_sites_three_servers_each_named_scheduled_and_on_its_clock(tmp_path):
+    defs = load_project(tmp_path, TWO_SITES)
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert keys == {
+        f"{site}/{unit}/{asset}"
+        for site, unit in (("plant_a", "unit1"), ("plant_a", "unit2"), ("plant_b", "unit1"))
+        for asset in ("scada_readings", "scada_daily_summary")
+    }
+    summary = graph.get(AssetKey(["plant_a", "unit2", "scada_daily_summary"]))
+    assert summary.parent_keys == {AssetKey(["plant_a", "unit2", "scada_readings"])}
+    assert summary.group_name == "plant_a"
+    assert {key.asset_key for key in graph.asset_check_keys} == {
+        AssetKey([site, unit, "scada_readings"])
+        for site, unit in (("plant_a", "unit1"), ("plant_a", "unit2"), ("plant_b", "unit1"))
+    }
+    assert sorted(key for key in defs.resources if key.startswith("opcua")) == [
+        "opcua__plant_a__unit1",
+        "opcua__plant_a__unit2",
+        "opcua__plant_b__unit1",
+    ]
+    assert defs.resources["opcua__plant_a__unit2"].endpoint == "opc.tcp://127.0.0.1:4841/b"
+    job = defs.resolve_job_def("plant_a__unit2__scada_hourly_job")
+    assert job.tags["gl/opcua-server"] == "127.0.0.1:4841"  # the run queue limits each server on its own
+    schedules = {schedule.name: schedule for schedule in defs.schedules}
+    assert schedules["plant_b__unit1__scada_hourly_job_schedule"].execution_timezone == "Asia/Kolkata"
+    assert schedules["plant_a__unit1__scada_hourly_job_schedule"].execution_timezone == "America/Chicago"
+    kolkata = graph.get(AssetKey(["plant_b", "unit1", "scada_daily_summary"])).partitions_def
+    window = kolkata.time_window_for_partition_key("2026-11-01")
+    assert window.start.utcoffset().total_seconds() == 5.5 * 3600  # the plant day starts at Kolkata midnight
+    assert {sensor.name for sensor in defs.sensors} - {"run_failure_alert", "alert_redelivery", "plant_automation"} == {
+        f"{site}__{unit}__source_health"
+        for site, unit in (("plant_a", "unit1"), ("plant_a", "unit2"), ("plant_b", "unit1"))
+    }
+
+
+SALES_ORDERS = """# SAP's own sample service: sales orders as an asset without any Python.
+type: gl_pipelines.components.odata.ODataComponent
+attributes:
+  service_url: {url}
+  auth: none
+  units: {{EA: dimensionless}}
+  currencies: [EUR, USD]
+  entity_sets:
+    - name: sales_orders
+      entity_set: SalesOrderSet
+      key: [sales_order]
+      required: [customer, currency, net_amount]
+      fields: {{sales_order: SalesOrderID, customer: CustomerID, currency: CurrencyCode,
+               gross_amount: GrossAmount, net_amount: NetAmount, created_at: CreatedAt}}
+"""
+
+
+def test_gwsample_sales_orders_extracted_by_yaml_alone(tmp_path):
+    with HttpServerThread(gwsample_app(), name="gwsample") as server:
+        url = f"{server.url}{SERVICE_PATH}"
+        defs = load_project(
+            tmp_path / "project",
+            {
+                "hq/site/defs.yaml": SITE.format(timezone="Europe/Berlin"),
+                "hq/sap/defs.yaml": SALES_ORDERS.format(url=url),
+            },
+        )
+        warehouse = tmp_path / "project" / "w.duckdb"
+        key = AssetKey(["hq", "sap", "sales_orders"])
+        result = materialize(
+            [defs.resolve_assets_def(key)],  # resolved with its own resource and the shared warehouse bound
+            instance=DagsterInstance.ephemeral(),
+        )
+    assert result.success
+    checks = {evaluation.check_name: evaluation.passed for evaluation in result.get_asset_check_evaluations()}
+    assert checks == {"sales_orders_keys_unique": True, "sales_orders_required_present": True}
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        rows = connection.execute(
+            f"SELECT sales_order, net_amount, created_at FROM plant.{table_name(key)} ORDER BY sales_order"
+        ).fetchall()
+    assert len(rows) == 10 and rows[0][0] == "0500000000"
+    assert sum(Decimal(str(row[1])) for row in rows) == Decimal("138314.77")  # the README's published total
+    assert rows[0][2].isoformat().startswith("2015-03-09T23:00:00")  # /Date(1425942000000)/ in UTC
+
+
+def _load_error(tmp_path, files) -> str:
+    with pytest.raises(Exception) as raised:
+        load_project(tmp_path, files)
+    return "\n".join(str(error) for error in _chain(raised.value))
+
+
+def _chain(error):
+    while error is not None:
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def test_unknown_field_names_file_line_and_field(tmp_path):
+    text = OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a").replace(
+        "  sample_interval_s: 10\n", "  sample_interval_s: 10\n  sampel_rate: 5\n"
+    )
+    message = _load_error(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="UTC"), "p/u1/defs.yaml": text})
+    assert "p/u1/defs.yaml" in message and "sampel_rate" in message and ":5" in message
+
+
+def test_bad_value_in_a_tag_names_its_line(tmp_path):
+    text = OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a").replace("max: 60", "max: -1")
+    message = _load_error(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="UTC"), "p/u1/defs.yaml": text})
+    assert "p/u1/defs.yaml" in message and "tags" in message and "must be below max" in message
+
+
+def test_missing_secret_name_is_refused(tmp_path):
+    text = SALES_ORDERS.format(url="http://127.0.0.1:1/").replace("auth: none", "auth: basic")
+    message = _load_error(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="UTC"), "p/sap/defs.yaml": text})
+    assert "p/sap/defs.yaml" in message and "username_env and password_env" in message
+
+
+def test_instance_without_a_site_is_refused(tmp_path):
+    message = _load_error(tmp_path, {"p/u1/defs.yaml": OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a")})
+    assert "p/u1/defs.yaml" in message and "site/defs.yaml" in message
+
+
+def test_unknown_timezone_is_refused(tmp_path):
+    message = _load_error(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="Mars/Olympus")})
+    assert "p/site/defs.yaml" in message and "timezone" in message
