@@ -33,7 +33,7 @@ def load_project(root: Path, files: dict[str, str]) -> Definitions:
     root, _ = write_project(root, files)
     sys.path.insert(0, str(root))
     try:
-        return Definitions.merge(load_from_defs_folder(project_root=root), shared_definitions(root / "w.duckdb"))
+        return Definitions.merge(load_from_defs_folder(path_within_project=root), shared_definitions(root / "w.duckdb"))
     finally:
         sys.path.remove(str(root))
 
