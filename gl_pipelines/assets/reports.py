@@ -68,9 +68,19 @@ from gl_pipelines.reporting.exports import (
 )
 from gl_pipelines.reporting.html_report import Section, render_check_results, render_report, write_html
 from gl_pipelines.reporting.settings import ReportingUnit
+from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
 REPORT_GROUP = "reports"
+INPUT_ROLES = (
+    "scada_daily_summary",
+    "scada_readings",
+    "historian_recorded",
+    "erp_fuel_receipts",
+    "erp_production",
+    "cems_hourly_emissions",
+)
+"""What the reports read, by role; `build_report_assets(inputs=...)` maps each to an instance's asset key."""
 WAREHOUSE_READER_KEY = "warehouse_reader"
 CEMS_COLUMNS = {
     "unit_id": "object",
@@ -107,9 +117,9 @@ def column_schema(frame: pd.DataFrame, descriptions: Mapping[str, str]) -> Table
     return TableSchema(columns=columns)
 
 
-def blocking_checks_of(upstream: Sequence[Definition], asset_name: str) -> tuple[str, ...]:
-    """Names of the blocking checks on `asset_name`, whether an asset check or a spec on the asset itself."""
-    key = AssetKey(asset_name)
+def blocking_checks_of(upstream: Sequence[Definition], asset: str | AssetKey) -> tuple[str, ...]:
+    """Names of the blocking checks on `asset`, whether an asset check or a spec on the asset itself."""
+    key = AssetKey.from_coercible(asset)
     return tuple(
         sorted({spec.name for d in upstream for spec in d.check_specs if spec.asset_key == key and spec.blocking})
     )
@@ -131,13 +141,15 @@ def overlapping_partition_keys(partitions_def: TimeWindowPartitionsDefinition, w
     ]
 
 
-def _gate(context, upstream: str, checks: Sequence[str], partition_keys: Sequence[str]) -> None:
-    require_checks_passed(context, AssetKey(upstream), checks, partition_keys)
+def _gate(context, upstream: str | AssetKey, checks: Sequence[str], partition_keys: Sequence[str]) -> None:
+    require_checks_passed(context, AssetKey.from_coercible(upstream), checks, partition_keys)
 
 
-def _gate_materialized(context, upstream: str, checks: Sequence[str], partition_keys: Sequence[str]) -> list[str]:
+def _gate_materialized(
+    context, upstream: str | AssetKey, checks: Sequence[str], partition_keys: Sequence[str]
+) -> list[str]:
     """Gate the partitions among `partition_keys` that hold data; return those that hold none (month to date)."""
-    present = writer_runs(context.instance, AssetKey(upstream), partition_keys)
+    present = writer_runs(context.instance, AssetKey.from_coercible(upstream), partition_keys)
     _gate(context, upstream, checks, [key for key in partition_keys if key in present])
     return [key for key in partition_keys if key not in present]
 
@@ -188,9 +200,21 @@ def _report_output(
     write_partition_exports(rows, root, name, months, time_column, csv)
 
 
-def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> list[AssetsDefinition]:
-    """The report assets whose inputs are among the `upstream` assets (checks on them gate the reports)."""
-    available = {key.to_user_string() for d in upstream if isinstance(d, AssetsDefinition) for key in d.keys}
+def build_report_assets(
+    site: SiteConfig, upstream: Sequence[Definition], inputs: Mapping[str, AssetKey] | None = None
+) -> list[AssetsDefinition]:
+    """The report assets whose inputs are among the `upstream` assets (checks on them gate the reports).
+
+    `inputs` maps an input's role (scada_daily_summary, scada_readings, historian_recorded, erp_fuel_receipts,
+    erp_production, cems_hourly_emissions) to the key of the instance's asset that plays it; a role not
+    mapped is looked up by its own name (the single-site file's short keys)."""
+    inputs = dict(inputs or {})
+
+    def key_of(role: str) -> AssetKey:
+        return inputs.get(role, AssetKey(role))
+
+    keys = {key for d in upstream if isinstance(d, AssetsDefinition) for key in d.keys}
+    available = {role for role in INPUT_ROLES if key_of(role) in keys}
     upstream_checks = upstream
     reporting = site.reporting
     if reporting is None:
@@ -206,38 +230,44 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
     settings = reporting.energy_balance
     has_tags = any(u.fuel_flow_tag and u.steam_flow_tag for u in reporting.units)
     if has_tags and settings.source == "scada" and "scada_daily_summary" in available:
-        scada_checks = blocking_checks_of(upstream_checks, "scada_readings")
+        scada_checks = blocking_checks_of(upstream_checks, key_of("scada_readings"))
 
         def scada_gate(context, days):
-            _gate(context, "scada_daily_summary", (), days)
+            _gate(context, key_of("scada_daily_summary"), (), days)
             hours = hourly.get_partition_keys_in_time_window(context.partition_time_window)
-            _gate(context, "scada_readings", scada_checks, hours)
+            _gate(context, key_of("scada_readings"), scada_checks, hours)
 
-        built.append(_energy_balance_asset(site, "scada_daily_summary", lambda summary: summary, scada_gate, root))
+        built.append(
+            _energy_balance_asset(site, key_of("scada_daily_summary"), lambda summary: summary, scada_gate, root)
+        )
     elif has_tags and settings.source == "historian" and "historian_recorded" in available:
-        historian_checks = blocking_checks_of(upstream_checks, "historian_recorded")
+        historian_checks = blocking_checks_of(upstream_checks, key_of("historian_recorded"))
 
         def historian_gate(context, days):
-            _gate(context, "historian_recorded", historian_checks, days)
+            _gate(context, key_of("historian_recorded"), historian_checks, days)
 
         built.append(
             _energy_balance_asset(
-                site, "historian_recorded", lambda recorded: daily_summary(recorded, timezone), historian_gate, root
+                site,
+                key_of("historian_recorded"),
+                lambda recorded: daily_summary(recorded, timezone),
+                historian_gate,
+                root,
             )
         )
 
     if "erp_fuel_receipts" in available:
         erp_units = {**reporting.erp_units, **(site.erp.units if getattr(site, "erp", None) else {})}
-        receipt_checks = blocking_checks_of(upstream_checks, "erp_fuel_receipts")
-        receipts_key = AssetKey("erp_fuel_receipts")
-        receipts_expr = _assets_def_of(upstream, "erp_fuel_receipts").metadata_by_key[receipts_key]["partition_expr"]
+        receipts_key = key_of("erp_fuel_receipts")
+        receipt_checks = blocking_checks_of(upstream_checks, receipts_key)
+        receipts_expr = _assets_def_of(upstream, receipts_key).metadata_by_key[receipts_key]["partition_expr"]
 
         @asset(
             partitions_def=monthly,
             backfill_policy=backfill_policy(),
             # Lineage and gating only (Nothing): the step sums the receipts in the warehouse, so a year's
             # 200,000 documents never leave it (see ghg.DAILY_FUEL_SUMS).
-            ins={"erp_fuel_receipts": AssetIn(partition_mapping=from_days, dagster_type=Nothing)},
+            ins={"erp_fuel_receipts": AssetIn(key=receipts_key, partition_mapping=from_days, dagster_type=Nothing)},
             required_resource_keys={WAREHOUSE_READER_KEY},
             metadata={"partition_expr": "month"},
             kinds={"pandas", "duckdb"},
@@ -249,14 +279,14 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
         def ghg_inventory(context: AssetExecutionContext) -> Iterator:
             _gate(
                 context,
-                "erp_fuel_receipts",
+                receipts_key,
                 receipt_checks,
                 context.asset_partition_keys_for_input("erp_fuel_receipts"),
             )
             start, end = utc_window(context.partition_time_window)
             reader = getattr(context.resources, WAREHOUSE_READER_KEY)
             sums = reader.query_window(
-                receipts_key.path[-1], receipts_expr, start, end, ghg.RECEIPT_COLUMNS, ghg.DAILY_FUEL_SUMS
+                table_name(receipts_key), receipts_expr, start, end, ghg.RECEIPT_COLUMNS, ghg.DAILY_FUEL_SUMS
             )
             inventory = ghg.ghg_inventory(
                 sums,
@@ -285,17 +315,18 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
 
         built.append(ghg_inventory)
 
-    names = available | {a.key.to_user_string() for a in built}
+    names = available | {key.to_user_string() for key in keys} | {a.key.to_user_string() for a in built}
     if "cems_hourly_emissions" in names and "plant_energy_balance" in names:
-        built.append(_reconciliation_asset(site, _assets_def_of(upstream, "cems_hourly_emissions"), upstream_checks))
+        cems_key = key_of("cems_hourly_emissions")
+        built.append(_reconciliation_asset(site, _assets_def_of(upstream, cems_key), cems_key, upstream_checks))
 
-    names = available | {a.key.to_user_string() for a in built}
+    names = available | {key.to_user_string() for key in keys} | {a.key.to_user_string() for a in built}
     if "erp_production" in names and "ghg_inventory" in names:
-        production_checks = blocking_checks_of(upstream_checks, "erp_production")
-        production_key = AssetKey("erp_production")
+        production_key = key_of("erp_production")
+        production_checks = blocking_checks_of(upstream_checks, production_key)
         production_read = WindowRead(
-            "erp_production",
-            _assets_def_of(upstream, "erp_production").metadata_by_key[production_key]["partition_expr"],
+            table_name(production_key),
+            _assets_def_of(upstream, production_key).metadata_by_key[production_key]["partition_expr"],
             PRODUCTION_COLUMNS,
         )
 
@@ -305,7 +336,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
             # Lineage and gating only (Nothing): the step reads both through one warehouse connection.
             ins={
                 "ghg_inventory": AssetIn(dagster_type=Nothing),
-                "erp_production": AssetIn(partition_mapping=from_days, dagster_type=Nothing),
+                "erp_production": AssetIn(key=production_key, partition_mapping=from_days, dagster_type=Nothing),
             },
             required_resource_keys={WAREHOUSE_READER_KEY},
             metadata={"partition_expr": "month"},
@@ -316,9 +347,7 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
         )
         def emissions_intensity(context: AssetExecutionContext) -> Iterator:
             _gate(context, "ghg_inventory", REPORT_BLOCKING_CHECKS["ghg_inventory"], context.partition_keys)
-            _gate(
-                context, "erp_production", production_checks, context.asset_partition_keys_for_input("erp_production")
-            )
+            _gate(context, production_key, production_checks, context.asset_partition_keys_for_input("erp_production"))
             reads = {"inventory": report_read("ghg_inventory"), "production": production_read}
             frames = read_frames(
                 getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(context.partition_time_window)
@@ -356,17 +385,19 @@ def build_report_assets(site: SiteConfig, upstream: Sequence[Definition]) -> lis
 
         built.append(emissions_intensity)
 
-    reports = [name for name in REPORT_BLOCKING_CHECKS if name in available | {a.key.to_user_string() for a in built}]
+    present = {key.to_user_string() for key in keys} | {a.key.to_user_string() for a in built}
+    reports = [name for name in REPORT_BLOCKING_CHECKS if name in present]
     built += _monthly_report(site, reports, [*upstream, *built])
     return built
 
 
-def _assets_def_of(definitions: Sequence[Definition], name: str) -> AssetsDefinition:
-    key = AssetKey(name)
+def _assets_def_of(definitions: Sequence[Definition], key: AssetKey) -> AssetsDefinition:
     return next(d for d in definitions if isinstance(d, AssetsDefinition) and key in d.keys)
 
 
-def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Sequence[Definition]) -> AssetsDefinition:
+def _reconciliation_asset(
+    site: SiteConfig, cems: AssetsDefinition, cems_key: AssetKey, upstream: Sequence[Definition]
+) -> AssetsDefinition:
     """`cems_fuel_reconciliation` per plant month, reading CEMS hours on their own clock.
 
     CEMS partitions are Part 75 days in local standard time (a fixed-offset zone such as Etc/GMT+6);
@@ -385,10 +416,9 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
     """
     reporting, timezone = site.reporting, site.site.timezone
     root = reports_root(reporting.reports_dir)
-    cems_key = AssetKey("cems_hourly_emissions")
     cems_partitions = cems.partitions_def
     cems_expr = cems.metadata_by_key[cems_key]["partition_expr"]
-    cems_checks = blocking_checks_of(upstream, "cems_hourly_emissions")
+    cems_checks = blocking_checks_of(upstream, cems_key)
     balance_checks = REPORT_BLOCKING_CHECKS["plant_energy_balance"]
 
     @asset(
@@ -412,7 +442,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
         window = context.partition_time_window
         cems_days = overlapping_partition_keys(cems_partitions, window)
         lst_days = f"{cems_days[0]}..{cems_days[-1]}" if cems_days else "none"
-        cems_missing = _gate_materialized(context, "cems_hourly_emissions", cems_checks, cems_days)
+        cems_missing = _gate_materialized(context, cems_key, cems_checks, cems_days)
         plant_days = context.asset_partition_keys_for_input("plant_energy_balance")
         plant_missing = _gate_materialized(context, "plant_energy_balance", balance_checks, plant_days)
         if len(cems_missing) == len(cems_days) and len(plant_missing) == len(plant_days):
@@ -421,7 +451,7 @@ def _reconciliation_asset(site: SiteConfig, cems: AssetsDefinition, upstream: Se
                 "no plant day materialized; nothing to reconcile"
             )
         reads = {
-            "hours": WindowRead(cems_key.path[-1], cems_expr, list(CEMS_COLUMNS)),
+            "hours": WindowRead(table_name(cems_key), cems_expr, list(CEMS_COLUMNS)),
             "balance": report_read("plant_energy_balance"),
         }
         frames = read_frames(getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(window))
@@ -503,7 +533,7 @@ def _range_label(context: AssetExecutionContext) -> str:
     return keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
 
 
-def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, root) -> AssetsDefinition:
+def _energy_balance_asset(site: SiteConfig, input_key: AssetKey, summarize, gate, root) -> AssetsDefinition:
     """`plant_energy_balance` from per-day tag summaries: `scada_daily_summary` as stored, or the
     historian's recorded values summarized the same way (`scada.daily_summary`)."""
     reporting, timezone = site.reporting, site.site.timezone
@@ -512,7 +542,7 @@ def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, ro
         name="plant_energy_balance",
         partitions_def=site_daily_partitions(timezone),
         backfill_policy=backfill_policy(),
-        ins={"upstream": AssetIn(key=input_name, partition_mapping=TimeWindowPartitionMapping())},
+        ins={"upstream": AssetIn(key=input_key, partition_mapping=TimeWindowPartitionMapping())},
         metadata={"partition_expr": "day"},
         kinds={"pandas", "duckdb"},
         check_specs=report_check_specs("plant_energy_balance"),
@@ -520,7 +550,8 @@ def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, ro
         io_manager_key="warehouse",
         group_name=REPORT_GROUP,
         pool=WAREHOUSE_POOL,
-        description=f"Per plant day and unit, from {input_name}: fuel energy in (HHV from config) vs steam energy "
+        description=f"Per plant day and unit, from {input_key.to_user_string()}: fuel energy in (HHV from config) "
+        "vs steam energy "
         "out, boiler efficiency, and the good-quality share behind each number.",
     )
     def plant_energy_balance(context: AssetExecutionContext, upstream: pd.DataFrame) -> Iterator:
@@ -535,7 +566,7 @@ def _energy_balance_asset(site: SiteConfig, input_name: str, summarize, gate, ro
                 "Boiler energy balance",
                 "mmBtu",
             )
-        summary = f"source: `{input_name}`\n\n" + _balance_summary(balance)
+        summary = f"source: `{input_key.to_user_string()}`\n\n" + _balance_summary(balance)
         yield from _report_output(
             context, "plant_energy_balance", balance, eb.COLUMNS, summary, chart, root, reporting.csv_exports, timezone
         )
