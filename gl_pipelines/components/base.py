@@ -10,6 +10,7 @@ ending in `_env` holds the NAME of the environment variable, read at launch as a
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -133,8 +134,9 @@ class SourceComponent(dg.Component):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         return self.build()
 
+    @abstractmethod
     def build(self) -> dg.Definitions:
-        raise NotImplementedError
+        """The instance's assets, checks, jobs, schedules, sensors and resource."""
 
 
 def with_health(definitions: dg.Definitions, monitored: MonitoredSource, names: InstanceNames) -> dg.Definitions:

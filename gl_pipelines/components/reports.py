@@ -17,11 +17,9 @@ from dagster import AssetKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from gl_pipelines.assets.reports import build_report_assets
-from gl_pipelines.components.base import SITE_FOLDER, SiteComponent, SourceComponent
-from gl_pipelines.components.cems import CemsComponent
-from gl_pipelines.components.odata import ODataComponent
-from gl_pipelines.components.opcua import OpcUaComponent
-from gl_pipelines.components.pi import PiComponent
+
+# Modules, not classes: dg lists every Component class a components module holds as one of its own.
+from gl_pipelines.components import base, cems, odata, opcua, pi
 from gl_pipelines.components.site_file import report_jobs_and_schedules
 from gl_pipelines.config import SiteConfigError, SiteInfo
 from gl_pipelines.reporting.settings import ReportingConfig
@@ -44,7 +42,9 @@ class ReportsSpec(ReportingConfig):
 class ReportsComponent(dg.Component):
     """Energy balance, GHG inventory, CEMS reconciliation, intensity and the monthly HTML of one site."""
 
-    def __init__(self, spec: ReportsSpec, site: SiteComponent, sources: dict[str, tuple[SourceComponent, Path]]):
+    def __init__(
+        self, spec: ReportsSpec, site: base.SiteComponent, sources: dict[str, tuple[base.SourceComponent, Path]]
+    ):
         self.spec, self.site, self.sources = spec, site, sources
 
     @classmethod
@@ -56,10 +56,10 @@ class ReportsComponent(dg.Component):
         where = context.path / "defs.yaml"
         if attributes is None:
             raise SiteConfigError(f"{where}: field 'attributes' is missing")
-        site = context.load_component(context.path.parent / SITE_FOLDER, SiteComponent)
+        site = context.load_component(context.path.parent / base.SITE_FOLDER, base.SiteComponent)
         inputs = attributes.inputs
-        expected = {"readings": (OpcUaComponent, PiComponent), "fuel_receipts": (ODataComponent,)}
-        expected |= {"production": (ODataComponent,), "cems": (CemsComponent,)}
+        expected = {"readings": (opcua.OpcUaComponent, pi.PiComponent), "fuel_receipts": (odata.ODataComponent,)}
+        expected |= {"production": (odata.ODataComponent,), "cems": (cems.CemsComponent,)}
         sources = {}
         for role, kinds in expected.items():
             value = getattr(inputs, role)
@@ -75,7 +75,7 @@ class ReportsComponent(dg.Component):
                 raise _input_error(
                     where, f"inputs.{role}", value, f"{instance!r} is a {type(component).__name__}, not {names}"
                 )
-            if isinstance(component, ODataComponent):
+            if isinstance(component, odata.ODataComponent):
                 sets = {entity_set.name: entity_set for entity_set in component.spec.entity_sets}
                 if entity not in sets or not sets[entity].date_column:
                     raise _input_error(
@@ -100,7 +100,7 @@ class ReportsComponent(dg.Component):
             built = context.build_defs(path)
             upstream += [*(built.assets or []), *(built.asset_checks or [])]
             names = component.names
-            if role == "readings" and isinstance(component, OpcUaComponent):
+            if role == "readings" and isinstance(component, opcua.OpcUaComponent):
                 keys["scada_daily_summary"] = names.key("scada_daily_summary")
                 keys["scada_readings"] = names.key("scada_readings")
             elif role == "readings":
