@@ -3,7 +3,11 @@ entity set is an asset by YAML alone, and a bad defs.yaml fails naming file, lin
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,7 +16,9 @@ from dagster import AssetKey, DagsterInstance, materialize
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.simulators.http_server import HttpServerThread
 from tests.components.gwsample import SERVICE_PATH, gwsample_app
-from tests.components.project import OPCUA, SITE, load_project
+from tests.components.project import OPCUA, SITE, load_project, write_project
+
+REPO = Path(__file__).resolve().parents[2]
 
 TWO_SITES = {
     "plant_a/site/defs.yaml": SITE.format(timezone="America/Chicago"),
@@ -144,3 +150,51 @@ def test_instance_without_a_site_is_refused(tmp_path):
 def test_unknown_timezone_is_refused(tmp_path):
     message = _load_error(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="Mars/Olympus")})
     assert "p/site/defs.yaml" in message and "timezone" in message
+
+
+def test_duplicate_entity_set_name_is_refused(tmp_path):
+    text = SALES_ORDERS.format(url="http://127.0.0.1:1/")
+    entity = text[text.index("    - name: sales_orders") :]
+    message = _load_error(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="UTC"), "p/sap/defs.yaml": text + entity})
+    assert "p/sap/defs.yaml" in message and "duplicate entity set name 'sales_orders'" in message
+
+
+REPORTS = """type: gl_pipelines.components.reports.ReportsComponent
+attributes:
+  inputs:
+    readings: {readings}
+  units:
+    - {{name: Boiler1, fuel_flow_tag: Boiler1.FuelGasFlow, steam_flow_tag: Boiler1.SteamFlow}}
+"""
+
+
+def test_report_input_naming_a_missing_instance_names_file_line_and_field(tmp_path):
+    files = {
+        "p/site/defs.yaml": SITE.format(timezone="UTC"),
+        "p/unit1/defs.yaml": OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a"),
+        "p/reports/defs.yaml": REPORTS.format(readings="unit9"),
+    }
+    message = _load_error(tmp_path, files)
+    assert "p/reports/defs.yaml, line 4: field 'inputs.readings' = 'unit9': no instance 'unit9'" in message
+
+
+def test_report_tag_missing_from_its_instance_is_refused(tmp_path):
+    files = {
+        "p/site/defs.yaml": SITE.format(timezone="UTC"),
+        "p/unit1/defs.yaml": OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a"),
+        "p/reports/defs.yaml": REPORTS.format(readings="unit1"),
+    }
+    message = _load_error(tmp_path, files)
+    assert "field 'units[0].fuel_flow_tag' = 'Boiler1.FuelGasFlow': not a tag of 'unit1'" in message
+
+
+def test_dg_check_defs_refuses_an_unknown_field(tmp_path):
+    text = OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a").replace(
+        "  sample_interval_s: 10\n", "  sampel_rate: 5\n  sample_interval_s: 10\n"
+    )
+    root, _ = write_project(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="UTC"), "p/u1/defs.yaml": text})
+    dg = Path(sys.executable).parent / "dg"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(REPO)]), "NO_COLOR": "1"}
+    checked = subprocess.run([str(dg), "check", "defs"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert checked.returncode != 0
+    assert "p/u1/defs.yaml:4" in checked.stdout + checked.stderr and "sampel_rate" in checked.stdout + checked.stderr
