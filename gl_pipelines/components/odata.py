@@ -12,6 +12,7 @@ from gl_pipelines.assets.erp import build_erp_assets, build_erp_jobs
 from gl_pipelines.components.base import InstanceSettings, SourceComponent, env_secret
 from gl_pipelines.config import ErpSource
 from gl_pipelines.resources.erp import erp_from_source
+from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
 
 
 class ODataInstance(ErpSource, InstanceSettings):
@@ -49,10 +50,14 @@ class ODataComponent(SourceComponent):
 
 
 def odata_definitions(spec: ErpSource, timezone: str, names, resource) -> dg.Definitions:
+    """Assets, jobs, schedules and resource of one OData instance, and the change sensor of its dated sets."""
     jobs, schedules = build_erp_jobs(spec, timezone, names)
+    daily = [job for job in jobs if job.name == names.job("erp_daily_job")]
+    sensors = [build_erp_change_sensor(spec, timezone, daily[0].name, names=names)] if daily else []
     return dg.Definitions(
         assets=build_erp_assets(spec, timezone, names),
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={names.resource_key: resource},
     )

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from dagster import AssetKey, Definitions, define_asset_job
 
-from gl_pipelines.assets.erp import DOCUMENT_ROLES
 from gl_pipelines.assets.partitions import site_daily_partitions
 from gl_pipelines.assets.reports import build_report_assets, site_monthly_partitions
 from gl_pipelines.components.cems import cems_definitions
@@ -29,7 +28,6 @@ from gl_pipelines.resources.erp import erp_from_source
 from gl_pipelines.resources.historian import historian_from_source
 from gl_pipelines.resources.opcua import OpcUaResource
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
-from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
 from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 from gl_pipelines.sensors.schedules import partition_schedule
 
@@ -76,9 +74,8 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         )
         definitions = odata_definitions(site.erp, timezone, InstanceNames.single("erp"), resource)
         parts.append(definitions)
-        if "fuel_receipts" in site.erp.roles() and set(DOCUMENT_ROLES) <= set(site.erp.roles()):
+        if "fuel_receipts" in site.erp.roles():
             daily_job = next(job for job in definitions.jobs if job.name == "erp_daily_job")
-            parts.append(Definitions(sensors=[build_erp_change_sensor(site.erp, timezone, daily_job.name)]))
             monitored.append(
                 MonitoredSource("erp", AssetKey("erp_fuel_receipts"), daily_job, site_daily_partitions(timezone))
             )

@@ -33,6 +33,9 @@ def test_demo_declares_two_sites_and_two_opcua_servers(tmp_path):
     assert readings == {"demo_plant/boiler1_opcua", "demo_plant/boiler2_opcua", "north_plant/line1_opcua"}
     zones = {schedule.name.split("__")[0]: schedule.execution_timezone for schedule in defs.schedules}
     assert zones["demo_plant"] == "America/Chicago" and zones["north_plant"] == "Europe/Berlin"
+    changes = defs.resolve_sensor_def("demo_plant__sap__erp_document_changes")
+    assert changes.job_name == "demo_plant__sap__erp_daily_job"
+    assert changes.required_resource_keys == {"odata__demo_plant__sap", "warehouse_reader"}
     balance = defs.resolve_assets_def("plant_energy_balance")
     assert balance.asset_deps[balance.key] == {AssetKey(["demo_plant", "boiler1_opcua", "scada_daily_summary"])}
 
