@@ -24,7 +24,7 @@ from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.checks.erp import MAX_LISTED, ErpAudit, erp_audits, outside_window
 from gl_pipelines.checks.wap import audited
 from gl_pipelines.components.naming import InstanceNames
-from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpSource
+from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpEntitySet, ErpSource
 from gl_pipelines.resources.erp import RESOURCE_VERSION, EntityQuery, ErpExtract, ErpPagingError, ErpResource
 from gl_pipelines.resources.http import HttpTransientError, step_retry
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
@@ -44,6 +44,11 @@ def entity_query(kind: str, entity: ErpEntity) -> EntityQuery:
         date_column="posting_date" if "posting_date" in entity.fields else None,
         filter=entity.filter,
     )
+
+
+def entity_set_query(entity: ErpEntitySet) -> EntityQuery:
+    """The resource query for one generic entity set."""
+    return EntityQuery(entity.entity_set, dict(entity.fields), tuple(entity.key), entity.date_column, entity.filter)
 
 
 def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuery, window, audit: ErpAudit):

@@ -35,7 +35,7 @@ from dagster import (
     sensor,
 )
 
-from gl_pipelines.assets.erp import DOCUMENT_ROLES, entity_query
+from gl_pipelines.assets.erp import DOCUMENT_ROLES, entity_query, entity_set_query
 from gl_pipelines.assets.partitions import site_daily_partitions
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import ErpSource
@@ -65,7 +65,7 @@ def tracked_sets(source: ErpSource, names: InstanceNames) -> list[Tracked]:
     generic = [
         Tracked(
             entity.name,
-            EntityQuery(entity.entity_set, dict(entity.fields), tuple(entity.key), entity.date_column, entity.filter),
+            entity_set_query(entity),
             names.key(entity.name),
         )
         for entity in source.entity_sets
