@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gl_pipelines.components.naming import NAME, InstanceNames
 from gl_pipelines.config import CheckThresholds, SiteConfigError, SiteInfo
+from gl_pipelines.scrub import declare_secret_env
 from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 
 SITE_FOLDER = "site"
@@ -49,8 +50,11 @@ class SiteSpec(BaseModel):
         return SiteInfo._known_zone(value)
 
 
-def env_secret(name: str | None) -> dg.EnvVar | None:
-    """The EnvVar of a declared secret name (read at launch, hidden in the UI)."""
+def env_secret(name: str | None, secret: bool = True) -> dg.EnvVar | None:
+    """The EnvVar of a declared variable name (read at launch, hidden in the UI). A secret's value is also
+    masked by the scrubber in every message we emit; a user name or client id (`secret=False`) is not."""
+    if name and secret:
+        declare_secret_env(name)
     return dg.EnvVar(name) if name else None
 
 

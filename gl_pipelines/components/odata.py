@@ -41,9 +41,9 @@ class ODataComponent(SourceComponent):
         resource = erp_from_source(
             self.spec,
             self.timezone,
-            client_id=env_secret(self.spec.client_id_env),
+            client_id=env_secret(self.spec.client_id_env, secret=False),
             client_secret=env_secret(self.spec.client_secret_env),
-            username=env_secret(self.spec.username_env),
+            username=env_secret(self.spec.username_env, secret=False),
             password=env_secret(self.spec.password_env),
         )
         return odata_definitions(self.spec, self.timezone, self.names, resource)

@@ -53,7 +53,7 @@ def opcua_definitions(spec, thresholds, timezone: str, names, resource=None) -> 
             or OpcUaResource(
                 endpoint=spec.endpoint,
                 source_name=spec.source_name,
-                username=env_secret(spec.username_env),
+                username=env_secret(spec.username_env, secret=False),
                 password=env_secret(spec.password_env),
             )
         },

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, EnvVar, materialize
 
 from gl_pipelines.resources.warehouse import table_name
+from gl_pipelines.scrub import MASK, scrub
 from gl_pipelines.simulators.http_server import HttpServerThread
 from tests.components.gwsample import SERVICE_PATH, gwsample_app
 from tests.components.project import OPCUA, SITE, load_project, write_project
@@ -198,3 +199,12 @@ def test_dg_check_defs_refuses_an_unknown_field(tmp_path):
     checked = subprocess.run([str(dg), "check", "defs"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert checked.returncode != 0
     assert "p/u1/defs.yaml:4" in checked.stdout + checked.stderr and "sampel_rate" in checked.stdout + checked.stderr
+
+
+def test_declared_secret_is_an_envvar_and_masked_in_messages(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANT_A_OPCUA_PASSWORD", "pw-4711-never-shown")
+    text = OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a") + "  password_env: PLANT_A_OPCUA_PASSWORD\n"
+    defs = load_project(tmp_path, {"p/site/defs.yaml": SITE.format(timezone="UTC"), "p/u1/defs.yaml": text})
+    resource = defs.resources["opcua__p__u1"]
+    assert resource.password == EnvVar("PLANT_A_OPCUA_PASSWORD")  # read at launch, the value never in the config
+    assert scrub("login failed for pw-4711-never-shown") == f"login failed for {MASK}"
