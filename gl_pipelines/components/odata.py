@@ -8,11 +8,13 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field, model_validator
 
-from gl_pipelines.assets.erp import build_erp_assets, build_erp_jobs
-from gl_pipelines.components.base import InstanceSettings, SourceComponent, env_secret
+from gl_pipelines.assets.erp import build_erp_assets, build_erp_jobs, dated_asset_names
+from gl_pipelines.assets.partitions import site_daily_partitions
+from gl_pipelines.components.base import InstanceSettings, SourceComponent, env_secret, with_health
 from gl_pipelines.config import ErpSource
 from gl_pipelines.resources.erp import erp_from_source
 from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
+from gl_pipelines.sensors.health import MonitoredSource
 
 
 class ODataInstance(ErpSource, InstanceSettings):
@@ -46,7 +48,16 @@ class ODataComponent(SourceComponent):
             username=env_secret(self.spec.username_env, secret=False),
             password=env_secret(self.spec.password_env),
         )
-        return odata_definitions(self.spec, self.timezone, self.names, resource)
+        definitions = odata_definitions(self.spec, self.timezone, self.names, resource)
+        dated = dated_asset_names(self.spec)
+        if not dated:
+            return definitions
+        # Health: probe the service; a missed plant day of its first dated set is caught up after an outage.
+        job = next(job for job in definitions.jobs if job.name == self.names.job("erp_daily_job"))
+        watched = MonitoredSource(
+            self.names.resource_key, self.names.key(dated[0]), job, site_daily_partitions(self.timezone)
+        )
+        return with_health(definitions, watched, self.names)
 
 
 def odata_definitions(spec: ErpSource, timezone: str, names, resource) -> dg.Definitions:
