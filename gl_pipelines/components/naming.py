@@ -10,7 +10,7 @@ started with: `InstanceNames.single(kind)`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dagster import AssetKey
 
@@ -21,13 +21,13 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 @dataclass(frozen=True)
 class InstanceNames:
     kind: str
-    """Source kind (opcua, modbus, pi, odata, cems, reports): the default resource key of a single site."""
+    """Source kind, the resource key's first part (opcua, modbus, pi, odata; a single-site file's short keys
+    are the kind alone: opcua, modbus, historian, erp)."""
     site: str | None = None
     instance: str | None = None
     group: str | None = None
     """Dagster group of every asset of the instance; None: the builder's own group (single-site)."""
     owners: tuple[str, ...] = ()
-    tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def single(cls, kind: str) -> InstanceNames:
@@ -51,10 +51,8 @@ class InstanceNames:
         return self.group or default
 
     def asset_args(self, default_group: str) -> dict:
-        """The @asset arguments every asset of the instance shares: key prefix, group, owners, tags."""
+        """The @asset arguments every asset of the instance shares: key prefix, group, owners."""
         args: dict = {"key_prefix": list(self.prefix) or None, "group_name": self.group_or(default_group)}
         if self.owners:
             args["owners"] = list(self.owners)
-        if self.tags:
-            args["tags"] = dict(self.tags)
         return args

@@ -33,6 +33,11 @@ def test_demo_declares_two_sites_and_two_opcua_servers(tmp_path):
     assert readings == {"demo_plant/boiler1_opcua", "demo_plant/boiler2_opcua", "north_plant/line1_opcua"}
     zones = {schedule.name.split("__")[0]: schedule.execution_timezone for schedule in defs.schedules}
     assert zones["demo_plant"] == "America/Chicago" and zones["north_plant"] == "Europe/Berlin"
+    line1 = defs.resolve_assets_def(AssetKey(["north_plant", "line1_opcua", "scada_readings"]))
+    assert (
+        line1.owners_by_key[line1.key] == ["team:north-operations"]
+        and line1.group_names_by_key[line1.key] == "north_plant"
+    )
     changes = defs.resolve_sensor_def("demo_plant__sap__erp_document_changes")
     assert changes.job_name == "demo_plant__sap__erp_daily_job"
     assert changes.required_resource_keys == {"odata__demo_plant__sap", "warehouse_reader"}
