@@ -22,6 +22,7 @@ from dagster import (
 from gl_pipelines.assets.charts import chart_metadata
 from gl_pipelines.assets.partitions import (
     HISTORY_START,
+    WAREHOUSE_POOL,
     utc_window,
 )
 from gl_pipelines.checks.gate import require_checks_passed, writer_runs
@@ -35,6 +36,8 @@ from gl_pipelines.reporting.exports import (
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
 REPORT_GROUP = "reports"
+REPORT_ASSET_ARGS = {"io_manager_key": "warehouse", "group_name": REPORT_GROUP, "pool": WAREHOUSE_POOL}
+"""The @asset arguments every report shares: the warehouse, the reports group, the DuckDB pool."""
 INPUT_ROLES = (
     "scada_daily_summary",
     "scada_readings",

@@ -14,12 +14,11 @@ from dagster import (
 
 from gl_pipelines.assets.charts import bar_chart
 from gl_pipelines.assets.partitions import (
-    WAREHOUSE_POOL,
     backfill_policy,
     utc_window,
 )
 from gl_pipelines.assets.reports.common import (
-    REPORT_GROUP,
+    REPORT_ASSET_ARGS,
     WAREHOUSE_READER_KEY,
     Definition,
     assets_def_of,
@@ -33,9 +32,7 @@ from gl_pipelines.checks.reports import (
     report_check_specs,
 )
 from gl_pipelines.reporting import ghg
-from gl_pipelines.reporting.exports import (
-    reports_root,
-)
+from gl_pipelines.reporting.exports import reports_root
 from gl_pipelines.resources.warehouse import table_name
 
 
@@ -44,8 +41,6 @@ def ghg_inventory_asset(site, upstream: Sequence[Definition], receipts_key: Asse
     reporting, timezone = site.reporting, site.site.timezone
     root = reports_root(reporting.reports_dir)
     monthly = site_monthly_partitions(timezone)
-    from_days = TimeWindowPartitionMapping()
-    common = {"io_manager_key": "warehouse", "group_name": REPORT_GROUP, "pool": WAREHOUSE_POOL}
     erp_units = {**reporting.erp_units, **(site.erp.units if getattr(site, "erp", None) else {})}
     receipt_checks = blocking_checks_of(upstream, receipts_key)
     receipts_expr = assets_def_of(upstream, receipts_key).metadata_by_key[receipts_key]["partition_expr"]
@@ -55,14 +50,18 @@ def ghg_inventory_asset(site, upstream: Sequence[Definition], receipts_key: Asse
         backfill_policy=backfill_policy(),
         # Lineage and gating only (Nothing): the step sums the receipts in the warehouse, so a year's
         # 200,000 documents never leave it (see ghg.DAILY_FUEL_SUMS).
-        ins={"erp_fuel_receipts": AssetIn(key=receipts_key, partition_mapping=from_days, dagster_type=Nothing)},
+        ins={
+            "erp_fuel_receipts": AssetIn(
+                key=receipts_key, partition_mapping=TimeWindowPartitionMapping(), dagster_type=Nothing
+            )
+        },
         required_resource_keys={WAREHOUSE_READER_KEY},
         metadata={"partition_expr": "month"},
         kinds={"pandas", "duckdb"},
         check_specs=report_check_specs("ghg_inventory"),
         description=f"Scope 1 CO2, CH4, N2O and CO2e per plant month and fuel from ERP fuel receipts x 40 CFR 98 "
         f"Table C-1/C-2 defaults, GWP set {reporting.gwp_set}.",
-        **common,
+        **REPORT_ASSET_ARGS,
     )
     def ghg_inventory(context: AssetExecutionContext) -> Iterator:
         gate(

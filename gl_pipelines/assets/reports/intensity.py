@@ -15,13 +15,12 @@ from dagster import (
 
 from gl_pipelines.assets.charts import bar_chart
 from gl_pipelines.assets.partitions import (
-    WAREHOUSE_POOL,
     backfill_policy,
     utc_window,
 )
 from gl_pipelines.assets.reports.common import (
     PRODUCTION_COLUMNS,
-    REPORT_GROUP,
+    REPORT_ASSET_ARGS,
     WAREHOUSE_READER_KEY,
     Definition,
     assets_def_of,
@@ -38,9 +37,7 @@ from gl_pipelines.checks.reports import (
     report_check_specs,
 )
 from gl_pipelines.reporting import intensity
-from gl_pipelines.reporting.exports import (
-    reports_root,
-)
+from gl_pipelines.reporting.exports import reports_root
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
@@ -50,8 +47,6 @@ def emissions_intensity_asset(site, upstream: Sequence[Definition], production_k
     reporting, timezone = site.reporting, site.site.timezone
     root = reports_root(reporting.reports_dir)
     monthly = site_monthly_partitions(timezone)
-    from_days = TimeWindowPartitionMapping()
-    common = {"io_manager_key": "warehouse", "group_name": REPORT_GROUP, "pool": WAREHOUSE_POOL}
     production_checks = blocking_checks_of(upstream, production_key)
     production_read = WindowRead(
         table_name(production_key),
@@ -65,14 +60,16 @@ def emissions_intensity_asset(site, upstream: Sequence[Definition], production_k
         # Lineage and gating only (Nothing): the step reads both through one warehouse connection.
         ins={
             "ghg_inventory": AssetIn(dagster_type=Nothing),
-            "erp_production": AssetIn(key=production_key, partition_mapping=from_days, dagster_type=Nothing),
+            "erp_production": AssetIn(
+                key=production_key, partition_mapping=TimeWindowPartitionMapping(), dagster_type=Nothing
+            ),
         },
         required_resource_keys={WAREHOUSE_READER_KEY},
         metadata={"partition_expr": "month"},
         kinds={"pandas", "duckdb"},
         check_specs=report_check_specs("emissions_intensity"),
         description="t CO2e per unit of production, per plant month (ghg_inventory / ERP production).",
-        **common,
+        **REPORT_ASSET_ARGS,
     )
     def emissions_intensity(context: AssetExecutionContext) -> Iterator:
         gate(context, "ghg_inventory", REPORT_BLOCKING_CHECKS["ghg_inventory"], context.partition_keys)

@@ -31,14 +31,10 @@ from gl_pipelines.assets.reports.common import (
     site_monthly_partitions,
     stored_reports,
 )
-from gl_pipelines.checks.reports import (
-    REPORT_BLOCKING_CHECKS,
-)
+from gl_pipelines.checks.reports import REPORT_BLOCKING_CHECKS
 from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting.check_results import stored_check_results
-from gl_pipelines.reporting.exports import (
-    reports_root,
-)
+from gl_pipelines.reporting.exports import reports_root
 from gl_pipelines.reporting.html_report import Section, render_check_results, render_report, write_html
 
 
