@@ -579,6 +579,30 @@ class ErpEntity(_Strict):
     filter: str | None = Field(default=None, description="Extra $filter, e.g. \"Plant eq '1000'\".")
 
 
+class ErpEntitySet(_Strict):
+    """Any entity set as its own asset: key, columns, an optional date (daily partitions on the site's
+    clock) or none (the whole set replaced on each run), and the blocking checks that fit."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Asset name, e.g. sales_orders.")
+    entity_set: str = Field(min_length=1, description="OData entity set, e.g. SalesOrderSet.")
+    fields: dict[str, str] = Field(min_length=1, description="Our column -> OData property name.")
+    key: list[str] = Field(min_length=1, description="Columns that identify a row (checked unique).")
+    date_column: str | None = Field(
+        default=None, description="Column the daily partitions window on; none: a full refresh."
+    )
+    required: list[str] = Field(default=[], description="Columns every row must have (checked not null).")
+    filter: str | None = Field(default=None, description="Extra $filter, e.g. \"CurrencyCode eq 'EUR'\".")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _columns_mapped(self) -> ErpEntitySet:
+        named = [*self.key, *self.required, *([self.date_column] if self.date_column else [])]
+        missing = [column for column in named if column not in self.fields]
+        if missing:
+            raise ValueError(f"entity set {self.name}: {', '.join(missing)} must be in fields")
+        return self
+
+
 class ErpSource(_Strict):
     """An SAP OData v2 service (Gateway): documents for the fuel and production reports."""
 
@@ -589,10 +613,11 @@ class ErpSource(_Strict):
     page_size: int | None = Field(default=5000, gt=0, description="$top per request; null = server paging only.")
     units: dict[str, PintUnit] = Field(min_length=1, description="Allowed ERP unit codes -> pint unit, e.g. M3: m**3.")
     currencies: list[str] = Field(default=["USD"], min_length=1, description="Allowed currency codes.")
-    fuel_receipts: ErpEntity
-    production: ErpEntity
-    materials: ErpEntity
-    plants: ErpEntity
+    fuel_receipts: ErpEntity | None = Field(default=None, description="Role read by the GHG inventory.")
+    production: ErpEntity | None = Field(default=None, description="Role read by the emissions intensity.")
+    materials: ErpEntity | None = None
+    plants: ErpEntity | None = None
+    entity_sets: list[ErpEntitySet] = Field(default=[], description="Further entity sets, one asset each.")
     change_lookback_days: int = Field(
         default=92, ge=1, le=3660, description="Stored plant days the change sensor compares with the ERP."
     )
@@ -609,12 +634,24 @@ class ErpSource(_Strict):
     @model_validator(mode="after")
     def _columns_mapped(self) -> ErpSource:
         for name, required in ERP_REQUIRED_COLUMNS.items():
+            if getattr(self, name) is None:
+                continue
             missing = [column for column in required if column not in getattr(self, name).fields]
             if missing:
                 raise ValueError(f"{name}.fields must map {', '.join(missing)} to OData properties")
+        names = [*self.roles(), *(entity.name for entity in self.entity_sets)]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate entity set name {duplicates[0]!r}")
+        if not names:
+            raise ValueError("no entity set: give entity_sets or a role (fuel_receipts, production, ...)")
         if self.auth == "oauth2" and not self.token_url:
             raise ValueError("auth 'oauth2' needs token_url")
         return self
+
+    def roles(self) -> list[str]:
+        """The fixed roles configured (fuel_receipts, production, materials, plants)."""
+        return [name for name in ERP_REQUIRED_COLUMNS if getattr(self, name) is not None]
 
 
 class SiteConfig(_Strict):

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
-from dagster import ConfigurableResource, RetryRequested
+from dagster import AssetKey, ConfigurableResource, RetryRequested
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice, static_where_clause
 from dagster_duckdb.io_manager import DuckDbClient
@@ -307,6 +307,22 @@ def _quarantine(context, table_slice: TableSlice, connection, source: str, rows:
     return {"wap_status": "quarantined", "wap_quarantine_table": quarantine, "wap_quarantined_rows": rows}
 
 
+def table_name(key: AssetKey) -> str:
+    """The warehouse table of an asset: its key's parts joined by `__`, so `<site>/<instance>/readings`
+    of two sites or instances land in two tables (`demo_plant__boiler1_opcua__readings`)."""
+    return "__".join(key.path)
+
+
+class _InstanceTablesIOManager(DbIOManager):
+    """Dagster's DB IO manager, with the table named after the whole asset key, not its last part."""
+
+    def _get_table_slice(self, context, output_context) -> TableSlice:
+        table_slice = super()._get_table_slice(context, output_context)
+        if context.has_asset_key and len(context.asset_key.path) > 1:
+            table_slice = table_slice._replace(table=table_name(context.asset_key))
+        return table_slice
+
+
 class WarehouseIOManager(DuckDBPandasIOManager):
     """DuckDB pandas IO manager with atomic partition replacement and UTC-correct windows."""
 
@@ -323,7 +339,7 @@ class WarehouseIOManager(DuckDBPandasIOManager):
         return [WarehousePandasTypeHandler()]
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        return _InstanceTablesIOManager(
             db_client=TransactionalDuckDbClient(),
             database=self.database,
             schema=self.schema_,

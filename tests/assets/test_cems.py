@@ -13,7 +13,7 @@ import pytest
 from dagster import build_sensor_context, instance_for_test
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from gl_pipelines.definitions import build_definitions
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
 from tests.epa_data import EPA_DIR
