@@ -40,8 +40,7 @@ from gl_pipelines.resources.erp import erp_from_source
 from gl_pipelines.resources.historian import historian_from_source
 from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.resources.opcua import OpcUaResource, redact_url
-from gl_pipelines.resources.warehouse import WarehouseStaging, warehouse_io_manager
-from gl_pipelines.resources.warehouse_reader import WarehouseReader
+from gl_pipelines.resources.warehouse import WarehouseSettings
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, HOURLY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
@@ -58,7 +57,9 @@ warnings.filterwarnings("ignore", category=PreviewWarning)
 DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[1] / "data" / "warehouse.duckdb"
 
 
-def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitions:
+def build_definitions(site: SiteConfig, warehouse: str | Path | WarehouseSettings) -> Definitions:
+    if not isinstance(warehouse, WarehouseSettings):
+        warehouse = WarehouseSettings(path=str(warehouse))
     opcua = site.opcua
     timezone = site.site.timezone
     hourly = site_hourly_partitions(timezone)
@@ -81,11 +82,9 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
             username=_secret("GL_OPCUA_USERNAME"),
             password=_secret("GL_OPCUA_PASSWORD"),
         ),
-        "warehouse": warehouse_io_manager(str(warehouse_path)),
-        # Where source assets stage new rows for their blocking checks before publishing (checks/wap.py).
-        "warehouse_staging": WarehouseStaging(database=str(warehouse_path)),
-        # Reports that select their own window of another clock's table read it here (assets/reports.py).
-        "warehouse_reader": WarehouseReader(database=str(warehouse_path)),
+        # `warehouse` (the IO manager), `warehouse_staging` (where source assets stage new rows for their
+        # blocking checks, checks/wap.py) and `warehouse_reader` (reports reading their own window).
+        **warehouse.resources(),
         "alert_webhook": AlertWebhookResource(
             url=_secret("GL_ALERT_WEBHOOK_URL"), bearer_token=_secret("GL_ALERT_WEBHOOK_TOKEN")
         ),
@@ -297,10 +296,4 @@ def with_cems_environment(site: SiteConfig, environ) -> SiteConfig:
     return site.model_copy(update={"cems": cems})
 
 
-def _warehouse_path() -> Path:
-    path = Path(os.environ.get("GL_WAREHOUSE", DEFAULT_WAREHOUSE))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-defs = build_definitions(site_from_environment(), _warehouse_path())
+defs = build_definitions(site_from_environment(), WarehouseSettings.from_environment(DEFAULT_WAREHOUSE))
