@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC
@@ -32,7 +33,7 @@ from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHan
 from pydantic import Field
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, ValidationException
 from pyiceberg.expressions import (
     AlwaysTrue,
     And,
@@ -90,22 +91,30 @@ def data_location(data_path: str) -> str:
     return folder.as_uri()
 
 
+def _racing() -> Retrying:
+    """Retries for creating what another process may be creating at the same moment (catalog tables,
+    namespaces, tables): the loser's INSERT or CREATE fails on a unique key, and its retry finds the winner's."""
+    return Retrying(
+        retry=retry_if_exception_type(DBAPIError),
+        stop=stop_after_attempt(5),
+        wait=wait_exponential_jitter(multiplier=0.1, max=1.0),
+        reraise=True,
+    )
+
+
 @functools.cache
 def open_catalog(dsn: str, data_path: str) -> Catalog:
     """One catalog (one SQLAlchemy connection pool) per process and warehouse."""
-    # Processes starting together may race to create the catalog's own tables in an empty database.
-    retrying = Retrying(
-        retry=retry_if_exception_type(DBAPIError), stop=stop_after_attempt(5), wait=wait_exponential_jitter(0.1, 1.0)
-    )
-    return retrying(SqlCatalog, "gl", uri=catalog_url(dsn), warehouse=data_location(data_path))
+    return _racing()(SqlCatalog, "gl", uri=catalog_url(dsn), warehouse=data_location(data_path))
 
 
 def commit(catalog: Catalog, identifier: str, change: Callable[[Table], None]) -> None:
-    """Apply `change` to the table's newest snapshot, again on a fresh load when another writer committed first."""
+    """Apply `change` to the table's newest snapshot, again on a fresh load when another writer committed first
+    (the catalog's swap failed) or added rows in the window being replaced (pyiceberg's conflict check)."""
     retrying = Retrying(
-        retry=retry_if_exception_type(CommitFailedException),
+        retry=retry_if_exception_type((CommitFailedException, ValidationException)),
         stop=stop_after_attempt(COMMIT_ATTEMPTS),
-        wait=wait_exponential_jitter(initial=0.05, max=2.0),
+        wait=wait_exponential_jitter(multiplier=0.05, max=2.0),
         reraise=True,
     )
     for attempt in retrying:
@@ -113,10 +122,13 @@ def commit(catalog: Catalog, identifier: str, change: Callable[[Table], None]) -
             change(catalog.load_table(identifier))
 
 
+def ensure_namespace(catalog: Catalog, namespace: str) -> None:
+    _racing()(catalog.create_namespace_if_not_exists, namespace)
+
+
 def ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:
-    namespace = identifier.rsplit(".", 1)[0]
-    catalog.create_namespace_if_not_exists(namespace)
-    return catalog.create_table_if_not_exists(identifier, schema=schema)
+    ensure_namespace(catalog, identifier.rsplit(".", 1)[0])
+    return _racing()(catalog.create_table_if_not_exists, identifier, schema=schema)
 
 
 def load_table(catalog: Catalog, identifier: str) -> Table | None:
@@ -132,7 +144,7 @@ def to_arrow(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequ
     for name, relation in relations.items():
         connection.register(name, relation)
     try:
-        return connection.execute(query, list(parameters)).to_arrow_table()
+        return connection.sql(query, params=list(parameters)).to_arrow_table()
     finally:
         for name in relations:
             connection.unregister(name)
@@ -192,9 +204,15 @@ def replace_slice(catalog: Catalog, table_slice: TableSlice, rows: pa.Table) -> 
         ensure_table(catalog, identifier, rows.schema)
 
     def overwrite(table: Table) -> None:
-        table.overwrite(rows, overwrite_filter=slice_filter(table, table_slice))
+        with warnings.catch_warnings():
+            # pyiceberg warns when the window had no rows yet, as on every first write of a partition.
+            warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
+            table.overwrite(rows, overwrite_filter=slice_filter(table, table_slice))
 
-    commit(catalog, identifier, overwrite)
+    try:
+        commit(catalog, identifier, overwrite)
+    except ValueError as error:  # pyiceberg's schema check: a column's type differs from the stored table's
+        raise ValueError(f"{identifier}: the new rows do not fit the stored table, nothing written: {error}") from error
 
 
 def append(catalog: Catalog, identifier: str, rows: pa.Table) -> None:
@@ -226,7 +244,7 @@ class IcebergClient(DbClient):
 
     @staticmethod
     def ensure_schema_exists(context, table_slice: TableSlice, connection: IcebergConnection) -> None:
-        connection.catalog.create_namespace_if_not_exists(table_slice.schema)
+        ensure_namespace(connection.catalog, table_slice.schema)
 
     @staticmethod
     def delete_table_slice(context, table_slice: TableSlice, connection: IcebergConnection) -> None:

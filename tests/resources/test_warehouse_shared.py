@@ -3,12 +3,17 @@ in several processes at once."""
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import pandas as pd
 import pytest
-from dagster import instance_for_test
+from dagster import asset, instance_for_test, materialize
 
 from gl_pipelines.definitions import build_definitions
+from gl_pipelines.resources.warehouse import WarehouseSettings
 from tests.assets.test_wap import assert_wap_cycle, read
-from tests.resources.shared_warehouse import scratch_catalog
+from tests.resources.shared_warehouse import days, scratch_catalog, write_days
 from tests.runs import run
 
 
@@ -39,3 +44,54 @@ def test_scada_write_audit_publish_on_the_shared_warehouse(site, shared, plant):
         )
     assert len(before) == len(quarantined) == 6 * 360
     assert read(shared, "select count(*) as n from plant.scada_readings")["n"].item() == 6 * 360
+
+
+def test_concurrent_writers_store_every_partition_exactly_once(shared):
+    keys = days.get_partition_keys()[:8]
+    # Four processes, each writing four days, so every day is written twice at overlapping times.
+    work = [keys[0:4], keys[4:8], keys[2:6], [*keys[6:8], *keys[0:2]]]
+    # Forked: the writers start in a moment, with nothing of the parent's catalog open (see the fixture).
+    with ProcessPoolExecutor(len(work), mp_context=multiprocessing.get_context("fork")) as pool:
+        assert list(pool.map(write_days, [shared] * len(work), work)) == [4, 4, 4, 4]
+    stored = read(shared, "select ts, value from plant.metered order by ts")
+    assert len(stored) == 8 * 24
+    assert stored["ts"].is_unique
+    assert list(stored["value"]) == [float(day) for day in range(1, 9) for _ in range(24)]
+
+
+def test_failed_write_names_the_table_and_leaves_the_partition(shared):
+    assert write_days(shared, ["2026-11-01"]) == 1
+    before = read(shared, "select * from plant.metered order by ts")
+    resources = {"warehouse": shared.resources()["warehouse"]}
+
+    @asset(name="metered", partitions_def=days, io_manager_key="warehouse", metadata={"partition_expr": "ts"})
+    def wrong_type() -> pd.DataFrame:
+        return pd.DataFrame({"ts": pd.date_range("2026-11-01", periods=2, freq="h", tz="UTC"), "value": ["a", "b"]})
+
+    refused = r"plant\.metered: the new rows do not fit the stored table, nothing written(.|\n)*value: optional string"
+    with instance_for_test() as instance, pytest.raises(ValueError, match=refused):
+        materialize([wrong_type], partition_key="2026-11-01", resources=resources, instance=instance)
+    pd.testing.assert_frame_equal(read(shared, "select * from plant.metered order by ts"), before)
+
+
+def test_settings_refuse_an_incomplete_or_secret_carrying_catalog(tmp_path):
+    with pytest.raises(ValueError, match="catalog_dsn and data_path"):
+        WarehouseSettings(kind="iceberg", path=str(tmp_path / "w.duckdb"))
+    with pytest.raises(ValueError, match="PGPASSWORD"):
+        WarehouseSettings(
+            kind="iceberg",
+            path=str(tmp_path / "w.duckdb"),
+            catalog_dsn="postgresql://gl:hunter2@db/lake",
+            data_path=str(tmp_path),
+        )
+    environ = {
+        "GL_WAREHOUSE_KIND": "iceberg",
+        "GL_ICEBERG_CATALOG": "postgresql://gl@db/lake",
+        "GL_ICEBERG_DATA": "s3://lake/gl",
+    }
+    settings = WarehouseSettings.from_environment(tmp_path / "w.duckdb", environ)
+    assert (settings.kind, settings.catalog_dsn, settings.data_path) == (
+        "iceberg",
+        "postgresql://gl@db/lake",
+        "s3://lake/gl",
+    )
