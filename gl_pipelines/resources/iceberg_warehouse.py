@@ -140,22 +140,27 @@ def load_table(catalog: Catalog, identifier: str) -> Table | None:
 
 def to_arrow(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequence = (), **relations) -> pa.Table:
     """`query` over the named frames or Arrow tables, as Arrow through DuckDB: column types are the ones the
-    DuckDB warehouse file would get."""
+    DuckDB warehouse file would get. Zoned timestamps come out in UTC, the only zone Iceberg stores."""
     for name, relation in relations.items():
         connection.register(name, relation)
     try:
-        return connection.sql(query, params=list(parameters)).to_arrow_table()
+        rows = connection.sql(query, params=list(parameters)).to_arrow_table()
     finally:
         for name in relations:
             connection.unregister(name)
+    utc = [
+        pa.field(field.name, pa.timestamp(field.type.unit, "UTC"), field.nullable)
+        if pa.types.is_timestamp(field.type) and field.type.tz
+        else field
+        for field in rows.schema
+    ]
+    return rows.cast(pa.schema(utc))  # a change of zone label only: the instants stay
 
 
 def scratch_duckdb() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB on UTC: Iceberg's timestamptz is UTC, and readers get the same pandas types as
-    from the DuckDB file."""
-    connection = duckdb.connect(config={"custom_user_agent": "gl-pipelines"})
-    connection.execute("SET TimeZone = 'UTC'")
-    return connection
+    """An in-memory DuckDB, on the session time zone a connection to the DuckDB file has, so readers get
+    the same pandas types from either warehouse."""
+    return duckdb.connect(config={"custom_user_agent": "gl-pipelines"})
 
 
 def slice_filter(table: Table, table_slice: TableSlice) -> BooleanExpression:
