@@ -25,7 +25,16 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from _common import QUIET_RUN_CONFIG, demo_plant, emit, plant_day_hours, quiet, scada_definitions, site_config
+from _common import (
+    QUIET_RUN_CONFIG,
+    emit,
+    free_port,
+    plant_day_hours,
+    quiet,
+    scada_definitions,
+    site_config,
+    started_process,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -68,7 +77,12 @@ def main() -> None:
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     walls: dict[str, list[float]] = {"serial_duckdb": [], "concurrent_shared": []}
     with ExitStack() as stack:
-        endpoint, _ = stack.enter_context(demo_plant(N_SYNTHETIC))
+        port = free_port()
+        # The CEMS PLC off: its fixed port may be held by another demo plant on this machine, and only OPC UA is read.
+        plant = [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--modbus-port", "0"]
+        plant += ["--cems-plc-port", "-1", "--synthetic-tags", str(N_SYNTHETIC)]
+        stack.enter_context(started_process(plant, "demo plant ready", 90.0))
+        endpoint = f"opc.tcp://127.0.0.1:{port}/gl-demo"
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         site = site_config(endpoint, N_SYNTHETIC, boiler=True)
         settings = stack.enter_context(scratch_catalog(tmp / "lake"))
