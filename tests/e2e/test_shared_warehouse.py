@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import DagsterDev, pg_connect
+from tests.e2e.conftest import DagsterDev, demo_plant, pg_connect
 from tests.e2e.test_ui_postgres import BACKFILL_DONE, LAUNCH_BACKFILL, _poll_backfill
 from tests.resources.shared_warehouse import read_shared, scratch_catalog
 
@@ -22,6 +22,14 @@ PARTITIONS = ["2026-11-01-00:00", "2026-11-01-01:00", "2026-11-01-02:00", "2026-
 WORKERS = 4  # dagster_home/dagster.yaml: concurrency.runs.max_concurrent_runs
 ROWS_PER_HOUR = 6 * 360  # the demo site's 6 tags, one value per 10 s
 SET_POOL_LIMIT = "mutation($key: String!, $limit: Int!) { setConcurrencyLimit(concurrencyKey: $key, limit: $limit) }"
+
+
+@pytest.fixture
+def plant_endpoint():
+    """The e2e demo plant with its CEMS PLC off: this test reads OPC UA only, and the PLC's fixed port may be
+    held by another demo plant on the machine."""
+    with demo_plant("--cems-plc-port", "-1") as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
