@@ -8,9 +8,9 @@ reports' SQL, over the Arrow rows a scan returns.
 
 Several processes or machines write at once: each partition write is one Iceberg commit (delete the window's
 files, add the new ones) made by a compare-and-swap on the table's row in the PostgreSQL catalog. A writer
-that loses the race reloads the table and commits again, so each write stays atomic and idempotent and no
-pool slot is needed. Data files of a lost race are left unreferenced (Iceberg's orphan-file cleanup removes
-them); readers only ever see committed snapshots.
+that loses the race commits again on the table's newest state, so each write stays atomic and idempotent and
+no pool slot is needed. Files written for a commit that did not land are never referenced: readers only ever
+see committed snapshots.
 """
 
 from __future__ import annotations
@@ -148,13 +148,15 @@ def to_arrow(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequ
     finally:
         for name in relations:
             connection.unregister(name)
-    utc = [
-        pa.field(field.name, pa.timestamp(field.type.unit, "UTC"), field.nullable)
-        if pa.types.is_timestamp(field.type) and field.type.tz
-        else field
-        for field in rows.schema
-    ]
-    return rows.cast(pa.schema(utc))  # a change of zone label only: the instants stay
+    fields = [_iceberg_timestamp(field) if pa.types.is_timestamp(field.type) else field for field in rows.schema]
+    return rows.cast(pa.schema(fields))
+
+
+def _iceberg_timestamp(field: pa.Field) -> pa.Field:
+    """Zoned timestamps labelled UTC (the same instants), in microseconds: Iceberg v2 stores nothing finer, and
+    the cast refuses (rather than truncates) a value that has nanoseconds."""
+    unit = "us" if field.type.unit == "ns" else field.type.unit
+    return pa.field(field.name, pa.timestamp(unit, "UTC" if field.type.tz else None), field.nullable)
 
 
 def scratch_duckdb() -> duckdb.DuckDBPyConnection:
@@ -212,7 +214,10 @@ def replace_slice(catalog: Catalog, table_slice: TableSlice, rows: pa.Table) -> 
         with warnings.catch_warnings():
             # pyiceberg warns when the window had no rows yet, as on every first write of a partition.
             warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
-            table.overwrite(rows, overwrite_filter=slice_filter(table, table_slice))
+            if rows.num_rows:
+                table.overwrite(rows, overwrite_filter=slice_filter(table, table_slice))
+            else:  # an empty window: its typeless frame need not match the table's columns
+                table.delete(slice_filter(table, table_slice))
 
     try:
         commit(catalog, identifier, overwrite)
@@ -307,6 +312,8 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
     def _rows(obj: pd.DataFrame, staged: str | None, connection: IcebergConnection) -> pa.Table:
         """The rows to store as Arrow: from the audit's staging file when it staged them, else the frame."""
         if staged is None:
+            if obj.columns.empty:
+                return pa.table({})  # nothing read at all: DuckDB cannot scan a frame without columns
             return to_arrow(connection.duckdb, "SELECT * FROM obj", obj=obj)
         staging = duckdb.connect(connection.staging_database)
         try:

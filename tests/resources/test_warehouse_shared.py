@@ -95,3 +95,16 @@ def test_settings_refuse_an_incomplete_or_secret_carrying_catalog(tmp_path):
         "postgresql://gl@db/lake",
         "s3://lake/gl",
     )
+
+
+def test_an_empty_window_replaces_the_stored_rows_with_none(shared):
+    write_days(shared, ["2026-11-01", "2026-11-02"])
+
+    @asset(name="metered", partitions_def=days, io_manager_key="warehouse", metadata={"partition_expr": "ts"})
+    def nothing_read() -> pd.DataFrame:
+        return pd.DataFrame()
+
+    with instance_for_test() as instance:
+        resources = {"warehouse": shared.resources()["warehouse"]}
+        assert materialize([nothing_read], partition_key="2026-11-01", resources=resources, instance=instance).success
+    assert list(read(shared, "select distinct value from plant.metered")["value"]) == [2.0]
