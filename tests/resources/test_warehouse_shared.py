@@ -108,3 +108,36 @@ def test_an_empty_window_replaces_the_stored_rows_with_none(shared):
         resources = {"warehouse": shared.resources()["warehouse"]}
         assert materialize([nothing_read], partition_key="2026-11-01", resources=resources, instance=instance).success
     assert list(read(shared, "select distinct value from plant.metered")["value"]) == [2.0]
+
+
+def test_reports_read_the_shared_warehouse_as_they_read_the_file(shared):
+    """The reader's window query and an IO-manager input see exactly the stored window."""
+    write_days(shared, ["2026-11-01", "2026-11-02", "2026-11-03"])
+    reader = shared.resources()["warehouse_reader"]
+    window = days.time_window_for_partition_key("2026-11-02")
+    sums = reader.query_window(
+        "metered",
+        "ts",
+        window.start,
+        window.end,
+        ["ts", "value"],
+        "SELECT count(*) AS n, sum(value) AS s FROM window_rows",
+    )
+    assert (sums["n"].item(), sums["s"].item()) == (24, 48.0)
+    assert reader.read_window("absent", "ts", window.start, window.end, ["ts"]) is None
+
+    @asset(partitions_def=days, io_manager_key="warehouse", metadata={"partition_expr": "ts"})
+    def metered() -> pd.DataFrame: ...
+
+    @asset(partitions_def=days, io_manager_key="warehouse", metadata={"partition_expr": "day"})
+    def daily(metered: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"day": [metered["ts"].min()], "rows": [len(metered)], "total": [metered["value"].sum()]})
+
+    with instance_for_test() as instance:
+        resources = {"warehouse": shared.resources()["warehouse"]}
+        result = materialize(
+            [metered.to_source_asset(), daily], partition_key="2026-11-03", resources=resources, instance=instance
+        )
+    assert result.success
+    stored = read(shared, "select rows, total from plant.daily")
+    assert (stored["rows"].item(), stored["total"].item()) == (24, 72.0)
