@@ -49,7 +49,7 @@ _worker: dict = {}
 
 
 def _start_worker(site, settings) -> None:
-    """In each forked worker: the project's definitions on the shared warehouse and its own Dagster instance."""
+    """In each worker process: the project's definitions on the shared warehouse and its own Dagster instance."""
     from dagster import DagsterInstance
 
     from gl_pipelines.definitions import build_definitions
@@ -86,10 +86,8 @@ def main() -> None:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         site = site_config(endpoint, N_SYNTHETIC, boiler=True)
         settings = stack.enter_context(scratch_catalog(tmp / "lake"))
-        # Workers forked from a fresh server process that imported the project once: forking this process
-        # (its threads) once left workers deadlocked.
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["gl_pipelines.definitions", "tests.runs"])
+        # Spawned, not forked: forking this process (its threads) once left a worker deadlocked.
+        context = multiprocessing.get_context("spawn")
         pool = stack.enter_context(context.Pool(WORKERS, initializer=_start_worker, initargs=(site, settings)))
         readings, _, _ = scada_definitions(site, tmp / "serial.duckdb")  # checks the endpoint is the plant's
         serial_defs, instance = build_definitions(site, tmp / "serial.duckdb"), DagsterInstance.ephemeral()
