@@ -88,7 +88,9 @@ def main() -> None:
         settings = stack.enter_context(scratch_catalog(tmp / "lake"))
         # Spawned, not forked: forking this process (its threads) once left a worker deadlocked.
         context = multiprocessing.get_context("spawn")
-        pool = stack.enter_context(context.Pool(WORKERS, initializer=_start_worker, initargs=(site, settings)))
+        pool = context.Pool(WORKERS, initializer=_start_worker, initargs=(site, settings))
+        stack.callback(pool.join)
+        stack.callback(pool.close)  # let the workers end on their own (terminate() makes them print tracebacks)
         readings, _, _ = scada_definitions(site, tmp / "serial.duckdb")  # checks the endpoint is the plant's
         serial_defs, instance = build_definitions(site, tmp / "serial.duckdb"), DagsterInstance.ephemeral()
         keys = [key for key, _, _ in plant_day_hours(readings)][:PARTITIONS]
