@@ -13,14 +13,14 @@ from pathlib import Path
 
 from dagster import Definitions, load_from_defs_folder
 
-from gl_pipelines.components.shared import shared_definitions, warehouse_path
+from gl_pipelines.components.shared import shared_definitions, warehouse_settings
 from gl_pipelines.components.site_file import build_definitions, site_from_environment
 from gl_pipelines.config import SITE_CONFIG_ENV
 
 defs = (
-    build_definitions(site_from_environment(), warehouse_path())
+    build_definitions(site_from_environment(), warehouse_settings())
     if os.environ.get(SITE_CONFIG_ENV)
     else Definitions.merge(
-        load_from_defs_folder(path_within_project=Path(__file__).parent), shared_definitions(warehouse_path())
+        load_from_defs_folder(path_within_project=Path(__file__).parent), shared_definitions(warehouse_settings())
     )
 )

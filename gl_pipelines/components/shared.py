@@ -9,8 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from gl_pipelines.resources.alerting import AlertWebhookResource
-from gl_pipelines.resources.warehouse import WarehouseStaging, warehouse_io_manager
-from gl_pipelines.resources.warehouse_reader import WarehouseReader
+from gl_pipelines.resources.warehouse import WarehouseSettings
 from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
 
 # Used on purpose and pinned to dagster 1.13: single-run backfill policies (beta) and partitioned
@@ -26,7 +25,9 @@ def secret_if_set(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if os.environ.get(name) else None
 
 
-def shared_definitions(warehouse_path: str | Path) -> dg.Definitions:
+def shared_definitions(warehouse: str | Path | WarehouseSettings) -> dg.Definitions:
+    if not isinstance(warehouse, WarehouseSettings):
+        warehouse = WarehouseSettings(path=str(warehouse))
     return dg.Definitions(
         # Steps of one run wait for the single DuckDB pool slot anyway; running them in the run's own
         # process saves a ~4 s process start per step (measured in bench/backfill_daemon.py).
@@ -40,11 +41,9 @@ def shared_definitions(warehouse_path: str | Path) -> dg.Definitions:
             ),
         ],
         resources={
-            "warehouse": warehouse_io_manager(str(warehouse_path)),
-            # Where source assets stage new rows for their blocking checks before publishing (checks/wap.py).
-            "warehouse_staging": WarehouseStaging(database=str(warehouse_path)),
-            # Reports that select their own window of another clock's table read it here (assets/reports.py).
-            "warehouse_reader": WarehouseReader(database=str(warehouse_path)),
+            # `warehouse` (the IO manager), `warehouse_staging` (where source assets stage new rows for their
+            # blocking checks, checks/wap.py) and `warehouse_reader` (reports reading their own window).
+            **warehouse.resources(),
             "alert_webhook": AlertWebhookResource(
                 url=secret_if_set("GL_ALERT_WEBHOOK_URL"), bearer_token=secret_if_set("GL_ALERT_WEBHOOK_TOKEN")
             ),
@@ -52,7 +51,7 @@ def shared_definitions(warehouse_path: str | Path) -> dg.Definitions:
     )
 
 
-def warehouse_path() -> Path:
-    path = Path(os.environ.get("GL_WAREHOUSE", DEFAULT_WAREHOUSE))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def warehouse_settings() -> WarehouseSettings:
+    """The warehouse the environment selects ($GL_WAREHOUSE_KIND, $GL_WAREHOUSE, $GL_ICEBERG_*), by
+    default the DuckDB file under data/."""
+    return WarehouseSettings.from_environment(DEFAULT_WAREHOUSE)

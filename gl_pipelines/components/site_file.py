@@ -27,12 +27,13 @@ from gl_pipelines.config import SiteConfig, load_site_config
 from gl_pipelines.resources.erp import erp_from_source
 from gl_pipelines.resources.historian import historian_from_source
 from gl_pipelines.resources.opcua import OpcUaResource
+from gl_pipelines.resources.warehouse import WarehouseSettings
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 from gl_pipelines.sensors.schedules import partition_schedule
 
 
-def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitions:
+def build_definitions(site: SiteConfig, warehouse: str | Path | WarehouseSettings) -> Definitions:
     timezone = site.site.timezone
     opcua = site.opcua
     resource = OpcUaResource(
@@ -86,7 +87,7 @@ def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitio
         reports = build_report_assets(site, upstream)
         jobs, schedules = report_jobs_and_schedules(reports, timezone)
         parts.append(Definitions(assets=reports, jobs=jobs, schedules=schedules))
-    return Definitions.merge(shared_definitions(warehouse_path), *parts)
+    return Definitions.merge(shared_definitions(warehouse), *parts)
 
 
 def report_jobs_and_schedules(reports: list, timezone: str) -> tuple[list, list]:
