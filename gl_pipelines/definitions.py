@@ -34,7 +34,7 @@ from gl_pipelines.assets.reports import build_report_assets, site_monthly_partit
 from gl_pipelines.assets.scada import build_scada_assets
 from gl_pipelines.checks.cems import build_cems_checks
 from gl_pipelines.checks.meters import build_meter_checks
-from gl_pipelines.config import ModbusSource, SiteConfig, load_site_config
+from gl_pipelines.config import PROJECT_ROOT, ModbusSource, SiteConfig, load_site_config
 from gl_pipelines.resources.alerting import AlertWebhookResource
 from gl_pipelines.resources.erp import erp_from_source
 from gl_pipelines.resources.historian import historian_from_source
@@ -55,7 +55,7 @@ from gl_pipelines.sensors.schedules import partition_schedule
 warnings.filterwarnings("ignore", category=BetaWarning)
 warnings.filterwarnings("ignore", category=PreviewWarning)
 
-DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[1] / "data" / "warehouse.duckdb"
+DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "warehouse.duckdb"
 
 
 def build_definitions(site: SiteConfig, warehouse_path: str | Path) -> Definitions:
