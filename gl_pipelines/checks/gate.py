@@ -14,9 +14,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, EventLogRecord, Failure, MetadataValue
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AutomationCondition,
+    DagsterEventType,
+    EventLogRecord,
+    Failure,
+    MetadataValue,
+)
 
 _PAGE = 1000
+
+
+def every_upstream_partition_checked() -> AutomationCondition:
+    """True for a partition when none of the upstream partitions it reads has a blocking check that has not
+    passed: the gate below, as an AutomationCondition. Dagster's `all_deps_blocking_checks_passed()` maps an
+    upstream subset with "any": a plant day with 23 passing hours and one failed hour counted as passed."""
+    not_passed = AutomationCondition.any_checks_match(~AutomationCondition.check_passed(), blocking_only=True)
+    return (~AutomationCondition.any_deps_match(not_passed)).with_label("every upstream partition's checks passed")
 
 
 def latest_materializations(instance, upstream: AssetKey, partition_keys: Sequence[str]) -> dict[str, EventLogRecord]:
