@@ -32,7 +32,7 @@ def every_upstream_partition_checked() -> AutomationCondition:
     passed: the gate below, as an AutomationCondition. Dagster's `all_deps_blocking_checks_passed()` maps an
     upstream subset with "any": a plant day with 23 passing hours and one failed hour counted as passed."""
     not_passed = AutomationCondition.any_checks_match(~AutomationCondition.check_passed(), blocking_only=True)
-    return (~AutomationCondition.any_deps_match(not_passed)).with_label("every upstream partition's checks passed")
+    return (~AutomationCondition.any_deps_match(not_passed)).with_label("every_upstream_partition_checks_passed")
 
 
 def latest_materializations(instance, upstream: AssetKey, partition_keys: Sequence[str]) -> dict[str, EventLogRecord]:
