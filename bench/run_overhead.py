@@ -46,7 +46,16 @@ mutation($params: ExecutionParams!) {
   }
 }
 """
-PHASES = ("RUN_ENQUEUED", "RUN_DEQUEUED", "RUN_STARTING", "RUN_START", "STEP_START", "STEP_SUCCESS", "RUN_SUCCESS")
+# Event types as the event log stores them (Dagster keeps the PIPELINE_* names for run events).
+PHASES = (
+    "PIPELINE_ENQUEUED",
+    "PIPELINE_DEQUEUED",
+    "PIPELINE_STARTING",
+    "PIPELINE_START",
+    "STEP_START",
+    "STEP_SUCCESS",
+    "PIPELINE_SUCCESS",
+)
 IN_PROCESS = """
 import json, sys, time
 began = time.perf_counter()
@@ -113,9 +122,9 @@ def launched_run(dev, database: str, hour: str, pg_connect, timeout_s: float = 3
     deadline = time.monotonic() + timeout_s
     while True:
         times = event_times(database, run_id, pg_connect)
-        if "RUN_SUCCESS" in times:
+        if "PIPELINE_SUCCESS" in times:
             break
-        if "RUN_FAILURE" in times or time.monotonic() > deadline:
+        if "PIPELINE_FAILURE" in times or time.monotonic() > deadline:
             raise RuntimeError(f"run {run_id} for {hour} did not succeed: {sorted(times)}\n{dev.log_tail()}")
         time.sleep(0.2)
     extraction = extraction_seconds(database, run_id, pg_connect)
@@ -123,11 +132,11 @@ def launched_run(dev, database: str, hour: str, pg_connect, timeout_s: float = 3
     return {
         "hour": hour,
         "run_id": run_id,
-        "launch_to_success_s": round(times["RUN_SUCCESS"] - launched_at, 3),
+        "launch_to_success_s": round(times["PIPELINE_SUCCESS"] - launched_at, 3),
         "extraction_s": extraction,
-        "overhead_s": round(times["RUN_SUCCESS"] - launched_at - extraction, 3),
+        "overhead_s": round(times["PIPELINE_SUCCESS"] - launched_at - extraction, 3),
         "phases_s": {f"{a}->{b}": round(times[b] - times[a], 3) for a, b in zip(order, order[1:], strict=False)}
-        | {"launch->RUN_ENQUEUED": round(times.get("RUN_ENQUEUED", launched_at) - launched_at, 3)},
+        | {"launch->PIPELINE_ENQUEUED": round(times.get("PIPELINE_ENQUEUED", launched_at) - launched_at, 3)},
     }
 
 

@@ -79,7 +79,9 @@ def plant_endpoint() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"]
-        + ["--modbus-port", "0"],
+        # Only OPC UA is read here; the other servers on free ports or off, never on the fixed default ports
+        # another run of the demo plant on this machine may hold.
+        + ["--modbus-port", "0", "--pi-port", "0", "--odata-port", "-1", "--cems-plc-port", "-1"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
