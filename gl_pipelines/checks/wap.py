@@ -103,5 +103,5 @@ def _materializations(context: AssetExecutionContext) -> dict[str, AssetCheckEva
             storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
         )
         for key, record in latest.items()
-        if record.run_id == context.run_id
+        if record.run_id == context.run.run_id
     }
