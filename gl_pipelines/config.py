@@ -25,8 +25,12 @@ from gl_pipelines.reporting.settings import ReportingConfig
 from gl_pipelines.reporting.units import PintUnit, validate_unit
 from gl_pipelines.scrub import excerpt, scrub
 
-DEMO_SITE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo_site.yaml"
+_SOURCE_TREE = Path(__file__).resolve().parents[1]
+DEMO_SITE_CONFIG = _SOURCE_TREE / "config" / "demo_site.yaml"
 SITE_CONFIG_ENV = "GL_SITE_CONFIG"
+# Relative paths in the site config (and the default warehouse) are taken from the source checkout; an
+# installed package (a wheel, a container image) has none, so they are taken from the working directory.
+PROJECT_ROOT = _SOURCE_TREE if (_SOURCE_TREE / "pyproject.toml").is_file() else Path.cwd()
 MAX_YAML_NODES = 1_000_000
 """A site file may not expand (aliases counted at each use) past this many YAML nodes: 1,006 tags
 take about 11,000, and a 400-byte alias bomb expands to hundreds of millions."""
@@ -360,7 +364,6 @@ class CemsUnit(_Strict):
         return self
 
 
-PROJECT_ROOT = DEMO_SITE_CONFIG.parents[1]
 # The PLC block carries the raw schema's values and statuses, one point per field.
 CEMS_PLC_VALUE_FIELDS = tuple(CEMS_VALUE_COLUMNS)
 CEMS_PLC_STATUS_FIELDS = tuple(CEMS_STATUS_COLUMNS)
@@ -749,8 +752,14 @@ class _YamlTooLarge(ValueError):
 
 
 def load_site_config(path: str | Path | None = None) -> SiteConfig:
-    """Load the site config from `path`, else $GL_SITE_CONFIG, else the demo site."""
-    path = Path(path or os.environ.get(SITE_CONFIG_ENV) or DEMO_SITE_CONFIG)
+    """Load the site config from `path`, else $GL_SITE_CONFIG, else the demo site (in a source checkout)."""
+    path = path or os.environ.get(SITE_CONFIG_ENV)
+    if not path and not DEMO_SITE_CONFIG.is_file():
+        raise SiteConfigError(
+            f"no site config: set {SITE_CONFIG_ENV} to the site's YAML file (an installed package has no demo "
+            "site; the demo's is config/demo_site.yaml in the source repository)"
+        )
+    path = Path(path or DEMO_SITE_CONFIG)
     try:
         data = path.read_bytes()
     except OSError as exc:

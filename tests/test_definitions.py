@@ -134,7 +134,7 @@ def test_operations_wiring():
     assert freshness.fail_window.to_timedelta() == timedelta(hours=3)
     summary = defs.resolve_assets_def("scada_daily_summary")
     condition = summary.automation_conditions_by_key[summary.key]
-    assert [child.get_label() for child in condition.children] == ["eager", "all_deps_blocking_checks_passed"]
+    assert [child.get_label() for child in condition.children] == ["eager", "every_upstream_partition_checks_passed"]
     job = defs.resolve_job_def("scada_hourly_job")
     assert job.tags["gl/opcua-server"] == "127.0.0.1:4840"
     for key in [readings.key, summary.key]:

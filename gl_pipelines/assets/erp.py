@@ -101,7 +101,7 @@ def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuer
         "delta_offered": extract.delta_link is not None,
     }
     context.log.info(f"{query.entity_set}: {len(frame)} rows in {extract.pages} pages ({extract.mode})")
-    yield from audited(frame, metadata, audit.results(frame, window))
+    yield from audited(context, frame, metadata, audit.results(frame, window))
 
 
 def build_erp_assets(source: ErpSource, timezone: str, names: InstanceNames | None = None) -> list[AssetsDefinition]:

@@ -25,7 +25,7 @@ from dagster import (
 from gl_pipelines.assets.meter_consumption import Totalizer, hourly_consumption
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_hourly_partitions, utc_window
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
-from gl_pipelines.checks.gate import require_checks_passed
+from gl_pipelines.checks.gate import every_upstream_partition_checked, require_checks_passed
 from gl_pipelines.checks.meters import METER_READINGS_CHECKS
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import ModbusSource
@@ -120,7 +120,7 @@ def build_meter_assets(
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "hour_start"},
         pool=WAREHOUSE_POOL,
-        automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=AutomationCondition.eager() & every_upstream_partition_checked(),
         description="Per totalizer and hour: consumption pro-rated to the hour; rollover corrected, reset flagged.",
     )
     def meter_hourly_consumption(context: AssetExecutionContext, meter_readings: pd.DataFrame) -> Output[pd.DataFrame]:

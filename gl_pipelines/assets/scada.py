@@ -31,7 +31,7 @@ from gl_pipelines.assets.partitions import (
     utc_window,
 )
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
-from gl_pipelines.checks.gate import require_checks_passed
+from gl_pipelines.checks.gate import every_upstream_partition_checked, require_checks_passed
 from gl_pipelines.checks.scada import SCADA_BLOCKING_CHECKS, scada_audit
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds, OpcUaSource
@@ -143,7 +143,7 @@ def build_scada_assets(
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "day"},
         pool=WAREHOUSE_POOL,
-        automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=AutomationCondition.eager() & every_upstream_partition_checked(),
         description=f"Per tag and plant day ({timezone}): count, % good, min/mean/max of good values.",
     )
     def scada_daily_summary(context: AssetExecutionContext, scada_readings: pd.DataFrame) -> Output[pd.DataFrame]:

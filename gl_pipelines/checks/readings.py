@@ -111,7 +111,7 @@ class ReadingsAudit:
                 },
             )
         )
-        yield from audited(frame, metadata, results, staged_table=staged)
+        yield from audited(context, frame, metadata, results, staged_table=staged)
 
 
 def _counts(database: str, table: str) -> tuple[pd.Series, int]:

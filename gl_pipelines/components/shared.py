@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from gl_pipelines.config import PROJECT_ROOT
 from gl_pipelines.resources.alerting import AlertWebhookResource
 from gl_pipelines.resources.warehouse import WarehouseSettings
 from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
@@ -17,7 +18,7 @@ from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
-DEFAULT_WAREHOUSE = Path(__file__).resolve().parents[2] / "data" / "warehouse.duckdb"
+DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "warehouse.duckdb"
 
 
 def secret_if_set(name: str) -> dg.EnvVar | None:

@@ -48,7 +48,8 @@ def entries(warehouse, table: str) -> list[tuple]:
 
 
 def failed_checks(result) -> list[str]:
-    return sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed)
+    # Once run-wide, once per partition: the names that failed.
+    return sorted({e.check_name for e in result.get_asset_check_evaluations() if not e.passed})
 
 
 def wap_status(result) -> str:

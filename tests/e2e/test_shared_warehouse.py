@@ -1,6 +1,6 @@
 """A backfill spread over several run workers writing the shared warehouse at once, through the real daemon.
 
-`dagster dev` on PostgreSQL with the deployment dagster.yaml, the warehouse switched to the shared one by the
+The deployment (code server, daemon, webserver) on PostgreSQL, the warehouse switched to the shared one by the
 environment ($GL_WAREHOUSE_KIND=iceberg, catalog in a scratch PostgreSQL database, Parquet files under
 tmp_path) and one run per partition ($GL_BACKFILL_PARTITIONS_PER_RUN=1). The `duckdb_warehouse` pool is lifted
 to the instance's run limit, as a deployment on the shared warehouse does. Each run is launched by the daemon
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import DagsterDev, demo_plant, pg_connect
+from tests.e2e.conftest import Deployment, pg_connect
 from tests.e2e.test_ui_postgres import BACKFILL_DONE, LAUNCH_BACKFILL, RUN_DONE, _poll_backfill
 from tests.resources.shared_warehouse import read_shared, scratch_catalog
 
@@ -26,16 +26,8 @@ SET_POOL_LIMIT = "mutation($key: String!, $limit: Int!) { setConcurrencyLimit(co
 
 
 @pytest.fixture
-def plant_endpoint():
-    """The e2e demo plant with its CEMS PLC off: this test reads OPC UA only, and the PLC's fixed port may be
-    held by another demo plant on the machine."""
-    with demo_plant("--cems-plc-port", "-1") as endpoint:
-        yield endpoint
-
-
-@pytest.fixture
 def shared_warehouse(tmp_path, monkeypatch):
-    """The environment `dagster dev` (started after this fixture) selects the shared warehouse from."""
+    """The environment the deployment (started after this fixture) selects the shared warehouse from."""
     with scratch_catalog(tmp_path / "lake") as settings:
         monkeypatch.setenv("GL_WAREHOUSE_KIND", "iceberg")
         monkeypatch.setenv("GL_ICEBERG_CATALOG", settings.catalog_dsn)
@@ -44,14 +36,14 @@ def shared_warehouse(tmp_path, monkeypatch):
         yield settings
 
 
-def test_backfill_over_several_workers_stores_every_partition_once(shared_warehouse, dagster_dev: DagsterDev):
-    assert dagster_dev.graphql(SET_POOL_LIMIT, {"key": "duckdb_warehouse", "limit": WORKERS})["setConcurrencyLimit"]
+def test_backfill_over_several_workers_stores_every_partition_once(shared_warehouse, deployment: Deployment):
+    assert deployment.graphql(SET_POOL_LIMIT, {"key": "duckdb_warehouse", "limit": WORKERS})["setConcurrencyLimit"]
     params = {"assetSelection": [{"path": ["scada_readings"]}], "partitionNames": PARTITIONS, "title": "workers"}
-    launched = dagster_dev.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+    launched = deployment.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     # Done when its runs have ended: the daemon marks the backfill itself done up to 30 s later.
     backfill = _poll_backfill(
-        dagster_dev,
+        deployment,
         launched["backfillId"],
         lambda b: (
             b["status"] in BACKFILL_DONE
@@ -61,10 +53,10 @@ def test_backfill_over_several_workers_stores_every_partition_once(shared_wareho
     )
     assert [run["status"] for run in backfill["runs"]] == ["SUCCESS"] * len(PARTITIONS), (
         backfill,
-        dagster_dev.log_tail(),
+        deployment.log_tail(),
     )
 
-    with pg_connect(dagster_dev.env["GL_PG_DB"]) as con, con.cursor() as cur:
+    with pg_connect(deployment.env["GL_PG_DB"]) as con, con.cursor() as cur:
         cur.execute(
             "select r.start_time, r.end_time from runs r join run_tags t on t.run_id = r.run_id"
             " where t.key = 'dagster/backfill' and t.value = %s and r.status = 'SUCCESS'",
