@@ -51,10 +51,10 @@ from sqlalchemy.exc import DBAPIError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from gl_pipelines.resources.warehouse import (
-    InstanceTablesIOManager,
     ENTRIES,
     ENTRY_SELECT,
     QUARANTINE_SCHEMA,
+    InstanceTablesIOManager,
     audit_verdict,
     published,
     quarantine_entry,
