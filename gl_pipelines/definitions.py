@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import Definitions, load_from_defs_folder
+from dagster import ComponentTree, Definitions
 
+import gl_pipelines.defs
 from gl_pipelines.components.shared import shared_definitions, warehouse_settings
 from gl_pipelines.components.site_file import build_definitions, site_from_environment
 from gl_pipelines.config import SITE_CONFIG_ENV
@@ -21,6 +22,8 @@ defs = (
     build_definitions(site_from_environment(), warehouse_settings())
     if os.environ.get(SITE_CONFIG_ENV)
     else Definitions.merge(
-        load_from_defs_folder(path_within_project=Path(__file__).parent), shared_definitions(warehouse_settings())
+        # From the module, not load_from_defs_folder: that needs pyproject.toml, which an installed package lacks.
+        ComponentTree.from_module(gl_pipelines.defs, project_root=Path(__file__).resolve().parent).build_defs(),
+        shared_definitions(warehouse_settings()),
     )
 )

@@ -83,12 +83,12 @@ def _graph_keys(defs) -> list[str]:
     return sorted(key.to_user_string() for key in [*graph.get_all_asset_keys(), *graph.asset_check_keys])
 
 
-def test_installed_package_loads_the_definitions(installed: Installed):
-    """The same assets and checks as this checkout's, the Part 98 factors read from the installed data files."""
+def _installed_graph(installed: Installed, **env: str) -> dict:
     code = f"""
 import json, gl_pipelines
 from dagster import Definitions
-from gl_pipelines.definitions import DEFAULT_WAREHOUSE, defs
+from gl_pipelines.components.shared import DEFAULT_WAREHOUSE
+from gl_pipelines.definitions import defs
 from gl_pipelines.reporting.factors import factor_table, gwp_table
 assert "site-packages" in gl_pipelines.__file__, gl_pipelines.__file__
 Definitions.validate_loadable(defs)
@@ -96,18 +96,34 @@ Definitions.validate_loadable(defs)
 rows = len(factor_table()) + len(gwp_table())
 print(json.dumps({{"keys": _graph_keys(defs), "warehouse": str(DEFAULT_WAREHOUSE), "data_rows": rows}}))
 """
-    done = installed.run(code, **{SITE_CONFIG_ENV: str(DEMO_SITE_CONFIG)})
+    done = installed.run(code, **env)
     assert done.returncode == 0, done.stderr[-3000:]
-    loaded = json.loads(done.stdout)
-    from gl_pipelines.definitions import defs
+    return json.loads(done.stdout)
 
-    assert loaded["keys"] == _graph_keys(defs)
+
+def test_installed_package_loads_the_shipped_defs_folder(installed: Installed):
+    """Without $GL_SITE_CONFIG the installed package loads the defs folder it ships (the demo's instances): the
+    same assets and checks as this checkout's, the Part 98 factors read from the installed data files."""
+    from dagster import ComponentTree, Definitions
+
+    import gl_pipelines.defs
+    from gl_pipelines.components.shared import shared_definitions
+
+    loaded = _installed_graph(installed)
+    tree = ComponentTree.from_module(gl_pipelines.defs, project_root=REPO / "gl_pipelines")
+    local = Definitions.merge(tree.build_defs(), shared_definitions(installed.work_dir / "w.duckdb"))
+    assert loaded["keys"] == _graph_keys(local)
+    assert any(key.startswith("demo_plant/") for key in loaded["keys"]), loaded["keys"][:5]
     assert loaded["data_rows"] > 0
     # Relative paths come from the working directory, not from site-packages.
     assert Path(loaded["warehouse"]) == installed.work_dir / "data" / "warehouse.duckdb"
 
 
-def test_installed_package_names_the_site_config_it_needs(installed: Installed):
-    done = installed.run("import gl_pipelines.definitions")
-    assert done.returncode != 0
-    assert f"no site config: set {SITE_CONFIG_ENV} to the site's YAML file" in done.stderr, done.stderr[-3000:]
+def test_installed_package_loads_a_site_file(installed: Installed):
+    """$GL_SITE_CONFIG: the single-site file, the same assets and checks as this checkout builds from it."""
+    from gl_pipelines.components.site_file import build_definitions
+    from gl_pipelines.config import load_site_config
+
+    loaded = _installed_graph(installed, **{SITE_CONFIG_ENV: str(DEMO_SITE_CONFIG)})
+    local = build_definitions(load_site_config(DEMO_SITE_CONFIG), installed.work_dir / "w.duckdb")
+    assert loaded["keys"] == _graph_keys(local)
