@@ -252,7 +252,8 @@ def _publish(context, table_slice: TableSlice, connection, source: str, rows: in
     """Insert the audited rows (the window was deleted by the client) and supersede the window's quarantine."""
     target = f"{table_slice.schema}.{table_slice.table}"
     if _table_exists(connection, table_slice.schema, table_slice.table):
-        connection.execute(f"INSERT INTO {target} SELECT * FROM {source}")
+        _add_new_columns(connection, table_slice, source)
+        connection.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {source}")
     elif rows:
         connection.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
     superseded = 0
@@ -282,6 +283,24 @@ def _publish(context, table_slice: TableSlice, connection, source: str, rows: in
                 [runs],
             )
     return published(context, table_slice, rows, superseded)
+
+
+def _add_new_columns(connection, table_slice: TableSlice, source: str) -> None:
+    """A column the asset gained since the table was created (e.g. `fuel_flow` of cems_hourly_raw) is added to
+    the stored table, NULL in its older rows, inside the publish transaction: a warehouse written by an older
+    release keeps its rows and needs no migration by hand."""
+    stored = {
+        name
+        for (name,) in connection.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [table_slice.schema, table_slice.table],
+        ).fetchall()
+    }
+    for name, column_type, *_ in connection.execute(f"DESCRIBE {source}").fetchall():
+        if name not in stored:
+            connection.execute(
+                f'ALTER TABLE {table_slice.schema}.{table_slice.table} ADD COLUMN "{name}" {column_type}'
+            )
 
 
 def published(context, table_slice: TableSlice, rows: int, superseded: int) -> dict:

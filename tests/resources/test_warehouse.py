@@ -128,3 +128,22 @@ def test_lock_held_past_the_wait_retries_the_step_then_fails_naming_the_lock(tmp
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute("select table_name from information_schema.tables").fetchall()
     assert tables == []
+
+
+def test_publish_adds_a_column_the_asset_gained_and_keeps_the_stored_rows(tmp_path):
+    """A table written by an older release (no `fuel_flow`) takes the new rows by name, its old rows kept, NULL in
+    the new column; the staged rows' column order does not matter."""
+    from dagster._core.storage.db_io_manager import TableSlice
+
+    from gl_pipelines.resources.warehouse import _add_new_columns
+
+    connection = duckdb.connect(str(tmp_path / "w.duckdb"))
+    connection.execute("CREATE SCHEMA plant; CREATE TABLE plant.raw (ts TIMESTAMPTZ, value DOUBLE)")
+    connection.execute("INSERT INTO plant.raw VALUES ('2026-01-01 00:00+00', 1.0)")
+    connection.execute(
+        "CREATE TABLE staged AS SELECT 7.5 AS fuel_flow, TIMESTAMPTZ '2026-01-01 01:00+00' AS ts, 2.0 AS value"
+    )
+    _add_new_columns(connection, TableSlice(table="raw", schema="plant"), "staged")
+    connection.execute("INSERT INTO plant.raw BY NAME SELECT * FROM staged")
+    rows = connection.execute("SELECT value, fuel_flow FROM plant.raw ORDER BY ts").fetchall()
+    assert rows == [(1.0, None), (2.0, 7.5)]
