@@ -28,7 +28,7 @@ import pandas as pd
 
 SAP_NS = "http://www.sap.com/Protocols/SAPData"
 _DATE_RE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{1,4}))?\)/$")
-DATE_TYPES = ("Edm.DateTime", "Edm.DateTimeOffset")
+DATE_TYPES = ("Edm.DateTime", "Edm.DateTimeOffset", "Edm.Date")  # Edm.Date: OData v4 only
 INT_TYPES = ("Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.SByte")
 FLOAT_TYPES = ("Edm.Double", "Edm.Single")
 _TYPED = (*DATE_TYPES, *INT_TYPES, *FLOAT_TYPES, "Edm.Decimal", "Edm.Boolean")
@@ -106,7 +106,9 @@ def _local(tag: str) -> str:
 def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, EntitySet]:
     """An EDMX document -> {entity set name: EntitySet with its keys and typed properties}.
 
-    Namespace-agnostic (EDM 2007/05, 2008/09, 2009/11 all work), since servers differ.
+    Namespace-agnostic (EDM 2007/05, 2008/09, 2009/11 and CSDL v4 all work), since servers differ. A
+    schema `Alias` (CSDL v4, e.g. SAP's `SAP__self`) may qualify an entity set's type. An OData v4
+    `Edm.Date` is a calendar date like SAP's `display-format="Date"`.
     """
     try:
         root = ET.fromstring(xml_text)
@@ -114,8 +116,11 @@ def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, Ent
         raise ODataError(f"{source}: not an EDMX document: {exc}") from None
     types: dict[str, tuple[tuple[str, ...], dict[str, Property]]] = {}
     sets: list[tuple[str, str]] = []
+    aliases: dict[str, str] = {}
     for schema in (el for el in root.iter() if _local(el.tag) == "Schema"):
         namespace = schema.get("Namespace", "")
+        if schema.get("Alias"):
+            aliases[schema.get("Alias")] = namespace
         for child in schema:
             if _local(child.tag) == "EntityType":
                 keys = tuple(
@@ -133,7 +138,7 @@ def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, Ent
                     props[name] = Property(
                         name,
                         prop.get("Type", ""),
-                        date_only=prop.get(f"{{{SAP_NS}}}display-format") == "Date",
+                        date_only=prop.get(f"{{{SAP_NS}}}display-format") == "Date" or prop.get("Type") == "Edm.Date",
                         nullable=prop.get("Nullable", "true").lower() != "false",
                     )
                 types[f"{namespace}.{child.get('Name')}"] = (keys, props)
@@ -143,6 +148,8 @@ def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, Ent
             ]
     result = {}
     for name, type_name in sets:
+        qualifier, _, local_name = type_name.rpartition(".")
+        type_name = f"{aliases.get(qualifier, qualifier)}.{local_name}"
         if type_name not in types:
             raise ODataError(f"{source}: entity set {name!r} refers to unknown entity type {type_name!r}")
         keys, props = types[type_name]
