@@ -74,6 +74,8 @@ class ErpExtract:
     duplicates_dropped: int
     payload_sha256: str
     duration_s: float
+    removed_keys: tuple[dict[str, str], ...] = ()
+    """Entities a delta answer reported removed (OData v4), by their key properties; not in `frame`."""
 
 
 def to_exact_decimals(frame: pd.DataFrame, entity: EntitySet, query: EntityQuery) -> pd.DataFrame:
@@ -140,7 +142,9 @@ class _Reader:
         followed: set[str] = set()
         while next_link:
             if next_link in followed:  # a server handing out the same page again would loop forever
-                raise ODataError(f"{self.source}: {url.split('?')[0]}: {self.resource.next_link_name} repeats {next_link!r}")
+                raise ODataError(
+                    f"{self.source}: {url.split('?')[0]}: {self.resource.next_link_name} repeats {next_link!r}"
+                )
             followed.add(next_link)
             more, next_link, delta, _ = await self.page(next_link, None)
             rows += more
@@ -176,6 +180,10 @@ class ErpResource(HttpSourceResource):
     def parse_metadata(self, text: str, source: str) -> dict[str, EntitySet]:
         return parse_metadata(text, source=source)
 
+    def split_removed(self, rows: list[dict], entity: EntitySet) -> tuple[list[dict], list[dict[str, str]]]:
+        """(changed rows, keys of removed entities) of a read; a v2 delta reports no removals."""
+        return rows, []
+
     def window_filter(self, prop: Property, start: datetime, end: datetime) -> str:
         return window_filter(prop, start, end, ZoneInfo(self.timezone))
 
@@ -207,7 +215,7 @@ class ErpResource(HttpSourceResource):
         try:
             return validate_fields(metadata, query.entity_set, query.fields.values())
         except ODataError as exc:
-            raise ODataError(f"{self.source_name}: {exc}") from None
+            raise type(exc)(f"{self.source_name}: {exc}") from None
 
     def _filter(self, entity: EntitySet, query: EntityQuery, window: tuple[datetime, datetime] | None) -> str:
         parts = [query.filter] if query.filter else []
@@ -250,6 +258,7 @@ class ErpResource(HttpSourceResource):
             rows, delta, count = await self._full(reader, query.entity_set, params)
         # Rows in query order (windows by $skip, pages by __next), so the digest is reproducible.
         reader.digest.update(json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode())
+        rows, removed = self.split_removed(rows, entity)
         frame = normalize_rows(rows, entity, query.fields, ZoneInfo(self.timezone))
         frame, duplicates = deduplicate(frame, query.keys)
         if mode != "delta" and count is not None and len(frame) != count:
@@ -270,6 +279,7 @@ class ErpResource(HttpSourceResource):
             duplicates_dropped=duplicates,
             payload_sha256=reader.digest.hexdigest(),
             duration_s=time.perf_counter() - began,
+            removed_keys=tuple(removed),
         )
 
     async def _full(self, reader: _Reader, url: str, params: dict) -> tuple[list[dict], str | None, int | None]:

@@ -470,7 +470,9 @@ class HttpClient:
             self.stats["requests"] += 1
             try:
                 response = await self._client.post(
-                    url, data=form, headers={"Accept": "application/json", **({"Authorization": basic} if basic else {})}
+                    url,
+                    data=form,
+                    headers={"Accept": "application/json", **({"Authorization": basic} if basic else {})},
                 )
             except httpx.TransportError as exc:
                 raise HttpTransientError(
