@@ -43,10 +43,16 @@ def csdl_v4_metadata(xml_text: str, *, source: str) -> dict[str, EntitySet]:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
         raise ODataError(f"{source}: not an EDMX document: {exc}") from None
+    if _local_name(root.tag) != "Edmx":  # e.g. a sign-in page that happens to be well-formed XHTML
+        raise ODataError(f"{source}: not an EDMX document (root element <{_local_name(root.tag)}>)")
     version = root.get("Version", "")
     if not version.startswith("4."):
         raise ODataError(f"{source}: EDMX Version {version or 'missing'!r} is not OData v4 (use the v2 ERP resource)")
     return parse_metadata(xml_text, source=source)
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
 
 
 def _v4_instant(moment: datetime) -> str:
