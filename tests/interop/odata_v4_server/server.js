@@ -36,6 +36,10 @@ async function main() {
             res.end("not found");
         });
     });
+    // A client's pooled connection may wait longer than node's 5 s default while this single-threaded
+    // server filters a large set for another request; closing it then would fail that client's next request.
+    server.keepAliveTimeout = 120000;
+    server.headersTimeout = 121000;
     server.listen(spec.port, "127.0.0.1", () => {
         process.stdout.write(`READY ${server.address().port}\n`);
     });
