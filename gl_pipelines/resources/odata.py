@@ -276,6 +276,33 @@ def normalize_rows(
     return pd.DataFrame({column: pd.Series(values).reset_index(drop=True) for column, values in columns.items()})
 
 
+def plant_dates(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """[first, after) calendar dates in `zone` covering the instants [start, end): a window ending inside a
+    day takes that whole day."""
+    first, last = (bound.astimezone(zone) for bound in (start, end))
+    after = last.date() if last.timetz().replace(tzinfo=None) == datetime.min.time() else last.date() + timedelta(1)
+    return first.date(), after
+
+
+def checked_rows(rows: object, *, source: str, where: str) -> list[dict]:
+    """`rows` when it is a list of objects (JSON rows); else an error naming `where` they should be."""
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ODataError(f"{source}: {where} is not a list of objects")
+    return rows
+
+
+def checked_count(count: object, *, source: str, name: str) -> int | None:
+    """A server's row count (a number, or a numeric string as IEEE754Compatible sends it), or None."""
+    if count is None:
+        return None
+    try:
+        if isinstance(count, bool) or int(count) != float(count):
+            raise ValueError
+        return int(count)
+    except (TypeError, ValueError):
+        raise ODataError(f"{source}: {name} {count!r} is not a number") from None
+
+
 def _datetime_literal(moment: datetime) -> str:
     return f"datetime'{moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec='seconds')}'"
 
@@ -291,8 +318,7 @@ def window_filter(prop: Property, start: datetime, end: datetime, zone: ZoneInfo
     if prop.edm_type not in DATE_TYPES:
         raise ODataSchemaError(f"property {prop.name!r} is {prop.edm_type}, not a date; cannot filter a time window")
     if prop.date_only:
-        first, last = (bound.astimezone(zone) for bound in (start, end))
-        after = last.date() if last.timetz().replace(tzinfo=None) == datetime.min.time() else last.date() + timedelta(1)
+        first, after = plant_dates(start, end, zone)
         low = datetime(first.year, first.month, first.day, tzinfo=UTC)
         high = datetime(after.year, after.month, after.day, tzinfo=UTC)
         return f"{prop.name} ge {_datetime_literal(low)} and {prop.name} lt {_datetime_literal(high)}"
@@ -312,12 +338,6 @@ def entity_rows(payload: object, *, source: str) -> tuple[list[dict], str | None
         body = {"results": body}
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         raise ODataError(f'{source}: not an OData v2 collection (expected {{"d": {{"results": [...]}}}})')
-    rows = body["results"]
-    if not all(isinstance(row, dict) for row in rows):
-        raise ODataError(f"{source}: a row in d.results is not an object")
-    count = body.get("__count")
-    try:
-        count = int(count) if count is not None else None
-    except (TypeError, ValueError):
-        raise ODataError(f"{source}: __count {count!r} is not a number") from None
+    rows = checked_rows(body["results"], source=source, where="d.results")
+    count = checked_count(body.get("__count"), source=source, name="__count")
     return rows, body.get("__next"), body.get("__delta"), count

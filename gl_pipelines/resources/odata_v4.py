@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urljoin
 from zoneinfo import ZoneInfo
@@ -31,7 +31,17 @@ from pydantic import Field
 
 from gl_pipelines.config import ErpSource
 from gl_pipelines.resources.erp import ErpResource
-from gl_pipelines.resources.odata import DATE_TYPES, EntitySet, ODataError, ODataSchemaError, Property, parse_metadata
+from gl_pipelines.resources.odata import (
+    DATE_TYPES,
+    EntitySet,
+    ODataError,
+    ODataSchemaError,
+    Property,
+    checked_count,
+    checked_rows,
+    parse_metadata,
+    plant_dates,
+)
 
 V4_ACCEPT = "application/json;odata.metadata=minimal;IEEE754Compatible=true"
 _KEY_PART = re.compile(r"(?:(\w+)=)?('(?:[^']|'')*'|[^,]+)")
@@ -70,10 +80,9 @@ def v4_window_filter(prop: Property, start: datetime, end: datetime, zone: ZoneI
     if prop.edm_type not in DATE_TYPES:
         raise ODataSchemaError(f"property {prop.name!r} is {prop.edm_type}, not a date; cannot filter a time window")
     if prop.date_only:
-        first, last = (bound.astimezone(zone) for bound in (start, end))
-        after = last.date() if last.timetz().replace(tzinfo=None) == datetime.min.time() else last.date() + timedelta(1)
+        first, after = plant_dates(start, end, zone)
         if prop.edm_type == "Edm.Date":
-            return f"{prop.name} ge {first.date().isoformat()} and {prop.name} lt {after.isoformat()}"
+            return f"{prop.name} ge {first.isoformat()} and {prop.name} lt {after.isoformat()}"
         low = datetime(first.year, first.month, first.day, tzinfo=UTC)
         high = datetime(after.year, after.month, after.day, tzinfo=UTC)
         return f"{prop.name} ge {_v4_instant(low)} and {prop.name} lt {_v4_instant(high)}"
@@ -104,14 +113,8 @@ def v4_collection(payload: object, *, source: str) -> tuple[list[dict], str | No
     """(rows, `@odata.nextLink`, `@odata.deltaLink`, `@odata.count`) of an OData v4 JSON collection."""
     if not isinstance(payload, dict) or not isinstance(payload.get("value"), list):
         raise ODataError(f'{source}: not an OData v4 collection (expected {{"value": [...]}})')
-    rows = payload["value"]
-    if not all(isinstance(row, dict) for row in rows):
-        raise ODataError(f"{source}: a row in value is not an object")
-    count = payload.get("@odata.count")
-    try:
-        count = int(count) if count is not None else None
-    except (TypeError, ValueError):
-        raise ODataError(f"{source}: @odata.count {count!r} is not a number") from None
+    rows = checked_rows(payload["value"], source=source, where="value")
+    count = checked_count(payload.get("@odata.count"), source=source, name="@odata.count")
     return rows, payload.get("@odata.nextLink"), payload.get("@odata.deltaLink"), count
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gl_pipelines.resources.erp import EntityQuery, ErpExtract, ErpPagingError
 from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceResource
-from gl_pipelines.resources.odata import EntitySet, ODataError
+from gl_pipelines.resources.odata import EntitySet, ODataError, checked_count, checked_rows, plant_dates
 from gl_pipelines.resources.rest_tables import VendorError, entity_of, typed_frame, validated, vendor_refusal
 
 ORACLE_TYPES = {
@@ -64,9 +64,8 @@ def oracle_error_detail(body: str) -> str | None:
 def oracle_window(name: str, kind: str, start: datetime, end: datetime, zone: ZoneInfo) -> str:
     """`q=` expression selecting [start, end) on a `date` (by plant date) or `datetime` attribute."""
     if kind == "Edm.Date":
-        first, last = start.astimezone(zone), end.astimezone(zone)
-        after = last.date() if last.timetz().replace(tzinfo=None) == datetime.min.time() else last.date() + timedelta(1)
-        return f"{name} >= '{first.date().isoformat()}' and {name} < '{after.isoformat()}'"
+        first, after = plant_dates(start, end, zone)
+        return f"{name} >= '{first.isoformat()}' and {name} < '{after.isoformat()}'"
     if kind == "Edm.DateTimeOffset":
         low, high = (bound.astimezone(UTC).isoformat(timespec="seconds") for bound in (start, end))
         return f"{name} >= '{low}' and {name} < '{high}'"
@@ -77,16 +76,11 @@ def oracle_page(payload: object, *, source: str) -> tuple[list[dict], bool, int 
     """(items, hasMore, totalResults) of one collection page."""
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
         raise VendorError(f'{source}: not an Oracle REST collection (expected {{"items": [...], "hasMore": ...}})')
-    items = payload["items"]
-    if not all(isinstance(item, dict) for item in items):
-        raise VendorError(f"{source}: an entry of items is not an object")
+    items = checked_rows(payload["items"], source=source, where="items")
     has_more = payload.get("hasMore")
     if not isinstance(has_more, bool):
         raise VendorError(f"{source}: hasMore is {has_more!r}, not true or false")
-    total = payload.get("totalResults")
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int)):
-        raise VendorError(f"{source}: totalResults {total!r} is not a number")
-    return items, has_more, total
+    return items, has_more, checked_count(payload.get("totalResults"), source=source, name="totalResults")
 
 
 class OracleFusionResource(HttpSourceResource):

@@ -10,7 +10,6 @@ Receipts carry an `Edm.Date` posting date (a plant day), production confirmation
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from tests.interop.node_opcua import _wait_ready, free_port
+from tests.interop.node_opcua import ensure_node_modules, free_port, node_process
 
 SERVER_DIR = Path(__file__).parent / "odata_v4_server"
 SERVICE_PATH = "/sap/opu/odata4/sap/zgl_plant/srvd_a2x/sap/zgl_plant/0001/"
@@ -170,58 +169,18 @@ def write_service(folder: Path, receipts: int, per_day: int, confirmations: int)
         (data / f"{name}.json").write_text(json.dumps(rows))
 
 
-def ensure_node_modules() -> None:
-    """`npm ci` from the lock file when node_modules is missing (a fresh clone, CI)."""
-    if (SERVER_DIR / "node_modules" / "@sap-ux" / "fe-mockserver-core" / "package.json").exists():
-        return
-    subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=SERVER_DIR,
-        check=True,
-        timeout=600,
-        stdout=subprocess.DEVNULL,
-    )
-
-
 @contextmanager
 def odata_v4_mock_server(receipts: int = 75, per_day: int = 25, confirmations: int = 96) -> Iterator[MockService]:
     """server.js on a free loopback port, serving the service until the block ends."""
-    ensure_node_modules()
+    ensure_node_modules(SERVER_DIR, "@sap-ux/fe-mockserver-core")
     with tempfile.TemporaryDirectory(prefix="fe-mockserver-") as scratch:
         base = Path(scratch)
         write_service(base, receipts, per_day, confirmations)
         port = free_port()
-        spec = {
-            "port": port,
-            "services": [
-                {
-                    "urlPath": SERVICE_PATH.rstrip("/"),
-                    "metadataPath": str(base / "metadata.xml"),
-                    "mockdataPath": str(base / "data"),
-                }
-            ],
+        service = {
+            "urlPath": SERVICE_PATH.rstrip("/"),
+            "metadataPath": str(base / "metadata.xml"),
+            "mockdataPath": str(base / "data"),
         }
-        (base / "spec.json").write_text(json.dumps(spec))
-        log = (base / "server.log").open("w+")
-        process = subprocess.Popen(
-            ["node", str(SERVER_DIR / "server.js"), str(base / "spec.json")],
-            cwd=SERVER_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
-        try:
-            ready, said = _wait_ready(process)
-            if not ready:
-                log.seek(0)
-                raise RuntimeError(f"fe-mockserver did not start on port {port}: {''.join(said)[-1000:]}{log.read()}")
+        with node_process(SERVER_DIR, {"port": port, "services": [service]}, base, f"fe-mockserver on port {port}"):
             yield MockService(f"http://127.0.0.1:{port}{SERVICE_PATH}", receipts, per_day, confirmations)
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
