@@ -25,10 +25,12 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from gl_pipelines.config import ErpSource
 from gl_pipelines.resources.erp import EntityQuery, ErpExtract, ErpPagingError
 from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceResource
 from gl_pipelines.resources.odata import EntitySet, ODataError, checked_count, checked_rows, plant_dates
@@ -84,7 +86,10 @@ def oracle_page(payload: object, *, source: str) -> tuple[list[dict], bool, int 
 
 
 class OracleFusionResource(HttpSourceResource):
-    """One Oracle Fusion Cloud REST API root, e.g. https://<pod>.fa.ocs.oraclecloud.com/fscmRestApi/resources/11.13.18.05."""
+    """One Oracle Fusion Cloud REST API root, e.g. https://<pod>.fa.ocs.oraclecloud.com/fscmRestApi/resources/11.13.18.05.
+
+    `read` answers as `ErpResource.read` does (an `ErpExtract`), so the ERP assets take it as their `erp`.
+    """
 
     source_name: str = Field(default="oracle-fusion", description="Recorded in each row's `source` column and errors.")
     health_path: str = Field(default="", description="Path GET by health_check(), relative to base_url.")
@@ -165,46 +170,24 @@ class OracleFusionResource(HttpSourceResource):
         return rows, pages, total
 
 
-class OracleFusionEntity(BaseModel):
-    """One Fusion REST resource and how its attributes become our columns."""
+class OracleFusionSource(ErpSource):
+    """An Oracle Fusion Cloud ERP as the site's ERP: the same entities, columns, units and checks as the
+    SAP OData `erp:` section (`entity_set` is the REST resource name, `filter` a `q=` expression), so the
+    ERP assets read it unchanged. Credentials come from the environment (EnvVar) only."""
 
-    model_config = ConfigDict(extra="forbid")
-    resource: str = Field(min_length=1, description="REST resource name, e.g. receivingReceiptTransactions.")
-    fields: dict[str, str] = Field(min_length=1, description="Our column -> attribute name.")
-    keys: list[str] = Field(min_length=1, description="Our columns that identify one row.")
-    date_column: str | None = Field(default=None, description="Our column the partition window applies to.")
-    filter: str | None = Field(default=None, description="Extra q= expression, e.g. \"OrganizationCode = 'P1'\".")
-
-    def query(self) -> EntityQuery:
-        return EntityQuery(self.resource, dict(self.fields), tuple(self.keys), self.date_column, self.filter)
-
-
-class OracleFusionSource(BaseModel):
-    """An Oracle Fusion Cloud ERP instance; the password or client secret comes from the environment."""
-
-    model_config = ConfigDict(extra="forbid")
-    base_url: str = Field(pattern=r"^https?://", description="REST root, .../fscmRestApi/resources/11.13.18.05/.")
-    source_name: str = Field(default="oracle-fusion", description="Recorded in the `source` column.")
-    auth: Literal["basic", "oauth2"] = Field(default="basic", description="Basic (integration user) or OAuth2.")
-    username: str | None = None
-    token_url: str | None = None
-    client_id: str | None = None
-    scope: str | None = None
-    limit: int = Field(default=500, gt=0, le=500)
-    entities: dict[str, OracleFusionEntity] = Field(min_length=1, description="Asset name -> resource.")
+    service_url: str = Field(pattern=r"^https?://", description="REST root, .../fscmRestApi/resources/11.13.18.05/.")
+    auth: Literal["none", "basic", "oauth2"] = Field(default="basic", description="Basic (integration user) or OAuth2.")
+    page_size: int | None = Field(default=500, gt=0, le=500, description="`limit` per page (Oracle caps it at 500).")
 
 
 def oracle_fusion_from_source(source: OracleFusionSource, timezone: str, **secrets: Any) -> OracleFusionResource:
-    """The resource for one instance; `secrets` (password, client_secret) are EnvVars."""
+    """The resource for one instance; `secrets` (username, password, client_id, client_secret) are EnvVars."""
     return OracleFusionResource(
-        base_url=source.base_url,
+        base_url=source.service_url,
         source_name=source.source_name,
         auth_mode=source.auth,
-        username=source.username,
-        token_url=source.token_url,
-        client_id=source.client_id,
-        scope=source.scope,
-        limit=source.limit,
+        token_url=urljoin(source.service_url, source.token_url) if source.token_url else None,
+        limit=source.page_size or 500,
         timezone=timezone,
         **{key: value for key, value in secrets.items() if value is not None},
     )

@@ -17,17 +17,21 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
+from dagster import EnvVar, materialize
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gl_pipelines.assets.erp import build_erp_assets
 from gl_pipelines.resources.erp import EntityQuery
 from gl_pipelines.resources.http import HttpResponseFormatError, HttpSourceError
 from gl_pipelines.resources.odata import ODataSchemaError
 from gl_pipelines.resources.oracle_fusion import OracleFusionResource, OracleFusionSource, oracle_fusion_from_source
 from gl_pipelines.resources.rest_tables import VendorError
+from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.workday import WorkdayResource, workday_date
 from gl_pipelines.simulators.http_server import HttpServerThread
 
@@ -35,9 +39,10 @@ CHICAGO = ZoneInfo("America/Chicago")
 USER, PASSWORD = "GL_INTEGRATION", "fusion-Pa55-never-logged-31f7"
 DAY = (datetime(2026, 11, 2, tzinfo=CHICAGO), datetime(2026, 11, 3, tzinfo=CHICAGO))
 ORACLE_ROOT = "/fscmRestApi/resources/11.13.18.05/"
-ORACLE_ATTRIBUTES = {"TransactionId": "integer", "ReceiptNumber": "string", "TransactionDate": "date",
-                     "OrganizationCode": "string", "ItemNumber": "string", "Quantity": "number",
-                     "UnitOfMeasure": "string", "LastUpdateDate": "datetime"}  # fmt: skip
+ORACLE_ATTRIBUTES = {"TransactionId": "integer", "ReceiptNumber": "string", "ReceiptLineNumber": "string",
+                     "TransactionDate": "date", "OrganizationCode": "string", "ItemNumber": "string",
+                     "Quantity": "number", "UnitOfMeasure": "string", "Amount": "number", "CurrencyCode": "string",
+                     "LastUpdateDate": "datetime"}  # fmt: skip
 RECEIPTS = EntityQuery(
     "receivingReceiptTransactions",
     {
@@ -70,7 +75,8 @@ class Fusion:
             {"TransactionId": 300100 + k, "ReceiptNumber": f"RCV{k:04d}",
              "TransactionDate": (date(2026, 11, 1) + timedelta(days=k // 3)).isoformat(), "OrganizationCode": "P1",
              "ItemNumber": "NATGAS", "Quantity": float(Decimal(k) + Decimal("0.5")), "UnitOfMeasure": "MMBtu",
-             "LastUpdateDate": "2026-11-05T09:12:42.001+00:00"}
+             "LastUpdateDate": "2026-11-05T09:12:42.001+00:00", "ReceiptLineNumber": "1", "Amount": k * 3.25,
+             "CurrencyCode": "USD"}
             for k in range(30)
         ]
     )  # fmt: skip
@@ -131,14 +137,30 @@ def fusion():
         yield service
 
 
-def fusion_resource(service, password: str = PASSWORD) -> OracleFusionResource:
-    source = OracleFusionSource(
-        base_url=service.url + ORACLE_ROOT,
+def fusion_source(service) -> OracleFusionSource:
+    """Fusion as the site's ERP: receipts from receivingReceiptTransactions; the other sections are declared
+    for the section's sake (these tests read only receipts)."""
+    receipts = {"document": "ReceiptNumber", "item": "ReceiptLineNumber", "posting_date": "TransactionDate",
+                "plant": "OrganizationCode", "material": "ItemNumber", "quantity": "Quantity", "unit": "UnitOfMeasure",
+                "amount": "Amount", "currency": "CurrencyCode", "changed_at": "LastUpdateDate"}  # fmt: skip
+    return OracleFusionSource(
+        service_url=service.url + ORACLE_ROOT,
         source_name="fusion-test",
-        username=USER,
-        entities={"receipts": {"resource": RECEIPTS.entity_set, "fields": RECEIPTS.fields, "keys": ["transaction"]}},
-    )
-    return oracle_fusion_from_source(source, "America/Chicago", password=password)
+        units={"MMBtu": "MMBtu"},
+        fuel_receipts={"entity_set": RECEIPTS.entity_set, "fields": receipts, "filter": "OrganizationCode = 'P1'"},
+        production={"entity_set": "workOrderOperationTransactions", "fields": {"confirmation": "TransactionId",
+                    "counter": "OperationSequenceNumber", "posting_date": "TransactionDate",
+                    "plant": "OrganizationCode", "product": "ItemNumber", "quantity": "TransactionQuantity",
+                    "unit": "UnitOfMeasure", "changed_at": "LastUpdateDate"}},
+        materials={"entity_set": "itemsV2", "fields": {"material": "ItemNumber", "description": "ItemDescription",
+                   "material_type": "UserItemTypeValue", "base_unit": "PrimaryUOMValue"}},
+        plants={"entity_set": "inventoryOrganizations", "fields": {"plant": "OrganizationCode",
+                "name": "OrganizationName", "country": "Country", "timezone": "TimezoneCode"}},
+    )  # fmt: skip
+
+
+def fusion_resource(service, password: str = PASSWORD) -> OracleFusionResource:
+    return oracle_fusion_from_source(fusion_source(service), "America/Chicago", username=USER, password=password)
 
 
 def test_oracle_pages_by_offset_until_has_more_is_false(fusion):
@@ -180,6 +202,34 @@ def test_oracle_bad_answers_name_the_instance_and_field(fusion):
     fusion.fault = "login_page"
     with pytest.raises(HttpResponseFormatError, match="fusion-test: GET .*/describe -> HTTP 200: expected a JSON"):
         fusion_resource(fusion).read(RECEIPTS, DAY)
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
+def test_oracle_as_the_site_erp_stores_a_day_and_a_bad_answer_changes_nothing(fusion, tmp_path, monkeypatch):
+    monkeypatch.setenv("GL_TEST_FUSION_PASSWORD", PASSWORD)
+    source = fusion_source(fusion)
+    warehouse = str(tmp_path / "w.duckdb")
+    resources = {
+        "erp": oracle_fusion_from_source(
+            source, "America/Chicago", username=USER, password=EnvVar("GL_TEST_FUSION_PASSWORD")
+        ),
+        "warehouse": warehouse_io_manager(warehouse),
+    }
+    assets = build_erp_assets(source, "America/Chicago")
+
+    def day() -> object:
+        result = materialize(assets, resources=resources, selection=["erp_fuel_receipts"], partition_key="2026-11-02",
+                             raise_on_error=False)  # fmt: skip
+        with duckdb.connect(warehouse, read_only=True) as con:
+            stored = con.execute("select count(*), sum(quantity), min(source) from plant.erp_fuel_receipts").fetchall()
+        return result, stored
+
+    result, stored = day()
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    assert stored == [(3, Decimal("13.5"), "fusion-test")]
+    fusion.fault = "login_page"
+    result, after = day()
+    assert not result.success and after == stored
 
 
 # -- Workday ---------------------------------------------------------------------------------------
