@@ -2,11 +2,10 @@
 
 The S/4HANA Cloud-like service of tests/interop/odata_v4_mock.py with 200,000 goods receipts over a plant
 year (548 per day, Edm.Date posting dates, decimals half as JSON strings, half as JSON numbers). The
-mock server sends no @odata.nextLink, so both readers page with `$top`/`$skip` windows of `--top`.
+mock server sends no @odata.nextLink, so both readers page with `$top`/`$skip` windows of `--top`. It
+spends seconds per request on the whole set whatever the window, so the windows are large (50,000
+rows), and each read gets a freshly started server (started outside the timing).
 In one run, best of `--repeats` with the order alternating:
-
-The mock server spends seconds per request on the whole set whatever the window, so the windows are
-large (50,000 rows).
 
 - `odata_v4_rows_per_second`: rows per wall second of `ODataV4Resource.read` for the year ($filter on
   the Edm.Date, $select, $count, windows fetched concurrently), typed to UTC dates and DECIMAL(18,3);
@@ -61,43 +60,50 @@ def plain_httpx(url: str, params: dict, top: int) -> tuple[int, int]:
     return len(rows), pages
 
 
-def main(repeats: int, top: int) -> None:
-    quiet()
+def measured(name: str, top: int) -> tuple[int, int, float, float, float]:
+    """One read by `name` on a freshly started mock server: (rows, pages, wall s, our CPU s, server CPU s).
+
+    A fresh server per read: fe-mockserver's memory grows by most of a GB per large request, and a
+    server that has grown slows (and at ~4 GB kills) whatever is measured after it."""
     import psutil
 
-    began, load_before = time.perf_counter(), os.getloadavg()[0]
     with odata_v4_mock_server(receipts=N_RECEIPTS, per_day=PER_DAY, confirmations=1) as service:
         (server_pid,) = [p.pid for p in psutil.Process().children() if p.name() == "node"]
         server = psutil.Process(server_pid)
         resource = ODataV4Resource(
             base_url=service.url, source_name="bench-v4", page_size=top, timezone="America/Chicago", read_timeout_s=600
         )
-        filter_text = resource.window_filter(resource.metadata()["MaterialDocumentItem"].properties["PostingDate"],
-                                             *YEAR)  # fmt: skip
+        entity = resource.metadata()["MaterialDocumentItem"]
         params = {
             "$select": ",".join(RECEIPT_FIELDS.values()),
             "$orderby": "MaterialDocument,MaterialDocumentItem",
-            "$filter": filter_text,
+            "$filter": resource.window_filter(entity.properties["PostingDate"], *YEAR),
             "$count": "true",
         }
-        samples = {"resource": Samples(), "plain_httpx": Samples()}
-        seen: dict[str, tuple[int, int]] = {}
-
-        def ours() -> tuple[int, int]:
+        server_cpu, cpu, wall = sum(server.cpu_times()[:2]), time.process_time(), time.perf_counter()
+        if name == "resource":
             extract = resource.read(QUERY, YEAR)
-            return len(extract.frame), extract.pages
+            rows, pages = len(extract.frame), extract.pages
+        else:
+            rows, pages = plain_httpx(service.url + QUERY.entity_set, params, top)
+        took = time.perf_counter() - wall, time.process_time() - cpu, sum(server.cpu_times()[:2]) - server_cpu
+    if rows != N_RECEIPTS:
+        raise RuntimeError(f"{name}: {rows} rows, expected {N_RECEIPTS}")
+    return rows, pages, *took
 
-        runs = {"resource": ours, "plain_httpx": lambda: plain_httpx(service.url + QUERY.entity_set, params, top)}
-        for rep in range(repeats):
-            for name in runs if rep % 2 == 0 else list(runs)[::-1]:
-                server_cpu, cpu, wall = sum(server.cpu_times()[:2]), time.process_time(), time.perf_counter()
-                rows, pages = runs[name]()
-                samples[name].wall.append(time.perf_counter() - wall)
-                samples[name].cpu.append(time.process_time() - cpu)
-                samples[name].server_cpu.append(sum(server.cpu_times()[:2]) - server_cpu)
-                if rows != N_RECEIPTS:
-                    raise RuntimeError(f"{name}: {rows} rows, expected {N_RECEIPTS}")
-                seen[name] = (rows, pages)
+
+def main(repeats: int, top: int) -> None:
+    quiet()
+    began, load_before = time.perf_counter(), os.getloadavg()[0]
+    samples = {"resource": Samples(), "plain_httpx": Samples()}
+    seen: dict[str, tuple[int, int]] = {}
+    for rep in range(repeats):
+        for name in samples if rep % 2 == 0 else list(samples)[::-1]:
+            rows, pages, wall, cpu, server_cpu = measured(name, top)
+            samples[name].wall.append(wall)
+            samples[name].cpu.append(cpu)
+            samples[name].server_cpu.append(server_cpu)
+            seen[name] = (rows, pages)
     package = json.loads((SERVER_DIR / "package.json").read_text())["dependencies"]
     context = {
         "server": f"@sap-ux/fe-mockserver-core {package['@sap-ux/fe-mockserver-core']}",
