@@ -27,7 +27,7 @@ from urllib.parse import unquote, urljoin
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gl_pipelines.config import ErpSource
 from gl_pipelines.resources.erp import ErpResource
@@ -156,6 +156,13 @@ class ODataV4Resource(ErpResource):
     count_params: ClassVar[Mapping[str, str]] = {"$count": "true"}
     format_params: ClassVar[Mapping[str, str]] = {}
 
+    @model_validator(mode="after")
+    def _one_delta_token(self) -> ODataV4Resource:
+        # Concurrent $skip windows would each get their own delta token; one is meaningless for the others.
+        if self.track_changes and self.page_size is not None:
+            raise ValueError(f"{self.source_name}: track_changes needs page_size: null (server-driven pages only)")
+        return self
+
     def prefer(self) -> dict[str, str]:
         wanted = [f"odata.maxpagesize={self.max_page_size}"] if self.max_page_size else []
         wanted += ["odata.track-changes"] if self.track_changes else []
@@ -188,7 +195,15 @@ class ODataV4Source(ErpSource):
         default=None, description="OAuth2 scope, e.g. https://<org>.operations.dynamics.com/.default (Entra ID)."
     )
     max_page_size: int | None = Field(default=None, gt=0, description="Prefer: odata.maxpagesize.")
-    track_changes: bool = Field(default=False, description="Prefer: odata.track-changes (delta links).")
+    track_changes: bool = Field(
+        default=False, description="Prefer: odata.track-changes (delta links); needs page_size: null."
+    )
+
+    @model_validator(mode="after")
+    def _server_pages_for_delta(self) -> ODataV4Source:
+        if self.track_changes and self.page_size is not None:
+            raise ValueError("track_changes needs page_size: null (server-driven pages only)")
+        return self
 
 
 def odata_v4_from_source(

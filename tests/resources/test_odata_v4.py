@@ -220,6 +220,11 @@ def test_delta_returns_changes_and_removed_keys(dynamics):
     assert len(kept) == 22 and not {"R00005", "R00007"} & set(kept["document"])
 
 
+def test_track_changes_refuses_client_windows(dynamics):
+    with pytest.raises(ValueError, match="d365-test: track_changes needs page_size: null"):
+        entra_resource(dynamics, track_changes=True, page_size=1000)
+
+
 def test_a_removed_id_with_a_single_key_and_a_quote():
     entity = entra_resource(Dynamics(url="http://x")).parse_metadata(METADATA, "t")["FuelReceipts"]
     one_key = type(entity)("Plants", "t.Plant", ("Plant",), {})
