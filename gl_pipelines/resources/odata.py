@@ -307,28 +307,35 @@ def _datetime_literal(moment: datetime) -> str:
     return f"datetime'{moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec='seconds')}'"
 
 
-def window_filter(prop: Property, start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """`$filter` selecting `[start, end)` on a date property.
+def window_bounds(prop: Property, start: datetime, end: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants a `$filter` on date property `prop` compares with to select `[start, end)`.
 
-    A calendar-date property is compared by local date in `zone` (a plant day is one date); a
-    timestamp by UTC instant (`datetimeoffset'...Z'` for Edm.DateTimeOffset).
+    The window itself for a timestamp; for a calendar-date property (a plant day is one date in `zone`)
+    the UTC midnights of its first date and of the date after its last, as calendar dates travel.
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("window bounds must be timezone-aware")
     if prop.edm_type not in DATE_TYPES:
         raise ODataSchemaError(f"property {prop.name!r} is {prop.edm_type}, not a date; cannot filter a time window")
-    if prop.date_only:
-        first, after = plant_dates(start, end, zone)
-        low = datetime(first.year, first.month, first.day, tzinfo=UTC)
-        high = datetime(after.year, after.month, after.day, tzinfo=UTC)
-        return f"{prop.name} ge {_datetime_literal(low)} and {prop.name} lt {_datetime_literal(high)}"
-    if prop.edm_type == "Edm.DateTimeOffset":
-        low, high = (
+    if not prop.date_only:
+        return start, end
+    first, after = plant_dates(start, end, zone)
+    return datetime(first.year, first.month, first.day, tzinfo=UTC), datetime(
+        after.year, after.month, after.day, tzinfo=UTC
+    )
+
+
+def window_filter(prop: Property, start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """`$filter` selecting `[start, end)` on a date property (see window_bounds): `datetime'...'` literals,
+    `datetimeoffset'...Z'` for an Edm.DateTimeOffset timestamp."""
+    low, high = window_bounds(prop, start, end, zone)
+    if prop.edm_type == "Edm.DateTimeOffset" and not prop.date_only:
+        low_text, high_text = (
             f"datetimeoffset'{b.astimezone(UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')}'"
-            for b in (start, end)
+            for b in (low, high)
         )
-        return f"{prop.name} ge {low} and {prop.name} lt {high}"
-    return f"{prop.name} ge {_datetime_literal(start)} and {prop.name} lt {_datetime_literal(end)}"
+        return f"{prop.name} ge {low_text} and {prop.name} lt {high_text}"
+    return f"{prop.name} ge {_datetime_literal(low)} and {prop.name} lt {_datetime_literal(high)}"
 
 
 def entity_rows(payload: object, *, source: str) -> tuple[list[dict], str | None, str | None, int | None]:

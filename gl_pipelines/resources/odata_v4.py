@@ -32,15 +32,13 @@ from pydantic import Field, model_validator
 from gl_pipelines.config import ErpSource
 from gl_pipelines.resources.erp import ErpResource
 from gl_pipelines.resources.odata import (
-    DATE_TYPES,
     EntitySet,
     ODataError,
-    ODataSchemaError,
     Property,
     checked_count,
     checked_rows,
     parse_metadata,
-    plant_dates,
+    window_bounds,
 )
 
 V4_ACCEPT = "application/json;odata.metadata=minimal;IEEE754Compatible=true"
@@ -70,23 +68,12 @@ def _v4_instant(moment: datetime) -> str:
 
 
 def v4_window_filter(prop: Property, start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """`$filter` selecting `[start, end)` on a date property, with v4's bare literals.
-
-    An Edm.Date (or a DateTimeOffset marked as a calendar date) is compared by plant date in `zone`;
-    an Edm.DateTimeOffset by UTC instant.
-    """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ValueError("window bounds must be timezone-aware")
-    if prop.edm_type not in DATE_TYPES:
-        raise ODataSchemaError(f"property {prop.name!r} is {prop.edm_type}, not a date; cannot filter a time window")
-    if prop.date_only:
-        first, after = plant_dates(start, end, zone)
-        if prop.edm_type == "Edm.Date":
-            return f"{prop.name} ge {first.isoformat()} and {prop.name} lt {after.isoformat()}"
-        low = datetime(first.year, first.month, first.day, tzinfo=UTC)
-        high = datetime(after.year, after.month, after.day, tzinfo=UTC)
-        return f"{prop.name} ge {_v4_instant(low)} and {prop.name} lt {_v4_instant(high)}"
-    return f"{prop.name} ge {_v4_instant(start)} and {prop.name} lt {_v4_instant(end)}"
+    """`$filter` selecting `[start, end)` on a date property (see odata.window_bounds), with v4's bare
+    literals: plant dates for an Edm.Date, UTC instants otherwise."""
+    low, high = window_bounds(prop, start, end, zone)
+    if prop.edm_type == "Edm.Date":
+        return f"{prop.name} ge {low.date().isoformat()} and {prop.name} lt {high.date().isoformat()}"
+    return f"{prop.name} ge {_v4_instant(low)} and {prop.name} lt {_v4_instant(high)}"
 
 
 def _removed(row: Mapping[str, Any]) -> bool:
