@@ -119,24 +119,14 @@ class OracleFusionResource(HttpSourceResource):
                 params["q"] = " and ".join(clauses)
             rows, pages, total = await self._pages(client, query.entity_set, params)
             requests = client.stats["requests"]
-        frame, duplicates, digest = typed_frame(rows, entity, query, ZoneInfo(self.timezone))
-        if total is not None and len(frame) != total:
+        typed = typed_frame(rows, entity, query, ZoneInfo(self.timezone))
+        if total is not None and len(typed.frame) != total:
             raise ErpPagingError(
                 f"{self.source_name}: {query.entity_set} changed while it was paged: totalResults was {total}, "
-                f"{len(frame)} distinct keys were read ({duplicates} seen twice); a re-read is needed"
+                f"{len(typed.frame)} distinct keys were read ({typed.duplicates} seen twice); a re-read is needed"
             )
-        return ErpExtract(
-            frame=frame,
-            mode="full",
-            query=f"GET {query.entity_set}?" + "&".join(f"{k}={v}" for k, v in params.items()),
-            delta_link=None,
-            server_count=total,
-            pages=pages,
-            requests=requests,
-            duplicates_dropped=duplicates,
-            payload_sha256=digest,
-            duration_s=time.perf_counter() - began,
-        )
+        described = f"GET {query.entity_set}?" + "&".join(f"{k}={v}" for k, v in params.items())
+        return typed.extract(query=described, pages=pages, requests=requests, began=began, server_count=total)
 
     async def _get(self, client: HttpClient, path: str, params: dict | None = None) -> Any:
         try:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from gl_pipelines.resources.erp import EntityQuery, deduplicate, to_exact_decimals
+from gl_pipelines.resources.erp import EntityQuery, ErpExtract, deduplicate, to_exact_decimals
 from gl_pipelines.resources.http import HttpSourceError
 from gl_pipelines.resources.odata import EntitySet, ODataError, Property, normalize_rows, validate_fields
 
@@ -43,14 +46,35 @@ def validated(entity: EntitySet, query: EntityQuery, source: str) -> EntitySet:
         raise type(exc)(f"{source}: {exc}".replace("entity set", "resource")) from None
 
 
-def typed_frame(
-    rows: list[dict], entity: EntitySet, query: EntityQuery, zone: ZoneInfo
-) -> tuple[pd.DataFrame, int, str]:
-    """(typed frame with one row per key, duplicates dropped, SHA-256 of the rows in read order)."""
+@dataclass(frozen=True)
+class Typed:
+    """A read's rows typed: one row per key, how many duplicates were dropped, SHA-256 of the rows as read."""
+
+    frame: pd.DataFrame = field(repr=False)
+    duplicates: int
+    payload_sha256: str
+
+    def extract(self, *, query: str, pages: int, requests: int, began: float, **extra: Any) -> ErpExtract:
+        """The ErpExtract the ERP assets expect (a full read; `extra`: mode, server_count)."""
+        return ErpExtract(
+            frame=self.frame,
+            mode=extra.get("mode", "full"),
+            query=query,
+            delta_link=None,
+            server_count=extra.get("server_count"),
+            pages=pages,
+            requests=requests,
+            duplicates_dropped=self.duplicates,
+            payload_sha256=self.payload_sha256,
+            duration_s=time.perf_counter() - began,
+        )
+
+
+def typed_frame(rows: list[dict], entity: EntitySet, query: EntityQuery, zone: ZoneInfo) -> Typed:
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode())
     frame = normalize_rows(rows, entity, query.fields, zone)
     frame, duplicates = deduplicate(frame, query.keys)
-    return to_exact_decimals(frame, entity, query), duplicates, digest.hexdigest()
+    return Typed(to_exact_decimals(frame, entity, query), duplicates, digest.hexdigest())
 
 
 def vendor_refusal(error: HttpSourceError, detail: str | None, resource: str) -> Exception:

@@ -25,6 +25,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -230,20 +231,11 @@ class WorkdayResource(HttpSourceResource):
     ) -> ErpExtract:
         if not all(isinstance(row, dict) for row in rows):
             raise VendorError(f"{self.source_name}: {query.entity_set}: a row is not an object")
-        frame, duplicates, digest = typed_frame(plain_dates(rows, entity), entity, query, ZoneInfo(self.timezone))
-        frame, outside = keep_dates_in_window(frame, query.date_column, window)
-        return ErpExtract(
-            frame=frame,
-            mode="full" if not outside else f"full ({outside} rows outside the window not kept)",
-            query=described,
-            delta_link=None,
-            server_count=None,
-            pages=pages,
-            requests=requests,
-            duplicates_dropped=duplicates,
-            payload_sha256=digest,
-            duration_s=time.perf_counter() - began,
-        )
+        typed = typed_frame(plain_dates(rows, entity), entity, query, ZoneInfo(self.timezone))
+        frame, outside = keep_dates_in_window(typed.frame, query.date_column, window)
+        mode = "full" if not outside else f"full ({outside} rows outside the window not kept)"
+        return replace(typed, frame=frame).extract(query=described, pages=pages, requests=requests, began=began,
+                                                   mode=mode)  # fmt: skip
 
 
 class WorkdaySource(BaseModel):
