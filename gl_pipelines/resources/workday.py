@@ -238,8 +238,24 @@ class WorkdayResource(HttpSourceResource):
                                                    mode=mode)  # fmt: skip
 
 
+class WorkdayReport(BaseModel):
+    """One RaaS report stored per plant day: its owner, our column -> report field, keys and date column."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    owner: str = Field(min_length=1, description="The report owner (an integration system user), e.g. ISU_GL.")
+    report: str = Field(min_length=1, description="The report's web service name, e.g. GL_Plant_Hours_Worked.")
+    fields: dict[str, str] = Field(min_length=1, description="Our column -> report field.")
+    keys: list[str] = Field(min_length=1, description="Our columns that identify one row.")
+    date_column: str = Field(description="Our column holding the row's plant day (the partition).")
+    start_prompt: str = Field(default="Start_Date", description="The report's first-date prompt.")
+    end_prompt: str = Field(default="End_Date", description="The report's last-date prompt (inclusive).")
+
+    def query(self) -> EntityQuery:
+        return EntityQuery(self.report, dict(self.fields), tuple(self.keys), self.date_column)
+
+
 class WorkdaySource(BaseModel):
-    """A Workday tenant's report or collection; the password or client secret comes from the environment."""
+    """A Workday tenant and the reports stored from it; the password or client secret comes from the environment."""
 
     model_config = ConfigDict(extra="forbid")
     base_url: str = Field(pattern=r"^https?://", description="Host root ending in /ccx/.")
@@ -249,6 +265,7 @@ class WorkdaySource(BaseModel):
     username: str | None = None
     token_url: str | None = None
     client_id: str | None = None
+    reports: dict[str, WorkdayReport] = Field(default_factory=dict, description="Asset name suffix -> report.")
 
 
 def workday_from_source(source: WorkdaySource, timezone: str, **secrets: Any) -> WorkdayResource:

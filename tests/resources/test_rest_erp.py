@@ -26,13 +26,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gl_pipelines.assets.erp import build_erp_assets
+from gl_pipelines.assets.workday import build_workday_assets
 from gl_pipelines.resources.erp import EntityQuery
 from gl_pipelines.resources.http import HttpResponseFormatError, HttpSourceError
 from gl_pipelines.resources.odata import ODataSchemaError
 from gl_pipelines.resources.oracle_fusion import OracleFusionResource, OracleFusionSource, oracle_fusion_from_source
 from gl_pipelines.resources.rest_tables import VendorError
 from gl_pipelines.resources.warehouse import warehouse_io_manager
-from gl_pipelines.resources.workday import WorkdayResource, workday_date
+from gl_pipelines.resources.workday import WorkdayResource, WorkdaySource, workday_date, workday_from_source
 from gl_pipelines.simulators.http_server import HttpServerThread
 
 CHICAGO = ZoneInfo("America/Chicago")
@@ -371,3 +372,31 @@ def test_workday_bad_answers_name_the_instance(workday):
     workday.fault = "malformed"
     with pytest.raises(VendorError, match="workday-test: report ISU_GL/GL_Plant_Hours_Worked: not a RaaS JSON"):
         workday_resource(workday).read_report("ISU_GL", HOURS, DAY, PROMPTS)
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
+def test_a_workday_report_is_stored_per_plant_day_with_its_checks(workday, tmp_path, monkeypatch):
+    monkeypatch.setenv("GL_TEST_WORKDAY_PASSWORD", PASSWORD)
+    source = WorkdaySource(
+        base_url=workday.url + "/ccx/",
+        tenant=TENANT,
+        source_name="workday-test",
+        username=USER,
+        reports={"hours": {"owner": "ISU_GL", "report": REPORT, "fields": HOURS.fields, "keys": ["block"],
+                           "date_column": "work_date"}},
+    )  # fmt: skip
+    warehouse = str(tmp_path / "w.duckdb")
+    result = materialize(
+        build_workday_assets(source, "America/Chicago"),
+        resources={
+            "workday": workday_from_source(source, "America/Chicago", password=EnvVar("GL_TEST_WORKDAY_PASSWORD")),
+            "warehouse": warehouse_io_manager(warehouse),
+        },
+        partition_key="2026-11-02",
+    )
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"workday_hours_keys_unique": True, "workday_hours_in_window": True}
+    with duckdb.connect(warehouse, read_only=True) as con:
+        stored = con.execute("select count(*), sum(hours), min(source) from plant.workday_hours").fetchall()
+    assert stored == [(4, Decimal("35.000"), "workday-test")]  # 7.25 + 8.25 + 9.25 + 10.25
