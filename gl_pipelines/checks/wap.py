@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSpec, MetadataValue, Output, PartitionsDefinition
+from dagster import AssetCheckResult, AssetCheckSpec, AssetKey, MetadataValue, Output, PartitionsDefinition
 
 from gl_pipelines.resources.warehouse import WAP_KEY
 
 
 def blocking_specs(
-    asset: str, descriptions: Mapping[str, str], partitions: PartitionsDefinition | None = None
+    asset: str | AssetKey, descriptions: Mapping[str, str], partitions: PartitionsDefinition | None = None
 ) -> list[AssetCheckSpec]:
     """One blocking check spec per (name, description), for the asset's `check_specs`."""
     return [

@@ -74,10 +74,17 @@ def _read_line(process: subprocess.Popen, timeout: float) -> str:
 @pytest.fixture
 def plant_endpoint() -> Iterator[str]:
     """The demo plant in its own process (real OPC UA server on loopback), only the configured tags."""
+    with demo_plant() as endpoint:
+        yield endpoint
+
+
+@contextlib.contextmanager
+def demo_plant(*extra_args: str) -> Iterator[str]:
+    """Run the demo plant (with `extra_args`) until the block ends; yield its OPC UA endpoint."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"]
-        + ["--modbus-port", "0"],
+        + ["--modbus-port", "0", *extra_args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
