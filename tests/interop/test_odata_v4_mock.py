@@ -14,14 +14,15 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 import pytest
-from dagster import materialize
+from dagster import AssetKey, DagsterInstance, materialize
 
 from gl_pipelines.assets.erp import build_erp_assets
 from gl_pipelines.resources.erp import EntityQuery
 from gl_pipelines.resources.http import HttpSourceError
 from gl_pipelines.resources.odata import ODataSchemaError
 from gl_pipelines.resources.odata_v4 import ODataV4Resource, ODataV4Source
-from gl_pipelines.resources.warehouse import warehouse_io_manager
+from gl_pipelines.resources.warehouse import table_name, warehouse_io_manager
+from tests.components.project import SITE, load_project
 from tests.interop.node_opcua import node_missing_reason
 from tests.interop.odata_v4_mock import (
     MATERIAL_FIELDS,
@@ -139,3 +140,39 @@ def test_the_erp_assets_store_a_v4_day_with_their_blocking_checks(mock_service, 
     total = sum(Decimal(str(receipt(k, 25)["QuantityInEntryUnit"])) for k in range(25, 50))
     assert stored == [(25, total)]
     assert produced == [(48, "s4-mock")]
+
+
+S4_INSTANCE = """# An S/4HANA Cloud OData v4 service as a source instance, by YAML alone.
+type: gl_pipelines.components.odata_v4.ODataV4Component
+attributes:
+  service_url: {url}
+  source_name: s4-cloud
+  auth: none
+  page_size: 10
+  units: {{M3: "m**3"}}
+  fuel_receipts:
+    entity_set: MaterialDocumentItem
+    filter: "Plant eq '1000'"
+    fields: {fields}
+"""
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
+def test_an_odata_v4_instance_declared_in_yaml_stores_its_day(mock_service, tmp_path):
+    fields = "{" + ", ".join(f"{column}: {prop}" for column, prop in RECEIPT_FIELDS.items()) + "}"
+    defs = load_project(
+        tmp_path / "project",
+        {
+            "plant_s4/site/defs.yaml": SITE.format(timezone="America/Chicago"),
+            "plant_s4/s4/defs.yaml": S4_INSTANCE.format(url=mock_service.url, fields=fields),
+        },
+    )
+    key = AssetKey(["plant_s4", "s4", "erp_fuel_receipts"])
+    assert isinstance(defs.resources["odata_v4__plant_s4__s4"], ODataV4Resource)
+    result = materialize(
+        [defs.resolve_assets_def(key)], instance=DagsterInstance.ephemeral(), partition_key="2026-11-02"
+    )
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    with duckdb.connect(str(tmp_path / "project" / "w.duckdb"), read_only=True) as con:
+        stored = con.execute(f"select count(*), min(source) from plant.{table_name(key)}").fetchall()
+    assert stored == [(25, "s4-cloud")]
