@@ -12,29 +12,33 @@ from dagster import AssetExecutionContext, AssetsDefinition, asset
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.checks.readings import ReadingsAudit
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds
 from gl_pipelines.resources.http import HttpTransientError, step_retry
 from gl_pipelines.resources.proficy import RESOURCE_VERSION, ProficyHistorianResource, ProficySource
 from gl_pipelines.resources.warehouse import WarehouseStaging
 
+NAME = "proficy_recorded"
 TRANSIENT_STEP_RETRIES = 2
 STEP_RETRY_WAIT_S = 120
 
 
 def build_proficy_assets(
-    source: ProficySource, thresholds: CheckThresholds, timezone: str, name: str = "proficy_recorded"
+    source: ProficySource, thresholds: CheckThresholds, timezone: str, names: InstanceNames | None = None
 ) -> list[AssetsDefinition]:
-    """The raw-samples asset of one Proficy Historian instance (resource key `proficy`); plant days in `timezone`."""
+    """The raw-samples asset of one Proficy Historian instance; plant days in its site's `timezone`."""
+    names = names or InstanceNames.single("proficy")
     tags = source.proficy_tags()
     partitions = site_daily_partitions(timezone)
-    audit = ReadingsAudit(name, partitions, source.tag_ranges(), source.sample_interval_s, thresholds)
+    audit = ReadingsAudit(NAME, partitions, source.tag_ranges(), source.sample_interval_s, thresholds, names.key(NAME))
 
     @asset(
-        name=name,
+        name=NAME,
         partitions_def=partitions,
         backfill_policy=backfill_policy(),
         io_manager_key="warehouse",
-        group_name="historian",
+        required_resource_keys={names.resource_key, "warehouse_staging"},
+        **names.asset_args("historian"),
         kinds={"proficy", "duckdb"},
         metadata={"partition_expr": "ts"},
         check_specs=audit.specs(),
@@ -42,9 +46,9 @@ def build_proficy_assets(
         description="Proficy Historian raw samples per tag and timestamp for each plant day; Quality mapped "
         "(3 good, 1 uncertain, 0 bad and 2 NA bad; a non-numeric value is bad with its text in `status`).",
     )
-    def _recorded(
-        context: AssetExecutionContext, proficy: ProficyHistorianResource, warehouse_staging: WarehouseStaging
-    ) -> Iterator:
+    def _recorded(context: AssetExecutionContext) -> Iterator:
+        proficy: ProficyHistorianResource = getattr(context.resources, names.resource_key)
+        warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
         start, end = utc_window(context.partition_time_window)
         try:
             read = proficy.read_raw(tags, start, end)

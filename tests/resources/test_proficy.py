@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
-from dagster import materialize
+from dagster import AssetKey, DagsterInstance, materialize
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,8 +25,9 @@ from gl_pipelines.config import CheckThresholds
 from gl_pipelines.resources.historian import HistorianError
 from gl_pipelines.resources.http import HttpResponseFormatError
 from gl_pipelines.resources.proficy import ProficyHistorianResource, ProficySource, proficy_from_source
-from gl_pipelines.resources.warehouse import WarehouseStaging, warehouse_io_manager
+from gl_pipelines.resources.warehouse import WarehouseStaging, table_name, warehouse_io_manager
 from gl_pipelines.simulators.http_server import HttpServerThread
+from tests.components.project import SITE, load_project
 from tests.resources.vendor_auth import CLIENT_ID, CLIENT_SECRET, TokenIssuer
 
 ROOT = "/historian-rest-api/v1/"
@@ -180,3 +181,37 @@ def test_the_asset_stores_the_day_with_the_historian_checks(historian, tmp_path)
     with duckdb.connect(warehouse, read_only=True) as con:
         stored = con.execute("select count(*), count(*) filter (where quality = 'good') from plant.proficy_recorded")
         assert stored.fetchall() == [(2880, 2880 - 2 * (36 + 14 + 1))]
+
+
+PROFICY_INSTANCE = """type: gl_pipelines.components.proficy.ProficyComponent
+attributes:
+  base_url: {url}
+  source_name: proficy-yaml
+  sample_interval_s: 60
+  token_url: {token_url}
+  client_id: {client_id}
+  client_secret_env: GL_TEST_PROFICY_SECRET
+  max_count: 500
+  tags:
+    - {{name: Boiler1.SteamFlow, path: PLANT1.BLR1.FT101.F_CV, unit: t/h, min: 0, max: 500}}
+"""
+
+
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
+def test_a_proficy_instance_declared_in_yaml_stores_its_day(historian, tmp_path, monkeypatch):
+    monkeypatch.setenv("GL_TEST_PROFICY_SECRET", CLIENT_SECRET)
+    instance = PROFICY_INSTANCE.format(
+        url=historian.url + ROOT, token_url=historian.url + "/uaa/oauth/token", client_id=CLIENT_ID
+    )
+    defs = load_project(
+        tmp_path / "project",
+        {"north/site/defs.yaml": SITE.format(timezone="America/Chicago"), "north/hist/defs.yaml": instance},
+    )
+    key = AssetKey(["north", "hist", "proficy_recorded"])
+    assert {job.name for job in defs.jobs} >= {"north__hist__proficy_daily_job"}
+    result = materialize(
+        [defs.resolve_assets_def(key)], instance=DagsterInstance.ephemeral(), partition_key="2026-11-02"
+    )
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    with duckdb.connect(str(tmp_path / "project" / "w.duckdb"), read_only=True) as con:
+        assert con.execute(f"select count(*) from plant.{table_name(key)}").fetchall() == [(1440,)]
