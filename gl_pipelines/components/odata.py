@@ -12,7 +12,7 @@ from gl_pipelines.assets.erp import build_erp_assets, build_erp_jobs, dated_asse
 from gl_pipelines.assets.partitions import site_daily_partitions
 from gl_pipelines.components.base import InstanceSettings, SourceComponent, env_secret, with_health
 from gl_pipelines.config import ErpSource
-from gl_pipelines.resources.erp import erp_from_source
+from gl_pipelines.resources.erp import ErpResource, erp_from_source
 from gl_pipelines.sensors.erp_changes import build_erp_change_sensor
 from gl_pipelines.sensors.health import MonitoredSource
 
@@ -39,16 +39,20 @@ class ODataComponent(SourceComponent):
     schema = ODataInstance
     endpoint_field = "service_url"
 
+    def resource(self) -> ErpResource:
+        """The instance's resource (a dialect of OData overrides only this)."""
+        return erp_from_source(self.spec, self.timezone, **self.credentials())
+
+    def credentials(self) -> dict[str, dg.EnvVar | None]:
+        return {
+            "client_id": env_secret(self.spec.client_id_env, secret=False),
+            "client_secret": env_secret(self.spec.client_secret_env),
+            "username": env_secret(self.spec.username_env, secret=False),
+            "password": env_secret(self.spec.password_env),
+        }
+
     def build(self) -> dg.Definitions:
-        resource = erp_from_source(
-            self.spec,
-            self.timezone,
-            client_id=env_secret(self.spec.client_id_env, secret=False),
-            client_secret=env_secret(self.spec.client_secret_env),
-            username=env_secret(self.spec.username_env, secret=False),
-            password=env_secret(self.spec.password_env),
-        )
-        definitions = odata_definitions(self.spec, self.timezone, self.names, resource)
+        definitions = odata_definitions(self.spec, self.timezone, self.names, self.resource())
         dated = dated_asset_names(self.spec)
         if not dated:
             return definitions

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from importlib.metadata import version
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,7 @@ from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceR
 from gl_pipelines.resources.odata import (
     EntitySet,
     ODataError,
+    Property,
     entity_rows,
     normalize_rows,
     parse_metadata,
@@ -73,6 +74,8 @@ class ErpExtract:
     duplicates_dropped: int
     payload_sha256: str
     duration_s: float
+    removed_keys: tuple[dict[str, str], ...] = ()
+    """Entities a delta answer reported removed (OData v4), by their key properties; not in `frame`."""
 
 
 def to_exact_decimals(frame: pd.DataFrame, entity: EntitySet, query: EntityQuery) -> pd.DataFrame:
@@ -115,18 +118,21 @@ def merge_delta(previous: pd.DataFrame, changes: pd.DataFrame, keys: Sequence[st
 
 
 class _Reader:
-    """One extraction's running counters and payload digest."""
+    """One extraction's running counters and payload digest; `resource` gives the dialect's wire rules."""
 
-    def __init__(self, client: HttpClient, source: str) -> None:
+    def __init__(self, client: HttpClient, resource: ErpResource) -> None:
         self.client = client
-        self.source = source
+        self.resource = resource
+        self.source = resource.source_name
         self.pages = 0
         self.digest = hashlib.sha256()
 
     async def page(self, url: str, params: dict | None) -> tuple[list[dict], str | None, str | None, int | None]:
         # Edm.Decimal sent as a JSON number (OData v4, some v2 servers) must not pass through float.
-        payload = await self.client.get_json(url, params=params, parse_float=Decimal)
-        rows, next_link, delta, count = entity_rows(payload, source=f"{self.source}: {url.split('?')[0]}")
+        payload = await self.client.get_json(
+            url, params=params, parse_float=Decimal, accept=self.resource.accept, headers=self.resource.prefer()
+        )
+        rows, next_link, delta, count = self.resource.collection(payload, f"{self.source}: {url.split('?')[0]}")
         self.pages += 1
         return rows, next_link, delta, count
 
@@ -136,7 +142,9 @@ class _Reader:
         followed: set[str] = set()
         while next_link:
             if next_link in followed:  # a server handing out the same page again would loop forever
-                raise ODataError(f"{self.source}: {url.split('?')[0]}: __next repeats {next_link!r}")
+                raise ODataError(
+                    f"{self.source}: {url.split('?')[0]}: {self.resource.next_link_name} repeats {next_link!r}"
+                )
             followed.add(next_link)
             more, next_link, delta, _ = await self.page(next_link, None)
             rows += more
@@ -154,6 +162,30 @@ class ErpResource(HttpSourceResource):
     timezone: str = Field(default="UTC", description="Plant zone: calendar-date properties are plant days in it.")
 
     _metadata: dict[str, EntitySet] | None = PrivateAttr(default=None)
+
+    # The OData v2 wire rules; resources/odata_v4.py overrides them for v4.
+    accept: ClassVar[str] = "application/json"
+    next_link_name: ClassVar[str] = "__next"
+    count_params: ClassVar[Mapping[str, str]] = {"$inlinecount": "allpages"}
+    format_params: ClassVar[Mapping[str, str]] = {"$format": "json"}
+
+    def prefer(self) -> dict[str, str]:
+        """Headers asking the server for a paging or change-tracking behaviour (none in v2)."""
+        return {}
+
+    def collection(self, payload: object, source: str) -> tuple[list[dict], str | None, str | None, int | None]:
+        """(rows, next link, delta link, count) of one collection response."""
+        return entity_rows(payload, source=source)
+
+    def parse_metadata(self, text: str, source: str) -> dict[str, EntitySet]:
+        return parse_metadata(text, source=source)
+
+    def split_removed(self, rows: list[dict], entity: EntitySet) -> tuple[list[dict], list[dict[str, str]]]:
+        """(changed rows, keys of removed entities) of a read; a v2 delta reports no removals."""
+        return rows, []
+
+    def window_filter(self, prop: Property, start: datetime, end: datetime) -> str:
+        return window_filter(prop, start, end, ZoneInfo(self.timezone))
 
     def metadata(self) -> dict[str, EntitySet]:
         """$metadata, read once per resource instance (Dagster makes one per run)."""
@@ -176,14 +208,14 @@ class ErpResource(HttpSourceResource):
     async def _ametadata(self, client: HttpClient) -> dict[str, EntitySet]:
         if self._metadata is None:
             text = await client.get_text("$metadata", accept="application/xml")
-            self._metadata = parse_metadata(text, source=f"{self.source_name}: {self.safe_endpoint}$metadata")
+            self._metadata = self.parse_metadata(text, f"{self.source_name}: {self.safe_endpoint}$metadata")
         return self._metadata
 
     def _validated(self, metadata: dict[str, EntitySet], query: EntityQuery) -> EntitySet:
         try:
             return validate_fields(metadata, query.entity_set, query.fields.values())
         except ODataError as exc:
-            raise ODataError(f"{self.source_name}: {exc}") from None
+            raise type(exc)(f"{self.source_name}: {exc}") from None
 
     def _filter(self, entity: EntitySet, query: EntityQuery, window: tuple[datetime, datetime] | None) -> str:
         parts = [query.filter] if query.filter else []
@@ -191,7 +223,7 @@ class ErpResource(HttpSourceResource):
             if not query.date_column:
                 raise ValueError(f"{query.entity_set}: a window needs a date column")
             prop = entity.properties[query.fields[query.date_column]]
-            parts.append(window_filter(prop, window[0], window[1], ZoneInfo(self.timezone)))
+            parts.append(self.window_filter(prop, window[0], window[1]))
         return " and ".join(parts)
 
     async def _aread(
@@ -203,8 +235,8 @@ class ErpResource(HttpSourceResource):
     ) -> ErpExtract:
         began = time.perf_counter()
         entity = self._validated(await self._ametadata(client), query)
-        reader = _Reader(client, self.source_name)
-        params = {"$format": "json", "$select": ",".join(dict.fromkeys(query.fields.values()))}
+        reader = _Reader(client, self)
+        params = {**self.format_params, "$select": ",".join(dict.fromkeys(query.fields.values()))}
         if entity.keys:
             # OData promises no order without $orderby: $skip windows over a shifting order lose rows.
             params["$orderby"] = ",".join(entity.keys)
@@ -226,6 +258,7 @@ class ErpResource(HttpSourceResource):
             rows, delta, count = await self._full(reader, query.entity_set, params)
         # Rows in query order (windows by $skip, pages by __next), so the digest is reproducible.
         reader.digest.update(json.dumps(rows, sort_keys=True, separators=(",", ":"), default=str).encode())
+        rows, removed = self.split_removed(rows, entity)
         frame = normalize_rows(rows, entity, query.fields, ZoneInfo(self.timezone))
         frame, duplicates = deduplicate(frame, query.keys)
         if mode != "delta" and count is not None and len(frame) != count:
@@ -246,13 +279,14 @@ class ErpResource(HttpSourceResource):
             duplicates_dropped=duplicates,
             payload_sha256=reader.digest.hexdigest(),
             duration_s=time.perf_counter() - began,
+            removed_keys=tuple(removed),
         )
 
     async def _full(self, reader: _Reader, url: str, params: dict) -> tuple[list[dict], str | None, int | None]:
         if self.page_size is None:
-            return await reader.chain(url, {**params, "$inlinecount": "allpages"})
+            return await reader.chain(url, {**params, **self.count_params})
         top = self.page_size
-        first, delta, count = await reader.chain(url, {**params, "$inlinecount": "allpages", "$top": top, "$skip": 0})
+        first, delta, count = await reader.chain(url, {**params, **self.count_params, "$top": top, "$skip": 0})
         if count is None:
             # No __count: walk windows one after another until a short one.
             rows, skip = list(first), top

@@ -17,7 +17,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -122,7 +122,9 @@ class BearerAuth(BaseModel):
 
 
 class OAuth2ClientCredentials(BaseModel):
-    """RFC 6749 client credentials; the client authenticates to the token URL with HTTP Basic."""
+    """RFC 6749 client credentials. `client_auth` "basic" sends the client id and secret as HTTP Basic
+    (RFC 6749 2.3.1, SAP XSUAA's default); "post" sends them in the form body (Microsoft Entra ID's
+    documented form, `client_secret_post`)."""
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["oauth2"] = "oauth2"
@@ -130,6 +132,7 @@ class OAuth2ClientCredentials(BaseModel):
     client_id: str
     client_secret: SecretStr
     scope: str | None = None
+    client_auth: Literal["basic", "post"] = "basic"
 
 
 AuthSettings = Annotated[NoAuth | BasicAuth | BearerAuth | OAuth2ClientCredentials, Field(discriminator="kind")]
@@ -257,13 +260,21 @@ class HttpClient:
             self._client = None
 
     async def get_json(
-        self, url_or_path: str, params: Any = None, *, parse_float: Callable[[str], Any] | None = None
+        self,
+        url_or_path: str,
+        params: Any = None,
+        *,
+        parse_float: Callable[[str], Any] | None = None,
+        accept: str = "application/json",
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """GET and parse JSON; HttpResponseFormatError if the body is not JSON.
 
         `parse_float=Decimal` keeps JSON numbers with a fraction exact (never a binary float).
+        `accept` may carry a dialect's media type parameters (OData v4's IEEE754Compatible), `headers`
+        its preferences (OData v4's `Prefer`).
         """
-        response = await self.request("GET", url_or_path, params=params, accept="application/json")
+        response = await self.request("GET", url_or_path, params=params, accept=accept, headers=headers)
         content_type = response.headers.get("content-type", "")
         media = content_type.split(";")[0].strip().lower()
         if not (media == "application/json" or media.endswith("+json")):
@@ -283,11 +294,17 @@ class HttpClient:
         return response.text
 
     async def request(
-        self, method: str, url_or_path: str, *, params: Any = None, accept: str | None = None
+        self,
+        method: str,
+        url_or_path: str,
+        *,
+        params: Any = None,
+        accept: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """One logical request: auth, retries, rate limit and in-flight cap applied; 2xx or an error."""
         url = self._resolve(method, url_or_path)
-        headers = {"Accept": accept} if accept else {}
+        headers = {**(headers or {}), **({"Accept": accept} if accept else {})}
         async for attempt in self._retrying():
             with attempt:
                 return await self._send_authenticated(method, url, params, headers)
@@ -417,7 +434,11 @@ class HttpClient:
         if not token_url.is_absolute_url:
             token_url = self._base.join(auth.token_url.lstrip("/"))
         form = {"grant_type": "client_credentials", **({"scope": auth.scope} if auth.scope else {})}
-        basic = _basic_header(auth.client_id, auth.client_secret.get_secret_value())
+        basic = None
+        if auth.client_auth == "post":
+            form |= {"client_id": auth.client_id, "client_secret": auth.client_secret.get_secret_value()}
+        else:
+            basic = _basic_header(auth.client_id, auth.client_secret.get_secret_value())
         try:
             async for attempt in self._retrying():
                 with attempt:
@@ -443,13 +464,15 @@ class HttpClient:
         margin = min(30.0, lifetime * 0.1)
         return _Token(value, time.monotonic() + max(0.0, lifetime - margin))
 
-    async def _post_token(self, url: httpx.URL, form: dict[str, str], basic: str) -> httpx.Response:
+    async def _post_token(self, url: httpx.URL, form: dict[str, str], basic: str | None) -> httpx.Response:
         assert self._client is not None, "use HttpClient as an async context manager"
         async with self._semaphore:
             self.stats["requests"] += 1
             try:
                 response = await self._client.post(
-                    url, data=form, headers={"Accept": "application/json", "Authorization": basic}
+                    url,
+                    data=form,
+                    headers={"Accept": "application/json", **({"Authorization": basic} if basic else {})},
                 )
             except httpx.TransportError as exc:
                 raise HttpTransientError(
@@ -493,6 +516,11 @@ class HttpSourceResource(ConfigurableResource):
         default=None, repr=False, description="OAuth2 client secret: always EnvVar, never literal."
     )
     scope: str | None = Field(default=None, description="OAuth2 scope, if the token endpoint needs one.")
+    token_client_auth: Literal["basic", "post"] = Field(
+        default="basic",
+        description="How the OAuth2 client proves itself to the token endpoint: HTTP Basic (SAP XSUAA) or "
+        "client_id/client_secret in the form body (Microsoft Entra ID).",
+    )
     verify_tls: bool = Field(default=True, description="Verify the server certificate; off only for lab setups.")
     ca_bundle: str | None = Field(default=None, description="PEM file of CAs to trust instead of the system store.")
     connect_timeout_s: float = Field(default=5.0, gt=0, description="Seconds to establish a connection.")
@@ -548,6 +576,7 @@ class HttpSourceResource(ConfigurableResource):
                 client_id=need("client_id"),
                 client_secret=SecretStr(need("client_secret")),
                 scope=self.scope,
+                client_auth=self.token_client_auth,
             )
         return NoAuth()
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 SAP_NS = "http://www.sap.com/Protocols/SAPData"
 _DATE_RE = re.compile(r"^/Date\((-?\d+)(?:([+-])(\d{1,4}))?\)/$")
-DATE_TYPES = ("Edm.DateTime", "Edm.DateTimeOffset")
+DATE_TYPES = ("Edm.DateTime", "Edm.DateTimeOffset", "Edm.Date")  # Edm.Date: OData v4 only
 INT_TYPES = ("Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Byte", "Edm.SByte")
 FLOAT_TYPES = ("Edm.Double", "Edm.Single")
 _TYPED = (*DATE_TYPES, *INT_TYPES, *FLOAT_TYPES, "Edm.Decimal", "Edm.Boolean")
@@ -106,7 +106,9 @@ def _local(tag: str) -> str:
 def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, EntitySet]:
     """An EDMX document -> {entity set name: EntitySet with its keys and typed properties}.
 
-    Namespace-agnostic (EDM 2007/05, 2008/09, 2009/11 all work), since servers differ.
+    Namespace-agnostic (EDM 2007/05, 2008/09, 2009/11 and CSDL v4 all work), since servers differ. A
+    schema `Alias` (CSDL v4, e.g. SAP's `SAP__self`) may qualify an entity set's type. An OData v4
+    `Edm.Date` is a calendar date like SAP's `display-format="Date"`.
     """
     try:
         root = ET.fromstring(xml_text)
@@ -114,8 +116,11 @@ def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, Ent
         raise ODataError(f"{source}: not an EDMX document: {exc}") from None
     types: dict[str, tuple[tuple[str, ...], dict[str, Property]]] = {}
     sets: list[tuple[str, str]] = []
+    aliases: dict[str, str] = {}
     for schema in (el for el in root.iter() if _local(el.tag) == "Schema"):
         namespace = schema.get("Namespace", "")
+        if schema.get("Alias"):
+            aliases[schema.get("Alias")] = namespace
         for child in schema:
             if _local(child.tag) == "EntityType":
                 keys = tuple(
@@ -133,7 +138,7 @@ def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, Ent
                     props[name] = Property(
                         name,
                         prop.get("Type", ""),
-                        date_only=prop.get(f"{{{SAP_NS}}}display-format") == "Date",
+                        date_only=prop.get(f"{{{SAP_NS}}}display-format") == "Date" or prop.get("Type") == "Edm.Date",
                         nullable=prop.get("Nullable", "true").lower() != "false",
                     )
                 types[f"{namespace}.{child.get('Name')}"] = (keys, props)
@@ -143,6 +148,8 @@ def parse_metadata(xml_text: str, *, source: str = "$metadata") -> dict[str, Ent
             ]
     result = {}
     for name, type_name in sets:
+        qualifier, _, local_name = type_name.rpartition(".")
+        type_name = f"{aliases.get(qualifier, qualifier)}.{local_name}"
         if type_name not in types:
             raise ODataError(f"{source}: entity set {name!r} refers to unknown entity type {type_name!r}")
         keys, props = types[type_name]
@@ -269,33 +276,66 @@ def normalize_rows(
     return pd.DataFrame({column: pd.Series(values).reset_index(drop=True) for column, values in columns.items()})
 
 
+def plant_dates(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """[first, after) calendar dates in `zone` covering the instants [start, end): a window ending inside a
+    day takes that whole day."""
+    first, last = (bound.astimezone(zone) for bound in (start, end))
+    after = last.date() if last.timetz().replace(tzinfo=None) == datetime.min.time() else last.date() + timedelta(1)
+    return first.date(), after
+
+
+def checked_rows(rows: object, *, source: str, where: str) -> list[dict]:
+    """`rows` when it is a list of objects (JSON rows); else an error naming `where` they should be."""
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ODataError(f"{source}: {where} is not a list of objects")
+    return rows
+
+
+def checked_count(count: object, *, source: str, name: str) -> int | None:
+    """A server's row count (a number, or a numeric string as IEEE754Compatible sends it), or None."""
+    if count is None:
+        return None
+    try:
+        if isinstance(count, bool) or int(count) != float(count):
+            raise ValueError
+        return int(count)
+    except (TypeError, ValueError):
+        raise ODataError(f"{source}: {name} {count!r} is not a number") from None
+
+
 def _datetime_literal(moment: datetime) -> str:
     return f"datetime'{moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec='seconds')}'"
 
 
-def window_filter(prop: Property, start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """`$filter` selecting `[start, end)` on a date property.
+def window_bounds(prop: Property, start: datetime, end: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants a `$filter` on date property `prop` compares with to select `[start, end)`.
 
-    A calendar-date property is compared by local date in `zone` (a plant day is one date); a
-    timestamp by UTC instant (`datetimeoffset'...Z'` for Edm.DateTimeOffset).
+    The window itself for a timestamp; for a calendar-date property (a plant day is one date in `zone`)
+    the UTC midnights of its first date and of the date after its last, as calendar dates travel.
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("window bounds must be timezone-aware")
     if prop.edm_type not in DATE_TYPES:
         raise ODataSchemaError(f"property {prop.name!r} is {prop.edm_type}, not a date; cannot filter a time window")
-    if prop.date_only:
-        first, last = (bound.astimezone(zone) for bound in (start, end))
-        after = last.date() if last.timetz().replace(tzinfo=None) == datetime.min.time() else last.date() + timedelta(1)
-        low = datetime(first.year, first.month, first.day, tzinfo=UTC)
-        high = datetime(after.year, after.month, after.day, tzinfo=UTC)
-        return f"{prop.name} ge {_datetime_literal(low)} and {prop.name} lt {_datetime_literal(high)}"
-    if prop.edm_type == "Edm.DateTimeOffset":
-        low, high = (
+    if not prop.date_only:
+        return start, end
+    first, after = plant_dates(start, end, zone)
+    return datetime(first.year, first.month, first.day, tzinfo=UTC), datetime(
+        after.year, after.month, after.day, tzinfo=UTC
+    )
+
+
+def window_filter(prop: Property, start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """`$filter` selecting `[start, end)` on a date property (see window_bounds): `datetime'...'` literals,
+    `datetimeoffset'...Z'` for an Edm.DateTimeOffset timestamp."""
+    low, high = window_bounds(prop, start, end, zone)
+    if prop.edm_type == "Edm.DateTimeOffset" and not prop.date_only:
+        low_text, high_text = (
             f"datetimeoffset'{b.astimezone(UTC).isoformat(timespec='seconds').replace('+00:00', 'Z')}'"
-            for b in (start, end)
+            for b in (low, high)
         )
-        return f"{prop.name} ge {low} and {prop.name} lt {high}"
-    return f"{prop.name} ge {_datetime_literal(start)} and {prop.name} lt {_datetime_literal(end)}"
+        return f"{prop.name} ge {low_text} and {prop.name} lt {high_text}"
+    return f"{prop.name} ge {_datetime_literal(low)} and {prop.name} lt {_datetime_literal(high)}"
 
 
 def entity_rows(payload: object, *, source: str) -> tuple[list[dict], str | None, str | None, int | None]:
@@ -305,12 +345,6 @@ def entity_rows(payload: object, *, source: str) -> tuple[list[dict], str | None
         body = {"results": body}
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         raise ODataError(f'{source}: not an OData v2 collection (expected {{"d": {{"results": [...]}}}})')
-    rows = body["results"]
-    if not all(isinstance(row, dict) for row in rows):
-        raise ODataError(f"{source}: a row in d.results is not an object")
-    count = body.get("__count")
-    try:
-        count = int(count) if count is not None else None
-    except (TypeError, ValueError):
-        raise ODataError(f"{source}: __count {count!r} is not a number") from None
+    rows = checked_rows(body["results"], source=source, where="d.results")
+    count = checked_count(body.get("__count"), source=source, name="__count")
     return rows, body.get("__next"), body.get("__delta"), count

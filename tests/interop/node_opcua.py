@@ -96,13 +96,13 @@ def node_missing_reason() -> str | None:
     return None
 
 
-def ensure_node_modules() -> None:
+def ensure_node_modules(server_dir: Path = SERVER_DIR, package: str = "node-opcua") -> None:
     """`npm ci` from the lock file when node_modules is missing (a fresh clone, CI)."""
-    if (SERVER_DIR / "node_modules" / "node-opcua" / "package.json").exists():
+    if (server_dir / "node_modules" / package / "package.json").exists():
         return
     subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=SERVER_DIR,
+        cwd=server_dir,
         check=True,
         timeout=600,
         stdout=subprocess.DEVNULL,
@@ -135,11 +135,24 @@ def node_opcua_server(
             "tags": [tag.spec() for tag in tags],
             "security": security or {},
         }
-        (base / "spec.json").write_text(json.dumps(spec))
-        log = (base / "server.log").open("w+")
+        with node_process(SERVER_DIR, spec, base, f"node-opcua server on port {port}"):
+            yield NodeOpcUaServer(
+                endpoint=f"opc.tcp://127.0.0.1:{port}/interop",
+                tags=list(tags),
+                max_nodes_per_history_read=max_nodes_per_history_read,
+                users=dict((security or {}).get("users", {})),
+            )
+
+
+@contextmanager
+def node_process(server_dir: Path, spec: dict, work_dir: Path, what: str) -> Iterator[None]:
+    """`node <server_dir>/server.js <work_dir>/spec.json` until the block ends, once it printed READY;
+    its stderr goes to work_dir/server.log and into the error when it never gets ready."""
+    (work_dir / "spec.json").write_text(json.dumps(spec))
+    with (work_dir / "server.log").open("w+") as log:
         process = subprocess.Popen(
-            ["node", str(SERVER_DIR / "server.js"), str(base / "spec.json")],
-            cwd=SERVER_DIR,
+            ["node", str(server_dir / "server.js"), str(work_dir / "spec.json")],
+            cwd=server_dir,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -149,15 +162,8 @@ def node_opcua_server(
             ready, said = _wait_ready(process)
             if not ready:
                 log.seek(0)
-                raise RuntimeError(
-                    f"node-opcua server did not start on port {port}: {''.join(said)[-1000:]}{log.read()[-2000:]}"
-                )
-            yield NodeOpcUaServer(
-                endpoint=f"opc.tcp://127.0.0.1:{port}/interop",
-                tags=list(tags),
-                max_nodes_per_history_read=max_nodes_per_history_read,
-                users=dict((security or {}).get("users", {})),
-            )
+                raise RuntimeError(f"{what} did not start: {''.join(said)[-1000:]}{log.read()[-2000:]}")
+            yield
         finally:
             process.terminate()
             try:
@@ -165,7 +171,6 @@ def node_opcua_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            log.close()
 
 
 def _wait_ready(process: subprocess.Popen) -> tuple[bool, list[str]]:

@@ -1,0 +1,75 @@
+"""GE Proficy Historian: daily raw samples in the canonical long schema, with the historian's checks.
+
+Same shape as `historian_recorded` (assets/historian.py): read the plant day, attach provenance, audit
+with the readings checks (great-expectations suite and completeness, checks/readings.py) in the step,
+and let the warehouse IO manager publish or quarantine the day.
+"""
+
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, AssetsDefinition, asset
+
+from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
+from gl_pipelines.assets.provenance import provenance_metadata
+from gl_pipelines.checks.readings import ReadingsAudit
+from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.config import CheckThresholds
+from gl_pipelines.resources.http import HttpTransientError, step_retry
+from gl_pipelines.resources.proficy import RESOURCE_VERSION, ProficyHistorianResource, ProficySource
+from gl_pipelines.resources.warehouse import WarehouseStaging
+
+NAME = "proficy_recorded"
+TRANSIENT_STEP_RETRIES = 2
+STEP_RETRY_WAIT_S = 120
+
+
+def build_proficy_assets(
+    source: ProficySource, thresholds: CheckThresholds, timezone: str, names: InstanceNames | None = None
+) -> list[AssetsDefinition]:
+    """The raw-samples asset of one Proficy Historian instance; plant days in its site's `timezone`."""
+    names = names or InstanceNames.single("proficy")
+    tags = source.proficy_tags()
+    partitions = site_daily_partitions(timezone)
+    audit = ReadingsAudit(NAME, partitions, source.tag_ranges(), source.sample_interval_s, thresholds, names.key(NAME))
+
+    @asset(
+        name=NAME,
+        partitions_def=partitions,
+        backfill_policy=backfill_policy(),
+        io_manager_key="warehouse",
+        required_resource_keys={names.resource_key, "warehouse_staging"},
+        **names.asset_args("historian"),
+        kinds={"proficy", "duckdb"},
+        metadata={"partition_expr": "ts"},
+        check_specs=audit.specs(),
+        pool=WAREHOUSE_POOL,
+        description="Proficy Historian raw samples per tag and timestamp for each plant day; Quality mapped "
+        "(3 good, 1 uncertain, 0 bad and 2 NA bad; a non-numeric value is bad with its text in `status`).",
+    )
+    def _recorded(context: AssetExecutionContext) -> Iterator:
+        proficy: ProficyHistorianResource = getattr(context.resources, names.resource_key)
+        warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
+        start, end = utc_window(context.partition_time_window)
+        try:
+            read = proficy.read_raw(tags, start, end)
+        except HttpTransientError as error:
+            raise step_retry(
+                error,
+                max_retries=TRANSIENT_STEP_RETRIES,
+                wait_s=STEP_RETRY_WAIT_S,
+                max_wait_s=proficy.step_retry_max_wait_s,
+            ) from error
+        metadata = provenance_metadata(
+            endpoint=proficy.safe_endpoint,
+            window=(start, end),
+            query=f"datapoints/raw {len(tags)} tags, count={proficy.max_count}, {read.pages} pages, "
+            f"{read.requests} requests ({read.stats['retries']} retries)",
+            payload_sha256=read.payload_sha256,
+            resource_version=RESOURCE_VERSION,
+            duration_s=read.duration_s,
+            frame=read.frame,
+            dropped_outside_window=read.dropped_outside_window,
+        )
+        yield from audit.run(context, read.frame, metadata, warehouse_staging)
+
+    return [_recorded]
