@@ -32,10 +32,10 @@ from pathlib import Path
 
 import aiomqtt
 
+from gl_pipelines.mqtt.config import MqttSourceConfig, load_mqtt_source
 from gl_pipelines.mqtt.json_topics import JsonTopics, Malformed
 from gl_pipelines.mqtt.landing import Batch, LandingStore
 from gl_pipelines.mqtt.sparkplug import NAMESPACE, MalformedWithRebirth, SparkplugDecoder, rebirth_request
-from gl_pipelines.resources.mqtt import MqttSourceConfig, load_mqtt_source
 
 log = logging.getLogger("gl_pipelines.mqtt.collector")
 

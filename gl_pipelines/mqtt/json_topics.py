@@ -11,8 +11,8 @@ import math
 import re
 from datetime import datetime
 
+from gl_pipelines.mqtt.config import JsonTopic, MqttSourceConfig
 from gl_pipelines.mqtt.landing import Reading
-from gl_pipelines.resources.mqtt import JsonTopic, MqttSourceConfig
 
 
 class Malformed(ValueError):

@@ -15,12 +15,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-
-import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -67,9 +63,9 @@ class CollectorStatus:
     detail: str
 
 
-def _connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, isolation_level=None)
     connection = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: the PUBACK promise
@@ -82,7 +78,7 @@ class LandingStore:
     def __init__(self, path: str | Path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = Path(path)
-        self._db = _connect(path)
+        self._db = connect(path)
         self._db.executescript(SCHEMA)
         self._last_key: dict[int, bytes] = dict(self._db.execute("SELECT mid, key FROM last_key").fetchall())
 
@@ -135,7 +131,7 @@ class LandingStore:
 def read_status(path: str | Path) -> CollectorStatus | None:
     if not Path(path).exists():
         return None
-    connection = _connect(path, readonly=True)
+    connection = connect(path, readonly=True)
     try:
         row = connection.execute("SELECT connected, heartbeat, detail FROM status").fetchone()
     except sqlite3.OperationalError:  # the collector created the file but not its tables yet
@@ -143,57 +139,3 @@ def read_status(path: str | Path) -> CollectorStatus | None:
     finally:
         connection.close()
     return CollectorStatus(bool(row[0]), row[1], row[2]) if row else None
-
-
-def micros(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
-
-
-def read_readings(path: str | Path, start: datetime, end: datetime) -> pd.DataFrame:
-    """Readings with source time in [start, end), oldest first, with their arrival time."""
-    connection = _connect(path, readonly=True)
-    try:
-        frame = pd.read_sql_query(
-            "SELECT ts, tag, value, unit, quality, received_at FROM readings WHERE ts >= ? AND ts < ? ORDER BY ts, tag",
-            connection,
-            params=[micros(start), micros(end)],
-        )
-    finally:
-        connection.close()
-    frame["value"] = frame["value"].astype("float64")
-    for column in ("ts", "received_at"):
-        frame[column] = pd.to_datetime(frame[column], unit="us", utc=True)
-    return frame
-
-
-def landed_hours(path: str | Path, since: datetime) -> list[tuple[int, int]]:
-    """(UTC hour start µs, latest arrival µs) of every hour with readings at or after `since`."""
-    hour = 3_600_000_000
-    connection = _connect(path, readonly=True)
-    try:
-        return connection.execute(
-            f"SELECT ts / {hour} * {hour} AS hour, max(received_at) FROM readings WHERE ts >= ? GROUP BY hour "
-            "ORDER BY hour",
-            [micros(since)],
-        ).fetchall()
-    finally:
-        connection.close()
-
-
-def read_table(path: str | Path, table: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A whole side table (quarantine, events) for tests, the README and operators."""
-    if table not in {"quarantine", "events", "readings"}:
-        raise ValueError(f"landing area has no table {table!r}")
-    connection = _connect(path, readonly=True)
-    try:
-        return pd.read_sql_query(f"SELECT {', '.join(columns or ['*'])} FROM {table}", connection)
-    finally:
-        connection.close()
-
-
-def count_rows(path: str | Path, tables: Iterable[str] = ("readings", "quarantine")) -> dict[str, int]:
-    connection = _connect(path, readonly=True)
-    try:
-        return {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in tables}
-    finally:
-        connection.close()

@@ -20,6 +20,8 @@ from gl_pipelines.mqtt.landing import Reading
 
 NAMESPACE = "spBv1.0"
 REBIRTH_METRIC = "Node Control/Rebirth"
+_PROTOCOL_METRICS = ("bdSeq", "Node Control/", "Device Control/")
+"""Sparkplug's own session and command metrics: not measurements, never landed as readings."""
 _SIGNED_BITS = {1: 8, 2: 16, 3: 32, 4: 64}  # Int8..Int64 travel as unsigned two's complement
 _INT_FIELD = {1: "int_value", 2: "int_value", 3: "int_value", 5: "int_value", 6: "int_value", 7: "int_value"}
 _VALUE_FIELD = {
@@ -126,7 +128,7 @@ class SparkplugDecoder:
 
     def _reading(self, node: str, device: str, name: str, metric, datatype: int, unit: str, ts: int):
         field_name = _VALUE_FIELD.get(metric.datatype or datatype)
-        if field_name is None:
+        if field_name is None or name.startswith(_PROTOCOL_METRICS):
             return None
         tag = f"{node}/{device}/{name}" if device else f"{node}/{name}"
         at = metric.timestamp if metric.HasField("timestamp") else None
@@ -189,7 +191,7 @@ class SparkplugDecoder:
         names = {entry[0]: entry for entry in scope["metrics"].values()}
         rows = []
         for name, (_, datatype, unit) in sorted(names.items()):
-            if datatype in _VALUE_FIELD and name != "bdSeq":
+            if datatype in _VALUE_FIELD and not name.startswith(_PROTOCOL_METRICS):
                 tag = f"{node}/{device}/{name}" if device else f"{node}/{name}"
                 rows.append((ts, tag, None, self._units.get(tag, unit), "bad"))
         return rows
