@@ -109,10 +109,10 @@ class DemoMqttPlant:
     def gateway(self, ts_ms: int) -> list[mqtt.MQTTMessageInfo]:
         return [self._send(gateway_topic(sensor), gateway_payload(sensor, ts_ms)) for sensor in GATEWAY_SENSORS]
 
-    def tick(self, ts_ms: int) -> None:
-        """One value of every gateway sensor and every edge metric at `ts_ms`."""
+    def tick(self, ts_ms: int) -> mqtt.MQTTMessageInfo:
+        """One value of every gateway sensor and every edge metric at `ts_ms`; the last message's info."""
         self.gateway(ts_ms)
-        self.ddata(ts_ms)
+        return self.ddata(ts_ms)
 
     def device_death_and_rebirth(self, death_ms: int, birth_ms: int) -> None:
         with self._lock:
