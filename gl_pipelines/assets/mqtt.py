@@ -7,10 +7,9 @@ collector (`gl-mqtt-collector`) does, and the asset reads its landing area for t
 [start, end).
 """
 
-from __future__ import annotations
-
 import hashlib
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from importlib.metadata import version
@@ -19,8 +18,10 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    BetaWarning,
     Definitions,
     FreshnessPolicy,
+    PreviewWarning,
     asset,
     define_asset_job,
 )
@@ -55,8 +56,19 @@ def build_mqtt_definitions(
     """Asset, checks, job, sensors and health resource of one MQTT source instance. The warehouse
     resources come with it when `warehouse_path` is given (tests, a standalone location), else from
     the site's Definitions it is merged into."""
+    # Single-run backfill policies (beta) and partitioned check specs (preview) are used on purpose, as in
+    # definitions.py; the builder may run where that module's filter is not installed (tests, components).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        warnings.simplefilter("ignore", PreviewWarning)
+        return _build(source, site_timezone, thresholds or CheckThresholds(), warehouse_path)
+
+
+def _build(
+    source: MqttSourceConfig, site_timezone: str, thresholds: CheckThresholds, warehouse_path: str | Path | None
+) -> Definitions:
     key = mqtt_readings_key(source)
-    audit = mqtt_audit(source, thresholds or CheckThresholds(), site_timezone)
+    audit = mqtt_audit(source, thresholds, site_timezone)
     health_key = f"{source.name}_mqtt"
     landing = Path(source.landing_path)
 
@@ -67,7 +79,8 @@ def build_mqtt_definitions(
         io_manager_key="warehouse",
         group_name=source.name,
         kinds={"mqtt", "duckdb"},
-        metadata={"partition_expr": "ts"},
+        # Its own schema: the warehouse IO manager would otherwise put every instance's `readings` in `plant`.
+        metadata={"partition_expr": "ts", "schema": source.name},
         check_specs=audit.specs(),
         pool=WAREHOUSE_POOL,
         tags={"gl/source-kind": "mqtt"},
@@ -99,7 +112,7 @@ def build_mqtt_definitions(
         selection=[key],
         description=f"The hourly MQTT readings of {source.name} with their blocking checks.",
     )
-    resources: dict[str, object] = {health_key: MqttHealthResource.from_source(source)}
+    resources = {health_key: MqttHealthResource.from_source(source)}
     if warehouse_path is not None:
         resources["warehouse"] = warehouse_io_manager(str(warehouse_path))
         resources["warehouse_staging"] = WarehouseStaging(database=str(warehouse_path))

@@ -127,4 +127,3 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout_s:g} s for {what}")
         time.sleep(0.05)
-
