@@ -2,7 +2,7 @@
 
 The machine's broker (127.0.0.1:1883) keeps Mosquitto's defaults: at most 1000 queued messages per
 offline persistent session and 20 in flight, which a burst during a collector restart exceeds. This
-one is configured as the README tells a plant to configure theirs (no queue limit, no in-flight limit).
+one is configured as the README tells a plant to configure theirs (no queue limit, 1000 in flight).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ listener {port} 127.0.0.1
 allow_anonymous true
 persistence false
 max_queued_messages 0
-max_inflight_messages 0
+max_inflight_messages 1000
 """
 
 
