@@ -34,7 +34,7 @@ import aiomqtt  # noqa: E402
 from _common import emit  # noqa: E402
 
 from gl_pipelines.mqtt.config import load_mqtt_source  # noqa: E402
-from gl_pipelines.mqtt.landing_reader import count_rows, read_table  # noqa: E402
+from gl_pipelines.mqtt.landing_reader import landed_rows, read_table  # noqa: E402
 from gl_pipelines.simulators.mqtt_broker import CollectorProcess, PrivateMosquitto, wait_for  # noqa: E402
 
 TOPIC = "plant/gw1/boiler_temp/telemetry"
@@ -58,10 +58,10 @@ def collector_rate(broker: PrivateMosquitto, folder: Path, count: int, run: int)
     collector.stop()  # the broker now keeps a persistent session for it
     broker.publish_lines(TOPIC, _lines(count, 1_796_000_000_000))
     collector.start()
-    wait_for(lambda: count_rows(source.landing_path)["readings"] > 0, 60, "first landed row")
+    wait_for(lambda: landed_rows(source.landing_path) > 0, 60, "first landed row")
     first = time.perf_counter()
-    landed_at_first = count_rows(source.landing_path)["readings"]
-    wait_for(lambda: count_rows(source.landing_path)["readings"] >= count, 300, f"{count} landed rows")
+    landed_at_first = landed_rows(source.landing_path)
+    wait_for(lambda: landed_rows(source.landing_path) >= count, 300, f"{count} landed rows")
     elapsed = time.perf_counter() - first
     collector.stop()
     return (count - landed_at_first) / elapsed
@@ -92,12 +92,12 @@ def kill_restart(broker: PrivateMosquitto, folder: Path, count: int) -> tuple[in
     collector = CollectorProcess(source, folder).start()
     burst = threading.Thread(target=broker.publish_lines, args=(TOPIC, _lines(count, 1_797_000_000_000)))
     burst.start()
-    wait_for(lambda: count_rows(source.landing_path)["readings"] >= count // 10, 120, "10 % of the burst")
+    wait_for(lambda: landed_rows(source.landing_path) >= count // 10, 120, "10 % of the burst")
     collector.kill()
-    at_kill = count_rows(source.landing_path)["readings"]
+    at_kill = landed_rows(source.landing_path)
     burst.join()
     collector.start()
-    wait_for(lambda: count_rows(source.landing_path)["readings"] >= count, 300, "the whole burst")
+    wait_for(lambda: landed_rows(source.landing_path) >= count, 300, "the whole burst")
     time.sleep(2)  # anything still arriving would be a duplicate
     collector.stop()
     landed = read_table(source.landing_path, "readings", ["ts"])

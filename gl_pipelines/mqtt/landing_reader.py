@@ -65,6 +65,16 @@ def read_table(path: str | Path, table: str, columns: Sequence[str] | None = Non
         connection.close()
 
 
+def landed_rows(path: str | Path) -> int:
+    """How many readings have landed: rows are only appended, so the last rowid (an index lookup, where
+    count(*) scans the table) is the count."""
+    connection = connect(path, readonly=True)
+    try:
+        return connection.execute("SELECT coalesce(max(rowid), 0) FROM readings").fetchone()[0]
+    finally:
+        connection.close()
+
+
 def count_rows(path: str | Path, tables: Iterable[str] = ("readings", "quarantine")) -> dict[str, int]:
     connection = connect(path, readonly=True)
     try:

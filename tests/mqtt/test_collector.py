@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import threading
 
+from gl_pipelines.mqtt.landing import read_status
 from gl_pipelines.mqtt.landing_reader import count_rows, read_table
 from gl_pipelines.resources.mqtt import MqttHealthResource
-from gl_pipelines.simulators.mqtt_broker import wait_for
+from gl_pipelines.simulators.mqtt_broker import CollectorProcess, PrivateMosquitto, wait_for
 from gl_pipelines.simulators.mqtt_publisher import EDGE_METRICS, gateway_topic
 
 BASE_MS = 1_796_000_000_000
@@ -76,3 +77,22 @@ def test_health_reports_collector_and_broker(broker, source, collector):
     assert not status.ok and "collector stopped" in status.detail
     unreachable = MqttHealthResource.from_source(source.model_copy(update={"port": 1}))
     assert "broker unreachable" in unreachable.health_check().detail
+
+
+def test_broker_outage_is_reported_and_the_collector_reconnects(source, tmp_path):
+    with PrivateMosquitto() as own_broker:
+        source = source.model_copy(update={"port": own_broker.port})
+        collector = CollectorProcess(source, tmp_path).start()
+        health = MqttHealthResource.from_source(source)
+        try:
+            own_broker.stop()
+            wait_for(lambda: not read_status(source.landing_path).connected, 15, "the collector to see the outage")
+            status = health.health_check()
+            assert not status.ok and "broker unreachable" in status.detail
+            own_broker.start()
+            wait_for(lambda: read_status(source.landing_path).connected, 30, "the collector to reconnect")
+            own_broker.publish_lines(gateway_topic("stack_o2"), [json.dumps({"ts": BASE_MS, "v": 5.0})])
+            wait_for(lambda: _landed(source) == 1, 10, "a message after the outage")
+            assert health.health_check().ok
+        finally:
+            collector.stop()
