@@ -20,7 +20,7 @@ def _landed(source) -> int:
 
 def test_kill_mid_burst_loses_nothing_and_duplicates_nothing(broker, source, collector):
     collector.start()
-    n = 30_000
+    n = 20_000
     lines = [json.dumps({"ts": BASE_MS + i, "v": 100 + i % 50}) for i in range(n)]
     burst = threading.Thread(target=broker.publish_lines, args=(gateway_topic("boiler_temp"), lines))
     burst.start()
