@@ -66,7 +66,7 @@ class Collector:
         units = {tag.name: tag.unit for tag in source.tags}
         self.sparkplug = SparkplugDecoder(units, self.store.load_state("sparkplug"))
         self.inbox: deque[Inbound] = deque()
-        self.landed = self.skipped_redeliveries = self.quarantined = 0
+        self.received = self.skipped_redeliveries = self.quarantined = 0
         self._rebirth_sent: dict[str, float] = {}
         self._wake: asyncio.Event | None = None
 
@@ -101,7 +101,7 @@ class Collector:
         if self.sparkplug.changed:
             batch.state, self.sparkplug.changed = self.sparkplug.state, False
         self.quarantined += len(batch.quarantined)
-        self.landed += len(messages)
+        self.received += len(messages)
         return batch, rebirths
 
     def _decode(self, message: Inbound, received_us: int, batch: Batch, rebirths: set[str]):
@@ -177,7 +177,7 @@ class Collector:
                 beat = time.monotonic()
                 self.store.set_status(
                     True,
-                    f"connected to {self.source.endpoint}; {self.landed} messages landed, "
+                    f"connected to {self.source.endpoint}; {self.received} messages received, "
                     f"{self.quarantined} quarantined, {self.skipped_redeliveries} redeliveries skipped",
                 )
         await self._drain(paho)
