@@ -13,7 +13,8 @@ aiomqtt owns the connection (asyncio socket integration, subscribe/publish). Two
 attributes are used on purpose, tested against aiomqtt 2.5: `_client` (the paho client, for
 `manual_ack_set`/`ack` and an `on_message` that keeps paho's DUP flag, which aiomqtt's Message drops,
 without a task per message) and `_disconnected` (the future aiomqtt resolves when the connection
-drops).
+drops). paho also reads the socket through `_ReadAhead` (one large read instead of three small ones per
+message).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ BATCH_MAX = 20_000
 """Messages per transaction: large enough to amortise the fsync, small enough to keep PUBACKs flowing."""
 HEARTBEAT_S = 5.0
 MAX_BACKOFF_S = 30.0
+READ_AHEAD = 256 * 1024
+"""Bytes per socket read. paho reads a packet with three recv() calls (type, length, body) and aiomqtt
+runs one event-loop pass per packet: ~3 syscalls and an epoll per message, most of the collector's time."""
 REBIRTH_THROTTLE_S = 10.0
 """One rebirth request per edge node in this time: a gap storm must not flood the node with NCMDs."""
 
@@ -55,6 +59,43 @@ class Inbound:
     qos: int
     dup: bool
     retain: bool
+
+
+class _ReadAhead:
+    """The connection's socket with paho's small reads served from one large read. `pending()` is what paho
+    and aiomqtt ask a TLS socket for bytes it holds; aiomqtt's reader keeps calling paho while it is > 0,
+    so buffered packets are all handled in the same pass instead of waiting for the next epoll."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+        self._data = b""
+        self._at = 0
+
+    def recv(self, size: int) -> bytes:
+        if self._at >= len(self._data):
+            self._data, self._at = self._sock.recv(READ_AHEAD), 0  # BlockingIOError passes through to paho
+            if not self._data:
+                return b""
+        chunk = self._data[self._at : self._at + size]
+        self._at += len(chunk)
+        return chunk
+
+    def pending(self) -> int:
+        return len(self._data) - self._at
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
+def _read_ahead(paho) -> None:
+    """Make paho read through `_ReadAhead`, before aiomqtt registers the socket with the event loop."""
+    register = paho.on_socket_open
+
+    def on_socket_open(client, userdata, sock) -> None:
+        client._sock = _ReadAhead(sock)
+        register(client, userdata, client._sock)
+
+    paho.on_socket_open = on_socket_open
 
 
 class Collector:
@@ -139,6 +180,7 @@ class Collector:
             paho = client._client
             paho.manual_ack_set(True)  # before connecting: queued messages arrive right after CONNACK
             paho.on_message = self._on_message
+            _read_ahead(paho)
             try:
                 async with client:
                     for topic_filter in self.source.topic_filters:
