@@ -33,12 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiomqtt  # noqa: E402
 from _common import emit  # noqa: E402
 
-from gl_pipelines.mqtt.config import load_mqtt_source  # noqa: E402
+from gl_pipelines.mqtt.config import DEMO_MQTT_CONFIG, load_mqtt_source  # noqa: E402
 from gl_pipelines.mqtt.landing_reader import landed_rows, read_table  # noqa: E402
 from gl_pipelines.simulators.mqtt_broker import CollectorProcess, PrivateMosquitto, wait_for  # noqa: E402
 
 TOPIC = "plant/gw1/boiler_temp/telemetry"
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "config" / "mqtt_demo.yaml"
 
 
 def _lines(count: int, first_ms: int) -> list[str]:
@@ -46,7 +45,7 @@ def _lines(count: int, first_ms: int) -> list[str]:
 
 
 def _source(broker: PrivateMosquitto, folder: Path, client_id: str):
-    return load_mqtt_source(DEMO_CONFIG).model_copy(
+    return load_mqtt_source(DEMO_MQTT_CONFIG).model_copy(
         update={"port": broker.port, "landing_path": folder / f"{client_id}.sqlite", "client_id": client_id}
     )
 

@@ -12,6 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+DEMO_MQTT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "mqtt_demo.yaml"
+"""The demo plant's MQTT source (tests, bench, scripts/ui)."""
 
 
 class _Strict(BaseModel):

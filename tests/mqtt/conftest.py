@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 
-from gl_pipelines.mqtt.config import MqttSourceConfig, load_mqtt_source
+from gl_pipelines.mqtt.config import DEMO_MQTT_CONFIG, MqttSourceConfig, load_mqtt_source
 from gl_pipelines.simulators.mqtt_broker import CollectorProcess, PrivateMosquitto
 from gl_pipelines.simulators.mqtt_publisher import DemoMqttPlant
 
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "config" / "mqtt_demo.yaml"
 _ids = itertools.count()
 
 
@@ -24,7 +22,7 @@ def broker():
 @pytest.fixture
 def source(broker, tmp_path) -> MqttSourceConfig:
     """The demo source on the private broker; a fresh client id, so no session leaks between tests."""
-    demo = load_mqtt_source(DEMO_CONFIG)
+    demo = load_mqtt_source(DEMO_MQTT_CONFIG)
     return demo.model_copy(
         update={
             "port": broker.port,

@@ -6,17 +6,16 @@ import pytest
 
 from gl_pipelines.mqtt import sparkplug_b_pb2 as pb
 from gl_pipelines.mqtt.collector import Collector, Inbound
-from gl_pipelines.mqtt.config import load_mqtt_source
+from gl_pipelines.mqtt.config import DEMO_MQTT_CONFIG, load_mqtt_source
 from gl_pipelines.mqtt.json_topics import JsonTopics, Malformed, filter_regex
 from gl_pipelines.mqtt.sparkplug import MalformedWithRebirth, SparkplugDecoder
-from tests.mqtt.conftest import DEMO_CONFIG
 
 NOW_US = 1_796_000_000_000_000
 
 
 @pytest.fixture
 def demo(tmp_path):
-    return load_mqtt_source(DEMO_CONFIG).model_copy(update={"landing_path": tmp_path / "landing.sqlite"})
+    return load_mqtt_source(DEMO_MQTT_CONFIG).model_copy(update={"landing_path": tmp_path / "landing.sqlite"})
 
 
 def test_topic_filters():
@@ -93,6 +92,6 @@ def test_redelivery_is_skipped_only_with_dup_flag_and_same_packet_id(demo):
 
 def test_a_bad_config_names_file_field_and_value(tmp_path):
     path = tmp_path / "mqtt.yaml"
-    path.write_text(DEMO_CONFIG.read_text().replace("publish_interval_s: 5", "publish_interval_s: -5"))
+    path.write_text(DEMO_MQTT_CONFIG.read_text().replace("publish_interval_s: 5", "publish_interval_s: -5"))
     with pytest.raises(ValueError, match=r"mqtt.yaml: publish_interval_s: .*greater than 0.*-5"):
         load_mqtt_source(path)
