@@ -10,11 +10,11 @@ same packet ids, and `LandingStore.is_redelivery` skips them. While the collecto
 queues the session's messages (up to its `max_queued_messages`: see the README).
 
 aiomqtt owns the connection (asyncio socket integration, subscribe/publish). Two of its private
-attributes are used on purpose, tested against aiomqtt 2.5: `_client` (the paho client, for
-`manual_ack_set`/`ack` and an `on_message` that keeps paho's DUP flag, which aiomqtt's Message drops,
+attributes are used on purpose, tested against aiomqtt 2.5 and paho 2.2: `_client` (the paho client, for
+`manual_ack_set` and an `on_message` that keeps paho's DUP flag, which aiomqtt's Message drops,
 without a task per message) and `_disconnected` (the future aiomqtt resolves when the connection
-drops). paho also reads the socket through `_ReadAhead` (one large read instead of three small ones per
-message).
+drops); and one of paho's, `_packet_queue`, to write a batch's PUBACKs as one buffer. paho also reads the
+socket through `_ReadAhead` (one large read instead of three small ones per message).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import signal
+import struct
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -85,6 +86,17 @@ class _ReadAhead:
 
     def __getattr__(self, name: str):
         return getattr(self._sock, name)
+
+
+_PUBACK = struct.Struct("!BBH")  # MQTT 3.1.1 §3.4: type 4, remaining length 2, packet id
+
+
+def _acknowledge(paho, messages: list[Inbound]) -> None:
+    """The PUBACKs of a landed batch as one write. `paho.ack()` queues each as its own packet, which aiomqtt
+    turns into a write registration and a `send()` per message."""
+    acks = b"".join(_PUBACK.pack(0x40, 2, message.mid) for message in messages if message.qos == 1)
+    if acks:
+        paho._packet_queue(0x40, acks, 0, 0)
 
 
 def _read_ahead(paho) -> None:
@@ -231,9 +243,7 @@ class Collector:
             messages = [self.inbox.popleft() for _ in range(min(self.batch_max, len(self.inbox)))]
             batch, wanted = self.process(messages, time.time_ns() // 1000)
             await asyncio.to_thread(self.store.land, batch)
-            for message in messages:
-                if message.qos:
-                    paho.ack(message.mid, message.qos)
+            _acknowledge(paho, messages)
             rebirths |= wanted
         return rebirths
 
