@@ -216,8 +216,11 @@ class Collector:
         while not stop.is_set():
             if not self.inbox:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                # Woken by a message or by stop; the timeout keeps the heartbeat and the disconnect check going.
+                waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+                await asyncio.wait(waiters, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
             disconnected = client._disconnected
             if disconnected.done():
                 raise aiomqtt.MqttError(f"disconnected: {disconnected.exception() or 'by the broker'}")
