@@ -36,20 +36,20 @@ LOOKBACK = timedelta(days=2)
 """Late messages older than this are a backfill for an operator, not an automatic re-run."""
 
 
-def due_hours(
-    hours: list[tuple[int, int]], materialized_rowid: dict[int, int | None], now: datetime, lateness: timedelta
-) -> list[tuple[int, int]]:
-    """(hour µs, its max rowid) of closed hours never materialized or with rows landed after their
-    materialization's read. `materialized_rowid`: hour -> rowid its latest materialization saw."""
-    closed_before = (now - lateness - timedelta(hours=1)).timestamp() * 1_000_000
-    due = []
-    for hour, max_rowid in hours:
-        if hour > closed_before:
-            continue
-        seen = materialized_rowid.get(hour)
-        if seen is None or max_rowid > seen:
-            due.append((hour, max_rowid))
-    return due
+def closed_hours(hours: list[tuple[int, int]], now: datetime, lateness: timedelta) -> list[tuple[int, int]]:
+    """The (hour µs, max rowid) of `hours` that closed at least `lateness` before `now`."""
+    cutoff = (now - lateness - timedelta(hours=1)).timestamp() * 1_000_000
+    return [(hour, max_rowid) for hour, max_rowid in hours if hour <= cutoff]
+
+
+def due_hours(hours: list[tuple[int, int]], materialized_rowid: dict[int, int | None]) -> list[tuple[int, int]]:
+    """Hours never materialized, or with rows landed after their latest materialization's read
+    (`materialized_rowid`: hour -> the landing rowid that read saw)."""
+    return [
+        (hour, max_rowid)
+        for hour, max_rowid in hours
+        if materialized_rowid.get(hour) is None or max_rowid > materialized_rowid[hour]
+    ]
 
 
 def build_mqtt_hours_sensor(
@@ -69,7 +69,8 @@ def build_mqtt_hours_sensor(
         now = datetime.now(UTC)
         if not source.landing_path.exists():
             return SkipReason(f"no landing area at {source.landing_path} yet: is gl-mqtt-collector running?")
-        hours = landed_hours(source.landing_path, now - LOOKBACK)
+        lateness = timedelta(minutes=source.lateness_minutes)
+        hours = closed_hours(landed_hours(source.landing_path, now - LOOKBACK), now, lateness)
         seen = {}
         for hour, _ in hours:
             partition = partitions.get_partition_key_for_timestamp(hour / 1_000_000)
@@ -78,9 +79,9 @@ def build_mqtt_hours_sensor(
             ).records
             metadata = records[0].asset_materialization.metadata if records else {}
             seen[hour] = metadata[LANDING_ROWID].value if LANDING_ROWID in metadata else None
-        due = due_hours(hours, seen, now, timedelta(minutes=source.lateness_minutes))
+        due = due_hours(hours, seen)
         if not due:
-            return SkipReason(f"{len(hours)} landed hour(s), none due")
+            return SkipReason(f"{len(hours)} closed hour(s) with landed messages, none due")
         requests = []
         for hour, max_rowid in due:
             partition = partitions.get_partition_key_for_timestamp(hour / 1_000_000)
