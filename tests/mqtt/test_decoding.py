@@ -95,3 +95,31 @@ def test_a_bad_config_names_file_field_and_value(tmp_path):
     path.write_text(DEMO_MQTT_CONFIG.read_text().replace("publish_interval_s: 5", "publish_interval_s: -5"))
     with pytest.raises(ValueError, match=r"mqtt.yaml: publish_interval_s: .*greater than 0.*-5"):
         load_mqtt_source(path)
+
+
+def test_process_quarantines_skips_retained_and_never_raises(demo):
+    collector = Collector(demo)
+    messages = [
+        Inbound("other/topic", b"{}", mid=1, qos=1, dup=False, retain=False),
+        Inbound("plant/gw1/boiler_temp/telemetry", b'{"ts": 1, "v": 2}', mid=2, qos=1, dup=False, retain=True),
+        Inbound("spBv1.0/plant/DDATA/edge9/d", b"\x08\x01", mid=3, qos=1, dup=False, retain=False),
+    ]
+    batch, rebirths = collector.process(messages, NOW_US)
+    assert batch.readings == [] and set(batch.keys) == {1, 2, 3}
+    assert [reason for _, reason, _ in batch.quarantined] == [
+        "no json_topics mapping matches this topic",
+        "DDATA from plant/edge9/d before its birth; rebirth requested",
+    ]
+    assert batch.events[0][1] == "retained_skipped" and rebirths == {"plant/edge9"}
+
+
+def test_sparkplug_quality_property():
+    decoder = SparkplugDecoder({"n/m": "kPa"})
+    decoder.decode("spBv1.0/g/NBIRTH/n", _payload(0, {"name": "m", "alias": 1, "datatype": pb.Float}), 0)
+    payload = pb.Payload(seq=1, timestamp=5)
+    metric = payload.metrics.add(alias=1, float_value=2.5)
+    metric.properties.keys.append("Quality")
+    metric.properties.values.add(type=pb.Int32, int_value=64)
+    assert decoder.decode("spBv1.0/g/NDATA/n", payload.SerializeToString(), 0).readings == [
+        (5_000, "n/m", 2.5, "kPa", "uncertain")
+    ]
