@@ -112,7 +112,7 @@ def scada_definitions(site, warehouse_path: str | Path):
     """(scada_readings, its asset checks, resources) from the project's own build_definitions."""
     from dagster import AssetKey
 
-    from gl_pipelines.definitions import build_definitions
+    from gl_pipelines.components.site_file import build_definitions
 
     defs = build_definitions(site, str(warehouse_path))
     (readings,) = [a for a in defs.assets if a.key == AssetKey("scada_readings")]

@@ -1,18 +1,19 @@
 """A year of `scada_daily_summary` backfilled through the real daemon: one run (single-run policy) vs one per day.
 
 Everything runs as real processes: the demo plant (on free ports, Modbus included; see orchestration.py), and,
-with the e2e harness's own fixtures (tests/e2e/conftest.py), a fresh PostgreSQL database and `dagster dev` on a
-copy of dagster_home/dagster.yaml. The site config is the demo site's SCADA source cut to a few tags (a
-temporary YAML file, $GL_SITE_CONFIG), so preparing the upstream stays affordable. Every run worker imports the
+with the e2e harness's own fixtures (tests/e2e/conftest.py), a fresh PostgreSQL database and the deployment
+(code server, daemon, webserver) on a copy of dagster_home/dagster.yaml. The site config is the demo site's
+SCADA source cut to a few tags (a temporary YAML file, $GL_SITE_CONFIG), so preparing the upstream stays
+affordable. Every run worker imports the
 code location afresh, and this benchmark lasts many minutes in a shared checkout, so all these processes run on
 a snapshot of the code taken (and import-checked) at the start.
 
-1. Preparation (not part of the figure): in the first `dagster dev` (single-run policy, as deployed), one
+1. Preparation (not part of the figure): in the first deployment (single-run policy, as deployed), one
    backfill of `scada_readings` over every hourly partition of the chosen plant days (America/Chicago, so
    the DST days have 23 and 25 hours; keys come from the partitions definitions). The daily summary refuses
    to run unless every hour was materialized with its blocking checks passed, in the same instance.
-2. Single run: in the same `dagster dev`, a backfill of `scada_daily_summary` over the plant days.
-3. Per partition: `dagster dev` restarted on the same database and warehouse with
+2. Single run: in the same deployment, a backfill of `scada_daily_summary` over the plant days.
+3. Per partition: the deployment restarted on the same database and warehouse with
    $GL_BACKFILL_PARTITIONS_PER_RUN=1, the same backfill again: one run per day.
 
 Each backfill is launched with GraphQL `launchPartitionBackfill`; its wall clock runs from the launch to the
@@ -128,10 +129,10 @@ def write_site_config(path: Path, n_tags: int) -> None:
 
 
 def snapshot_code(dest: Path, site_path: Path, attempts: int = 6) -> None:
-    """Copy what `dagster dev` loads into `dest`; retry while the copy does not import (a file mid-edit)."""
+    """Copy what the deployment loads into `dest`; retry while the copy does not import (a file mid-edit)."""
     for attempt in range(1, attempts + 1):
         shutil.rmtree(dest, ignore_errors=True)
-        for name in ("gl_pipelines", "config", "dagster_home"):
+        for name in ("gl_pipelines", "config", "dagster_home", "deploy"):
             shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(REPO / "workspace.yaml", dest)
         loaded = subprocess.run(
@@ -302,7 +303,7 @@ def main() -> None:
 
     # The e2e fixtures as plain context managers (pytest keeps the decorated function in __wrapped__).
     pg_database = contextmanager(e2e.pg_database.__wrapped__)
-    dagster_dev = contextmanager(e2e.dagster_dev.__wrapped__)
+    deployment = contextmanager(e2e.deployment.__wrapped__)
 
     from gl_pipelines.config import load_site_config
 
@@ -327,8 +328,8 @@ def main() -> None:
         split_dir.mkdir()
         with environment(**{PER_RUN_ENV: None}):
             started = time.perf_counter()
-            with dagster_dev(single_dir, database, endpoint) as dev:
-                log(f"dagster dev (single-run policy) up in {time.perf_counter() - started:.0f} s at {dev.url}")
+            with deployment(single_dir, database, endpoint, e2e.cems_folders.__wrapped__(single_dir)) as dev:
+                log(f"deployment (single-run policy) up in {time.perf_counter() - started:.0f} s at {dev.url}")
                 prep = run_backfill(dev, database, "scada_readings", hours, "preparation", timeout_s=1800)
                 if prep["status"] != "COMPLETED_SUCCESS" or prep["partitions_materialized"] != len(hours):
                     raise RuntimeError(f"preparation failed: {prep}\n{dev.log_tail()}")
@@ -338,8 +339,8 @@ def main() -> None:
             shutil.copy(path, split_dir / path.name)
         with environment(**{PER_RUN_ENV: "1"}):
             started = time.perf_counter()
-            with dagster_dev(split_dir, database, endpoint) as dev:
-                log(f"dagster dev ({PER_RUN_ENV}=1) up in {time.perf_counter() - started:.0f} s at {dev.url}")
+            with deployment(split_dir, database, endpoint, e2e.cems_folders.__wrapped__(split_dir)) as dev:
+                log(f"deployment ({PER_RUN_ENV}=1) up in {time.perf_counter() - started:.0f} s at {dev.url}")
                 split = run_backfill(dev, database, "scada_daily_summary", days, "per_partition", timeout_s=2700)
 
     ok = all(

@@ -52,7 +52,7 @@ def main() -> None:
     )
 
     from gl_pipelines.assets.partitions import site_hourly_partitions
-    from gl_pipelines.definitions import build_definitions
+    from gl_pipelines.components.site_file import build_definitions
     from gl_pipelines.resources.opcua import OpcUaResource
     from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 

@@ -45,13 +45,13 @@ from gl_pipelines.assets.reports import (  # noqa: E402
     CEMS_COLUMNS,
     PRODUCTION_COLUMNS,
     REPORT_COLUMNS,
-    _balance_summary,
-    _rows_in,
-    _section,
+    balance_summary,
     cems_hours_in_balance_days,
     production_frame,
     read_frames,
     report_read,
+    rows_in,
+    section,
     site_monthly_partitions,
     stored_reports,
 )
@@ -229,7 +229,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
     with part("report functions + checks + summaries"):
         balance = eb.energy_balance(summary, reporting.units, reporting.energy_balance, timezone)
         energy_balance_checks(balance)
-        _balance_summary(balance)
+        balance_summary(balance)
     with part("metadata charts"):
         labels = [f"{r.unit_name} {pd.Timestamp(r.day).tz_convert(timezone):%m-%d}" for r in balance.itertuples()]
         bar_chart(
@@ -306,7 +306,7 @@ def all_reports(path: Path, timezone: str, site, out: Path, csv: bool) -> None:
     no_results = pd.DataFrame(columns=["asset", "check", "partition", "run_id", "passed", "description"])
     for key, (start, end) in months.items():
         with part("HTML charts"):
-            sections = [_section(name, _rows_in(frame, name, start, end), timezone) for name, frame in frames.items()]
+            sections = [section(name, rows_in(frame, name, start, end), timezone) for name, frame in frames.items()]
         with part("HTML pages"):
             checks = write_html(out / "monthly" / f"checks_{key}.html", render_check_results(key, no_results))
             write_html(

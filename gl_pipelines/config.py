@@ -25,8 +25,12 @@ from gl_pipelines.reporting.settings import ReportingConfig
 from gl_pipelines.reporting.units import PintUnit, validate_unit
 from gl_pipelines.scrub import excerpt, scrub
 
-DEMO_SITE_CONFIG = Path(__file__).resolve().parents[1] / "config" / "demo_site.yaml"
+_SOURCE_TREE = Path(__file__).resolve().parents[1]
+DEMO_SITE_CONFIG = _SOURCE_TREE / "config" / "demo_site.yaml"
 SITE_CONFIG_ENV = "GL_SITE_CONFIG"
+# Relative paths in the site config (and the default warehouse) are taken from the source checkout; an
+# installed package (a wheel, a container image) has none, so they are taken from the working directory.
+PROJECT_ROOT = _SOURCE_TREE if (_SOURCE_TREE / "pyproject.toml").is_file() else Path.cwd()
 MAX_YAML_NODES = 1_000_000
 """A site file may not expand (aliases counted at each use) past this many YAML nodes: 1,006 tags
 take about 11,000, and a 400-byte alias bomb expands to hundreds of millions."""
@@ -253,14 +257,16 @@ class AppendixD(_Strict):
     """A unit monitored by 40 CFR 75 Appendix D (fuel flowmeter + fuel sampling) instead of flow/SO2 CEMS."""
 
     fuel: Literal["pipeline_natural_gas", "natural_gas", "oil"] = Field(
-        description="'pipeline_natural_gas' may use the 0.0006 lb/mmBtu SO2 default (App. D §2.3.1.4)."
+        description="'pipeline_natural_gas' may use the 0.0006 lb/mmBtu SO2 default (App. D §2.3.1.4, paragraph "
+        "not verified)."
     )
     gcv: float = Field(gt=0, description="Gross calorific value: Btu/100 scf (gas) or Btu/lb (oil).")
     sulfur: float | None = Field(
         default=None, ge=0, description="Sulfur content: grain/100 scf (gas) or weight percent (oil)."
     )
     so2_from: Literal["default_rate", "sulfur"] = Field(
-        default="default_rate", description="SO2 by the App. D §2.3.1.4 default rate or from sulfur content."
+        default="default_rate",
+        description="SO2 by the 0.0006 lb/mmBtu default rate (D-5) or from sulfur content (D-2/D-4).",
     )
 
     @model_validator(mode="after")
@@ -298,8 +304,10 @@ class CemsUnit(_Strict):
     moisture_default_pct: float | None = Field(
         default=None, ge=0, lt=100, description="Stack moisture % used when moisture_method is 'default'."
     )
-    so2_method: Literal["cems", "default_rate"] = Field(
-        default="cems", description="'default_rate': Appendix D default SO2 rate x heat input (gas units)."
+    so2_method: Literal["cems", "default_rate", "appendix_d"] = Field(
+        default="cems",
+        description="'default_rate': a default SO2 rate x heat input (gas units with a CEMS heat input); "
+        "'appendix_d': SO2 from the metered fuel as `appendix_d` says (D-5 default rate or D-2/D-4 sulfur).",
     )
     so2_default_rate_lb_mmbtu: float | None = Field(default=None, gt=0, description="e.g. 0.0006 pipeline gas.")
     nox_method: Literal["ppm", "rate"] = Field(
@@ -312,14 +320,18 @@ class CemsUnit(_Strict):
         "hour's heat input and the fuel's carbon F-factor (App. G Eq. G-4), as EPA computes gas- and oil-fired units.",
     )
     appendix_d: AppendixD | None = Field(
-        default=None, description="Fuel-flow monitoring (App. D) of the unit's fuel: GCV and sulfur (see fuel_based)."
+        default=None,
+        description="Fuel-flow monitoring (App. D) instead of flow and SO2 monitors: heat input from the hour's "
+        "fuel flow x GCV (D-6/D-8); needs so2_method 'appendix_d' and co2_method 'appendix_g'.",
     )
     so2_mpc_ppm: float | None = Field(default=None, gt=0, description="SO2 maximum potential concentration.")
     co2_mpc_pct: float = Field(gt=0, le=100, description="CO2 maximum potential concentration, %.")
     o2_min_pct: float = Field(default=0.0, ge=0, lt=20.9, description="O2 value substituted when O2 PMA < 80 %.")
     nox_mpc_ppm: float | None = Field(default=None, gt=0, description="NOx maximum potential concentration, ppm.")
     nox_mer_lb_mmbtu: float = Field(gt=0, description="NOx maximum potential emission rate, lb/mmBtu.")
-    flow_mpf_scfh: float = Field(gt=0, description="Maximum potential stack flow rate, scfh (wet).")
+    flow_mpf_scfh: float | None = Field(
+        default=None, gt=0, description="Maximum potential stack flow rate, scfh (wet); not for an App. D unit."
+    )
     max_load_mw: float = Field(gt=0, description="Maximum hourly gross load; sets the ten load ranges.")
 
     @model_validator(mode="before")
@@ -340,10 +352,18 @@ class CemsUnit(_Strict):
             raise ValueError("so2_method 'cems' needs so2_mpc_ppm (maximum potential concentration)")
         if self.nox_method == "ppm" and self.nox_mpc_ppm is None:
             raise ValueError("nox_method 'ppm' needs nox_mpc_ppm (maximum potential concentration)")
+        if self.appendix_d is None:
+            if self.so2_method == "appendix_d":
+                raise ValueError("so2_method 'appendix_d' needs appendix_d (the metered fuel's GCV and sulfur)")
+            if self.flow_mpf_scfh is None:
+                raise ValueError("a unit with a stack flow monitor needs flow_mpf_scfh (maximum potential flow)")
+        elif (self.so2_method, self.co2_method) != ("appendix_d", "appendix_g"):
+            raise ValueError(
+                "an appendix_d unit has no flow or SO2 monitor: set so2_method 'appendix_d' and co2_method 'appendix_g'"
+            )
         return self
 
 
-PROJECT_ROOT = DEMO_SITE_CONFIG.parents[1]
 # The PLC block carries the raw schema's values and statuses, one point per field.
 CEMS_PLC_VALUE_FIELDS = tuple(CEMS_VALUE_COLUMNS)
 CEMS_PLC_STATUS_FIELDS = tuple(CEMS_STATUS_COLUMNS)
@@ -562,6 +582,30 @@ class ErpEntity(_Strict):
     filter: str | None = Field(default=None, description="Extra $filter, e.g. \"Plant eq '1000'\".")
 
 
+class ErpEntitySet(_Strict):
+    """Any entity set as its own asset: key, columns, an optional date (daily partitions on the site's
+    clock) or none (the whole set replaced on each run), and the blocking checks that fit."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Asset name, e.g. sales_orders.")
+    entity_set: str = Field(min_length=1, description="OData entity set, e.g. SalesOrderSet.")
+    fields: dict[str, str] = Field(min_length=1, description="Our column -> OData property name.")
+    key: list[str] = Field(min_length=1, description="Columns that identify a row (checked unique).")
+    date_column: str | None = Field(
+        default=None, description="Column the daily partitions window on; none: a full refresh."
+    )
+    required: list[str] = Field(default=[], description="Columns every row must have (checked not null).")
+    filter: str | None = Field(default=None, description="Extra $filter, e.g. \"CurrencyCode eq 'EUR'\".")
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _columns_mapped(self) -> ErpEntitySet:
+        named = [*self.key, *self.required, *([self.date_column] if self.date_column else [])]
+        missing = [column for column in named if column not in self.fields]
+        if missing:
+            raise ValueError(f"entity set {self.name}: {', '.join(missing)} must be in fields")
+        return self
+
+
 class ErpSource(_Strict):
     """An SAP OData v2 service (Gateway): documents for the fuel and production reports."""
 
@@ -572,10 +616,11 @@ class ErpSource(_Strict):
     page_size: int | None = Field(default=5000, gt=0, description="$top per request; null = server paging only.")
     units: dict[str, PintUnit] = Field(min_length=1, description="Allowed ERP unit codes -> pint unit, e.g. M3: m**3.")
     currencies: list[str] = Field(default=["USD"], min_length=1, description="Allowed currency codes.")
-    fuel_receipts: ErpEntity
-    production: ErpEntity
-    materials: ErpEntity
-    plants: ErpEntity
+    fuel_receipts: ErpEntity | None = Field(default=None, description="Role read by the GHG inventory.")
+    production: ErpEntity | None = Field(default=None, description="Role read by the emissions intensity.")
+    materials: ErpEntity | None = None
+    plants: ErpEntity | None = None
+    entity_sets: list[ErpEntitySet] = Field(default=[], description="Further entity sets, one asset each.")
     change_lookback_days: int = Field(
         default=92, ge=1, le=3660, description="Stored plant days the change sensor compares with the ERP."
     )
@@ -592,12 +637,24 @@ class ErpSource(_Strict):
     @model_validator(mode="after")
     def _columns_mapped(self) -> ErpSource:
         for name, required in ERP_REQUIRED_COLUMNS.items():
+            if getattr(self, name) is None:
+                continue
             missing = [column for column in required if column not in getattr(self, name).fields]
             if missing:
                 raise ValueError(f"{name}.fields must map {', '.join(missing)} to OData properties")
+        names = [*self.roles(), *(entity.name for entity in self.entity_sets)]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate entity set name {duplicates[0]!r}")
+        if not names:
+            raise ValueError("no entity set: give entity_sets or a role (fuel_receipts, production, ...)")
         if self.auth == "oauth2" and not self.token_url:
             raise ValueError("auth 'oauth2' needs token_url")
         return self
+
+    def roles(self) -> list[str]:
+        """The fixed roles configured (fuel_receipts, production, materials, plants)."""
+        return [name for name in ERP_REQUIRED_COLUMNS if getattr(self, name) is not None]
 
 
 class SiteConfig(_Strict):
@@ -695,8 +752,14 @@ class _YamlTooLarge(ValueError):
 
 
 def load_site_config(path: str | Path | None = None) -> SiteConfig:
-    """Load the site config from `path`, else $GL_SITE_CONFIG, else the demo site."""
-    path = Path(path or os.environ.get(SITE_CONFIG_ENV) or DEMO_SITE_CONFIG)
+    """Load the site config from `path`, else $GL_SITE_CONFIG, else the demo site (in a source checkout)."""
+    path = path or os.environ.get(SITE_CONFIG_ENV)
+    if not path and not DEMO_SITE_CONFIG.is_file():
+        raise SiteConfigError(
+            f"no site config: set {SITE_CONFIG_ENV} to the site's YAML file (an installed package has no demo "
+            "site; the demo's is config/demo_site.yaml in the source repository)"
+        )
+    path = Path(path or DEMO_SITE_CONFIG)
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -32,8 +32,9 @@ import duckdb
 from dagster import DagsterInstance, build_sensor_context, materialize, partition_loading_context
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, site_hourly_partitions
+from gl_pipelines.components.shared import DEFAULT_WAREHOUSE
+from gl_pipelines.components.site_file import build_definitions, with_environment
 from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.definitions import DEFAULT_WAREHOUSE, build_definitions, with_environment
 from gl_pipelines.simulators.cems_dahs import write_day
 from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 

@@ -37,9 +37,16 @@ SECRET_ENV_VARS = (
     "GL_ERP_CLIENT_SECRET",
     "GL_ERP_PASSWORD",
 )
-"""Environment variables whose values are secrets (the EnvVar-backed resource fields in definitions.py)."""
+"""Environment variables whose values are secrets (the EnvVar-backed resource fields of a single-site file,
+components/site_file.py); a defs.yaml names its own (`password_env: ...`), added by `declare_secret_env`."""
 
 _registered: set[str] = set()
+_declared_env: set[str] = set()
+
+
+def declare_secret_env(name: str) -> None:
+    """Treat the value of environment variable `name` as a secret (a defs.yaml declared it as one)."""
+    _declared_env.add(name)
 
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@?#]+@")
 _WEBHOOK_PATHS = re.compile(
@@ -96,7 +103,7 @@ def known_secrets(environ: os._Environ | dict | None = None) -> list[str]:
     """Every known secret in its travelling spellings, longest first (so a URL masks before its parts)."""
     environ = os.environ if environ is None else environ
     found: set[str] = set(_registered)
-    for name in SECRET_ENV_VARS:
+    for name in (*SECRET_ENV_VARS, *sorted(_declared_env)):
         found.update(secret_forms(environ.get(name)))
     return sorted(found, key=len, reverse=True)
 

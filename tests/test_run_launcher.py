@@ -22,8 +22,8 @@ from dagster._core.launcher import WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import load_site_config
-from gl_pipelines.definitions import build_definitions
 from gl_pipelines.run_launcher import WorkerCheckingRunLauncher, WorkerProcess, run_worker, worker_status
 
 REPO = Path(__file__).resolve().parents[1]

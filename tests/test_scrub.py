@@ -56,7 +56,8 @@ def test_filter_scrubs_log_records(caplog, monkeypatch):
 
 
 def test_every_secret_env_var_of_the_definitions_is_known():
-    source = (Path(__file__).parents[1] / "gl_pipelines" / "definitions.py").read_text()
-    names = set(re.findall(r'_secret\("(GL_\w+)"\)', source))
+    components = Path(__file__).parents[1] / "gl_pipelines" / "components"
+    source = "".join((components / name).read_text() for name in ("site_file.py", "shared.py"))
+    names = set(re.findall(r'secret_if_set\("(GL_\w+)"\)', source))
     secret_like = {n for n in names if re.search(r"PASSWORD|TOKEN|SECRET|URL", n)}
     assert secret_like and secret_like <= set(SECRET_ENV_VARS)

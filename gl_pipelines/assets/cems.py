@@ -179,7 +179,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
                 ),
             }
         )
-        yield from audited(rows, metadata, raw_results(source, rows, start, end))
+        yield from audited(context, rows, metadata, raw_results(source, rows, start, end))
 
     @asset(
         partitions_def=daily,

@@ -15,6 +15,8 @@ a malformed file (a missing figure column, a value that is not a clean number, a
 
 import hashlib
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -108,80 +110,115 @@ def _period(source: CemsSource) -> str:
     return "year" if source.epa_complete_period == "year" else "quarter"
 
 
+_IMPORT_ASSET = {
+    "io_manager_key": "warehouse",
+    "group_name": "cems",
+    "kinds": {"csv", "duckdb"},
+    "pool": WAREHOUSE_POOL,
+}
+"""How both EPA import assets are stored and grouped."""
+
+
+@dataclass(frozen=True)
+class _EpaImport:
+    """What differs between the EPA imports; `_load` does the rest the same way for each."""
+
+    asset_name: str
+    folder: Path | None
+    read: Callable[[list[Path]], pd.DataFrame]
+    counted: str  # "hours" or "days": what a unit's period can lack
+    lst_column: str  # the local-standard-time column completeness is checked on
+    step: str
+    window_column: str
+    what: str  # the files, as the query metadata names them
+    resource_version: str
+
+
+def _load(source: CemsSource, spec: _EpaImport) -> tuple[pd.DataFrame, dict]:
+    """Read every file of the folder, enforce the completeness rule (raising before anything is written),
+    and the provenance of what was read."""
+    began = time.perf_counter()
+    files = _files(spec.folder, spec.asset_name)
+    frame = _read(spec.asset_name, spec.read, files)
+    report = coverage(frame, _period(source), time_column=spec.lst_column, step=spec.step)
+    short = _complete_or_fail(source, spec.asset_name, report, spec.counted)
+    column = frame[spec.window_column]
+    # a naive LST day is shown as that date in UTC: the window names the days read, not instants
+    first, last = ((t if t.tzinfo else t.tz_localize(UTC)).to_pydatetime() for t in (column.min(), column.max()))
+    metadata = provenance_metadata(
+        endpoint=f"file://{spec.folder}",
+        window=(first, last),
+        query=f"{len(files)} {spec.what}",
+        payload_sha256=_digest(files),
+        resource_version=spec.resource_version,
+        duration_s=time.perf_counter() - began,
+        frame=frame,
+    )
+    metadata.update(
+        {"files": MetadataValue.json([path.name for path in files]), "incomplete_periods": MetadataValue.json(short)}
+    )
+    return frame, metadata
+
+
 def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
     """The EPA history assets for the folders the CEMS source configures (none without them)."""
     assets = []
     offsets = source.epa_utc_offsets()
+    hourly_import = _EpaImport(
+        "cems_campd_hourly",
+        source.epa_folder,
+        lambda paths: read_epa_hourly(paths, facility_utc_offsets=offsets),
+        "hours",
+        "hour_start_lst",
+        "h",
+        "hour_start_utc",
+        "EPA hourly file(s)",
+        "gl-pipelines-epa-campd/2",
+    )
+    daily_import = _EpaImport(
+        "cems_epa_daily",
+        source.epa_daily_folder,
+        read_epa_daily,
+        "days",
+        "day_lst",
+        "D",
+        "day_lst",
+        "EPA daily file(s); window = first and last LST day",
+        "gl-pipelines-epa-daily/1",
+    )
 
     @asset(
-        io_manager_key="warehouse",
-        group_name="cems",
-        kinds={"csv", "duckdb"},
-        pool=WAREHOUSE_POOL,
+        **_IMPORT_ASSET,
         description=f"EPA CAMPD/AMPD hourly emissions published for units, from every .csv/.zip in "
         f"{source.epa_folder}; reloaded whole (unpartitioned: EPA republishes whole files). A bad or "
         "incomplete file fails the run and leaves the stored table as it was.",
     )
     def cems_campd_hourly(context: AssetExecutionContext) -> Output[pd.DataFrame]:
-        began = time.perf_counter()
-        files = _files(source.epa_folder, "cems_campd_hourly")
-        epa = _read("cems_campd_hourly", lambda paths: read_epa_hourly(paths, facility_utc_offsets=offsets), files)
-        report = coverage(epa, _period(source))
-        short = _complete_or_fail(source, "cems_campd_hourly", report, "hours")
-        metadata = provenance_metadata(
-            endpoint=f"file://{source.epa_folder}",
-            window=(epa["hour_start_utc"].min().to_pydatetime(), epa["hour_start_utc"].max().to_pydatetime()),
-            query=f"{len(files)} EPA hourly file(s)",
-            payload_sha256=_digest(files),
-            resource_version="gl-pipelines-epa-campd/2",
-            duration_s=time.perf_counter() - began,
-            frame=epa,
-        )
+        epa, metadata = _load(source, hourly_import)
         per_unit = epa.groupby(["facility_id", "unit_id"])["co2_mass_tons"].sum()
         labels = [f"{facility}:{unit}" for facility, unit in per_unit.index]
         chart = bar_chart(labels, {"CO2": per_unit.tolist()}, "CO2 published by EPA per unit", "short tons")
         metadata.update(
             {
-                "files": MetadataValue.json([path.name for path in files]),
                 "units": len(per_unit),
                 "facility_utc_offsets": MetadataValue.json({str(k): v for k, v in offsets.items()}),
-                "incomplete_periods": MetadataValue.json(short),
                 "chart": chart_metadata(chart, "EPA CO2 per unit"),
             }
         )
         return Output(epa, metadata=metadata)
 
     @asset(
-        io_manager_key="warehouse",
-        group_name="cems",
-        kinds={"csv", "duckdb"},
-        pool=WAREHOUSE_POOL,
+        **_IMPORT_ASSET,
         description=f"EPA daily emissions per unit (DLY_<year><state>Q<n>.csv or CAMPD daily; masses in short "
         f"tons), from every .csv/.zip in {source.epa_daily_folder}; reloaded whole. A bad or incomplete file "
         "fails the run and leaves the stored table as it was.",
     )
     def cems_epa_daily(context: AssetExecutionContext) -> Output[pd.DataFrame]:
-        began = time.perf_counter()
-        files = _files(source.epa_daily_folder, "cems_epa_daily")
-        daily = _read("cems_epa_daily", read_epa_daily, files)
-        report = coverage(daily, _period(source), time_column="day_lst", step="D")
-        short = _complete_or_fail(source, "cems_epa_daily", report, "days")
-        first, last = daily["day_lst"].min(), daily["day_lst"].max()
-        metadata = provenance_metadata(
-            endpoint=f"file://{source.epa_daily_folder}",
-            window=(first.to_pydatetime().replace(tzinfo=UTC), last.to_pydatetime().replace(tzinfo=UTC)),
-            query=f"{len(files)} EPA daily file(s); window = first and last LST day",
-            payload_sha256=_digest(files),
-            resource_version="gl-pipelines-epa-daily/1",
-            duration_s=time.perf_counter() - began,
-            frame=daily,
-        )
+        daily, metadata = _load(source, daily_import)
         metadata.update(
             {
-                "files": MetadataValue.json([path.name for path in files]),
                 "units": int(daily.groupby(["facility_id", "unit_id"]).ngroups),
                 "so2_tons": float(daily["so2_mass_tons"].sum()),
-                "incomplete_periods": MetadataValue.json(short),
             }
         )
         return Output(daily, metadata=metadata)

@@ -23,13 +23,15 @@ from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site
 from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.checks.erp import MAX_LISTED, ErpAudit, erp_audits, outside_window
 from gl_pipelines.checks.wap import audited
-from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpSource
+from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpEntitySet, ErpSource
 from gl_pipelines.resources.erp import RESOURCE_VERSION, EntityQuery, ErpExtract, ErpPagingError, ErpResource
 from gl_pipelines.resources.http import HttpTransientError, step_retry
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.schedules import partition_schedule
 
 TRANSIENT_STEP_RETRIES = 2
+DOCUMENT_ROLES = ("fuel_receipts", "production")
 STEP_RETRY_WAIT_S = 120
 
 
@@ -42,6 +44,11 @@ def entity_query(kind: str, entity: ErpEntity) -> EntityQuery:
         date_column="posting_date" if "posting_date" in entity.fields else None,
         filter=entity.filter,
     )
+
+
+def entity_set_query(entity: ErpEntitySet) -> EntityQuery:
+    """The resource query for one generic entity set."""
+    return EntityQuery(entity.entity_set, dict(entity.fields), tuple(entity.key), entity.date_column, entity.filter)
 
 
 def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuery, window, audit: ErpAudit):
@@ -94,84 +101,112 @@ def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuer
         "delta_offered": extract.delta_link is not None,
     }
     context.log.info(f"{query.entity_set}: {len(frame)} rows in {extract.pages} pages ({extract.mode})")
-    yield from audited(frame, metadata, audit.results(frame, window))
+    yield from audited(context, frame, metadata, audit.results(frame, window))
 
 
-def build_erp_assets(source: ErpSource, timezone: str) -> list[AssetsDefinition]:
+def build_erp_assets(source: ErpSource, timezone: str, names: InstanceNames | None = None) -> list[AssetsDefinition]:
+    """One asset per configured role (erp_fuel_receipts, ...) and per generic entity set of one OData instance."""
+    names = names or InstanceNames.single("erp")
     daily = site_daily_partitions(timezone)
-    audits = erp_audits(source, timezone)
+    audits = erp_audits(source, timezone, names.key)
 
-    def documents(kind: str, description: str) -> AssetsDefinition:
-        query = entity_query(kind, getattr(source, kind))
-        audit = audits[f"erp_{kind}"]
+    def entity_asset(name: str, query: EntityQuery, dated: bool, description: str) -> AssetsDefinition:
+        audit = audits[name]
 
         @asset(
-            name=f"erp_{kind}",
-            partitions_def=daily,
-            backfill_policy=backfill_policy(),
+            name=name,
+            partitions_def=daily if dated else None,
+            backfill_policy=backfill_policy() if dated else None,
             io_manager_key="warehouse",
-            group_name="erp",
             kinds={"odata", "duckdb"},
-            metadata={"partition_expr": "posting_date"},
+            metadata={"partition_expr": query.date_column} if dated else None,
             check_specs=audit.specs(),
             pool=WAREHOUSE_POOL,
             description=description,
+            required_resource_keys={names.resource_key},
+            **names.asset_args("erp"),
         )
-        def _documents(context: AssetExecutionContext, erp: ErpResource) -> Iterator:
-            yield from _extract(context, erp, query, utc_window(context.partition_time_window), audit)
+        def _entity(context: AssetExecutionContext) -> Iterator:
+            erp: ErpResource = getattr(context.resources, names.resource_key)
+            window = utc_window(context.partition_time_window) if dated else None
+            yield from _extract(context, erp, query, window, audit)
 
-        return _documents
+        return _entity
 
-    def master(kind: str, description: str) -> AssetsDefinition:
-        query = entity_query(kind, getattr(source, kind))
-        audit = audits[f"erp_{kind}"]
-
-        @asset(
-            name=f"erp_{kind}",
-            io_manager_key="warehouse",
-            group_name="erp",
-            kinds={"odata", "duckdb"},
-            check_specs=audit.specs(),
-            pool=WAREHOUSE_POOL,
-            description=description,
+    descriptions = {
+        "fuel_receipts": "Fuel goods receipts per plant day (posting date), one row per document item.",
+        "production": "Production confirmations per plant day (posting date), one row per confirmation.",
+        "materials": "Material master (replaced whole on each run).",
+        "plants": "Plants (replaced whole on each run).",
+    }
+    built = [
+        entity_asset(
+            f"erp_{role}", entity_query(role, getattr(source, role)), role in DOCUMENT_ROLES, descriptions[role]
         )
-        def _master(context: AssetExecutionContext, erp: ErpResource) -> Iterator:
-            yield from _extract(context, erp, query, None, audit)
+        for role in source.roles()
+    ]
+    for entity in source.entity_sets:
+        query = EntityQuery(
+            entity.entity_set, dict(entity.fields), tuple(entity.key), entity.date_column, entity.filter
+        )
+        refresh = f"{entity.date_column} per plant day" if entity.date_column else "replaced whole on each run"
+        built.append(
+            entity_asset(
+                entity.name,
+                query,
+                entity.date_column is not None,
+                entity.description or f"{entity.entity_set} ({refresh}).",
+            )
+        )
+    return built
 
-        return _master
 
-    return [
-        documents("fuel_receipts", "Fuel goods receipts per plant day (posting date), one row per document item."),
-        documents("production", "Production confirmations per plant day (posting date), one row per confirmation."),
-        master("materials", "Material master (replaced whole on each run)."),
-        master("plants", "Plants (replaced whole on each run)."),
+def dated_asset_names(source: ErpSource) -> list[str]:
+    """Names of the ERP assets partitioned by plant day (the daily job's and the change sensor's)."""
+    return [f"erp_{role}" for role in source.roles() if role in DOCUMENT_ROLES] + [
+        entity.name for entity in source.entity_sets if entity.date_column
     ]
 
 
-def build_erp_jobs(source: ErpSource, timezone: str) -> tuple[list, list]:
-    """(jobs, schedules): documents daily after the plant day closes, master data once a day."""
+def build_erp_jobs(source: ErpSource, timezone: str, names: InstanceNames | None = None) -> tuple[list, list]:
+    """(jobs, schedules): dated entity sets daily after the plant day closes, the others once a day."""
+    names = names or InstanceNames.single("erp")
     daily = site_daily_partitions(timezone)
-    documents_job = define_asset_job(
-        "erp_daily_job",
-        selection=AssetSelection.assets("erp_fuel_receipts", "erp_production"),
-        tags={"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)},
-        description="Daily ERP documents (fuel receipts, production) with their blocking checks.",
-    )
-    master_job = define_asset_job(
-        "erp_master_data_job",
-        selection=AssetSelection.assets("erp_materials", "erp_plants"),
-        tags={"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)},
-        description="ERP material master and plants, replaced whole.",
-    )
-    schedules = [
+    dated = dated_asset_names(source)
+    whole = [f"erp_{role}" for role in source.roles() if role not in DOCUMENT_ROLES] + [
+        entity.name for entity in source.entity_sets if not entity.date_column
+    ]
+    tags = {"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)}
+    jobs, schedules = [], []
+    if dated:
+        documents_job = define_asset_job(
+            names.job("erp_daily_job"),
+            selection=AssetSelection.assets(*(names.key(name) for name in dated)),
+            tags=tags,
+            description="Daily ERP documents with their blocking checks.",
+        )
+        jobs.append(documents_job)
         # 02:00 plant time: goods receipts of the closed day are usually posted by then.
-        partition_schedule(documents_job, daily, minute_of_hour=0, hour_of_day=2, source_resource_key="erp"),
-        ScheduleDefinition(
-            name="erp_master_data_job_schedule",
-            job=master_job,
-            cron_schedule="30 1 * * *",
-            execution_timezone=timezone,
-            description="Refreshes the ERP master data before the daily documents run.",
-        ),
-    ]
-    return [documents_job, master_job], schedules
+        schedules.append(
+            partition_schedule(
+                documents_job, daily, minute_of_hour=0, hour_of_day=2, source_resource_key=names.resource_key
+            )
+        )
+    if whole:
+        master_job = define_asset_job(
+            names.job("erp_master_data_job"),
+            selection=AssetSelection.assets(*(names.key(name) for name in whole)),
+            tags=tags,
+            description="ERP entity sets without a date (master data), replaced whole.",
+        )
+        jobs.append(master_job)
+        schedules.append(
+            ScheduleDefinition(
+                name=f"{master_job.name}_schedule",
+                job=master_job,
+                cron_schedule="30 1 * * *",
+                execution_timezone=timezone,
+                description="Refreshes the ERP master data before the daily documents run.",
+            )
+        )
+    return jobs, schedules

@@ -18,6 +18,7 @@ from dagster import (
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.checks.historian import historian_audit
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds, HistorianSource
 from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianResource, pi_tags
 from gl_pipelines.resources.http import HttpTransientError, step_retry
@@ -28,18 +29,20 @@ STEP_RETRY_WAIT_S = 120
 
 
 def build_historian_assets(
-    source: HistorianSource, thresholds: CheckThresholds, timezone: str
+    source: HistorianSource, thresholds: CheckThresholds, timezone: str, names: InstanceNames | None = None
 ) -> list[AssetsDefinition]:
-    """The historian assets for one site's PI Web API; plant days in the site's `timezone`."""
+    """The historian assets of one PI Web API instance; plant days in its site's `timezone`."""
+    names = names or InstanceNames.single("historian")
     tags = pi_tags(source)
-    audit = historian_audit(source, thresholds, timezone)
+    audit = historian_audit(source, thresholds, timezone, names.key("historian_recorded"))
 
     @asset(
         partitions_def=site_daily_partitions(timezone),
         backfill_policy=backfill_policy(),
         io_manager_key="warehouse",
-        group_name="historian",
         kinds={"pi", "duckdb"},
+        required_resource_keys={names.resource_key, "warehouse_staging"},
+        **names.asset_args("historian"),
         metadata={"partition_expr": "ts"},
         check_specs=audit.specs(),
         pool=WAREHOUSE_POOL,
@@ -47,9 +50,9 @@ def build_historian_assets(
         description="PI recorded values per tag and timestamp for each plant day; flags and system states "
         "mapped to quality (a digital state keeps its name in `status`, its value stays NULL).",
     )
-    def historian_recorded(
-        context: AssetExecutionContext, historian: HistorianResource, warehouse_staging: WarehouseStaging
-    ) -> Iterator:
+    def historian_recorded(context: AssetExecutionContext) -> Iterator:
+        historian: HistorianResource = getattr(context.resources, names.resource_key)
+        warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
         start, end = utc_window(context.partition_time_window)
         context.log.info(f"reading {len(tags)} PI points from {historian.safe_endpoint} for [{start}, {end})")
         try:

@@ -12,7 +12,6 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetsDefinition,
     AutomationCondition,
     BackfillPolicy,
@@ -26,8 +25,9 @@ from dagster import (
 from gl_pipelines.assets.meter_consumption import Totalizer, hourly_consumption
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_hourly_partitions, utc_window
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
-from gl_pipelines.checks.gate import require_checks_passed
+from gl_pipelines.checks.gate import every_upstream_partition_checked, require_checks_passed
 from gl_pipelines.checks.meters import METER_READINGS_CHECKS
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import ModbusSource
 from gl_pipelines.resources.modbus import RESOURCE_VERSION, ModbusResource
 from gl_pipelines.resources.modbus_plan import AddressRange
@@ -60,8 +60,12 @@ def refused_before(context: AssetExecutionContext) -> dict[str, list[AddressRang
     return {device: [AddressRange.parse(text) for text in ranges] for device, ranges in entry.value.items()}
 
 
-def build_meter_assets(source: ModbusSource, timezone: str) -> list[AssetsDefinition]:
+def build_meter_assets(
+    source: ModbusSource, timezone: str, names: InstanceNames | None = None
+) -> list[AssetsDefinition]:
+    names = names or InstanceNames.single("modbus")
     hourly = site_hourly_partitions(timezone)
+    readings_key = names.key("meter_readings")
     totalizers = [
         Totalizer(point.name, point.unit, point.rollover * point.scale if point.rollover else None)
         for device in source.devices
@@ -73,13 +77,15 @@ def build_meter_assets(source: ModbusSource, timezone: str) -> list[AssetsDefini
         partitions_def=hourly,
         backfill_policy=BackfillPolicy.multi_run(1),
         io_manager_key="warehouse",
-        group_name="meters",
         kinds={"modbus", "duckdb"},
+        required_resource_keys={names.resource_key},
+        **names.asset_args("meters"),
         metadata={"partition_expr": "hour_start"},
         pool=WAREHOUSE_POOL,
         description="Every configured Modbus point, read once as the hour closes (actual read time in `ts`).",
     )
-    def meter_readings(context: AssetExecutionContext, modbus: ModbusResource) -> Output[pd.DataFrame]:
+    def meter_readings(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+        modbus: ModbusResource = getattr(context.resources, names.resource_key)
         start, end = utc_window(context.partition_time_window)
         if end - start > timedelta(hours=1, minutes=1):
             raise Failure(description="meter_readings: a snapshot is one live read per hour; backfills are refused")
@@ -106,18 +112,20 @@ def build_meter_assets(source: ModbusSource, timezone: str) -> list[AssetsDefini
 
     @asset(
         partitions_def=hourly,
-        ins={"meter_readings": AssetIn(partition_mapping=TimeWindowPartitionMapping(start_offset=-1))},
+        ins={
+            "meter_readings": AssetIn(key=readings_key, partition_mapping=TimeWindowPartitionMapping(start_offset=-1))
+        },
         io_manager_key="warehouse",
-        group_name="meters",
+        **names.asset_args("meters"),
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "hour_start"},
         pool=WAREHOUSE_POOL,
-        automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=AutomationCondition.eager() & every_upstream_partition_checked(),
         description="Per totalizer and hour: consumption pro-rated to the hour; rollover corrected, reset flagged.",
     )
     def meter_hourly_consumption(context: AssetExecutionContext, meter_readings: pd.DataFrame) -> Output[pd.DataFrame]:
         hours = context.asset_partition_keys_for_input("meter_readings")
-        require_checks_passed(context, AssetKey("meter_readings"), METER_READINGS_CHECKS, hours)
+        require_checks_passed(context, readings_key, METER_READINGS_CHECKS, hours)
         start, end = utc_window(context.partition_time_window)
         starts = pd.to_datetime(meter_readings["hour_start"], utc=True)
         consumption = hourly_consumption(

@@ -12,7 +12,6 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetsDefinition,
     AutomationCondition,
     Failure,
@@ -32,8 +31,9 @@ from gl_pipelines.assets.partitions import (
     utc_window,
 )
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
-from gl_pipelines.checks.gate import require_checks_passed
+from gl_pipelines.checks.gate import every_upstream_partition_checked, require_checks_passed
 from gl_pipelines.checks.scada import SCADA_BLOCKING_CHECKS, scada_audit
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds, OpcUaSource
 from gl_pipelines.resources.opcua import RESOURCE_VERSION, OpcUaResource, OpcUaTransientError, TagRef
 from gl_pipelines.resources.warehouse import WarehouseStaging
@@ -80,17 +80,22 @@ def daily_summary(readings: pd.DataFrame, timezone: str) -> pd.DataFrame:
     return summary[SUMMARY_COLUMNS]
 
 
-def build_scada_assets(source: OpcUaSource, thresholds: CheckThresholds, timezone: str) -> list[AssetsDefinition]:
-    """The SCADA assets for one site's OPC UA source; plant days in the site's `timezone`."""
+def build_scada_assets(
+    source: OpcUaSource, thresholds: CheckThresholds, timezone: str, names: InstanceNames | None = None
+) -> list[AssetsDefinition]:
+    """The SCADA assets of one OPC UA source instance; plant days in its site's `timezone`."""
+    names = names or InstanceNames.single("opcua")
     tags = [TagRef(tag.name, tag.node_id, tag.unit) for tag in source.tags]
-    audit = scada_audit(source, thresholds, timezone)
+    readings_key = names.key("scada_readings")
+    audit = scada_audit(source, thresholds, timezone, readings_key)
 
     @asset(
         partitions_def=site_hourly_partitions(timezone),
         backfill_policy=backfill_policy(),
         io_manager_key="warehouse",
-        group_name="scada",
         kinds={"opcua", "duckdb"},
+        required_resource_keys={names.resource_key, "warehouse_staging"},
+        **names.asset_args("scada"),
         metadata={"partition_expr": "ts"},
         check_specs=audit.specs(),
         pool=WAREHOUSE_POOL,
@@ -98,9 +103,9 @@ def build_scada_assets(source: OpcUaSource, thresholds: CheckThresholds, timezon
         description="Raw OPC UA history, one row per tag and source timestamp, every quality kept; published "
         "only when its blocking checks pass.",
     )
-    def scada_readings(
-        context: AssetExecutionContext, opcua: OpcUaResource, warehouse_staging: WarehouseStaging
-    ) -> Iterator:
+    def scada_readings(context: AssetExecutionContext) -> Iterator:
+        opcua: OpcUaResource = getattr(context.resources, names.resource_key)
+        warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
         start, end = utc_window(context.partition_time_window)
         context.log.info(f"reading {len(tags)} tags from {opcua.safe_endpoint} for [{start}, {end})")
         automated = launched_by_automation(context.run.tags)
@@ -132,19 +137,19 @@ def build_scada_assets(source: OpcUaSource, thresholds: CheckThresholds, timezon
     @asset(
         partitions_def=site_daily_partitions(timezone),
         backfill_policy=backfill_policy(),
-        ins={"scada_readings": AssetIn(partition_mapping=TimeWindowPartitionMapping())},
+        ins={"scada_readings": AssetIn(key=readings_key, partition_mapping=TimeWindowPartitionMapping())},
         io_manager_key="warehouse",
-        group_name="scada",
+        **names.asset_args("scada"),
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "day"},
         pool=WAREHOUSE_POOL,
-        automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=AutomationCondition.eager() & every_upstream_partition_checked(),
         description=f"Per tag and plant day ({timezone}): count, % good, min/mean/max of good values.",
     )
     def scada_daily_summary(context: AssetExecutionContext, scada_readings: pd.DataFrame) -> Output[pd.DataFrame]:
         require_checks_passed(
             context,
-            AssetKey("scada_readings"),
+            readings_key,
             SCADA_BLOCKING_CHECKS,
             context.asset_partition_keys_for_input("scada_readings"),
         )

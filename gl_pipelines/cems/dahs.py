@@ -16,9 +16,11 @@ in order of hour within each unit. Columns, in this order:
 | SO2_PPM, SO2_MDC | SO2 ppm |
 | NOX_PPM, NOX_LB_MMBTU, NOX_MDC | NOx ppm and/or NOx rate lb/mmBtu; one code for both |
 | H2O_PCT, H2O_MDC | stack moisture % |
+| FUEL_FLOW, FUEL_FLOW_MDC | optional pair, last: fuel flow of an Appendix D unit, 100 scf/hr (gas) or lb/hr (oil) |
 
 Monitor data codes: `V` valid, `M` missing, `C` failed calibration, `O` out of control. A valid
-value must be present; any other code may leave it blank. Anything else (another header, a wrong
+value must be present; any other code may leave it blank. A fuel flow is kept only when its code is
+`V` (the raw table stores quality-assured fuel flow, NaN otherwise). Anything else (another header, a wrong
 column count, a non-number, an unknown code, a UTC hour that is not the LST hour, a repeated or
 out-of-order unit-hour, an hour before 1990 or more than a day in the future, no data rows) rejects
 the whole file with its name, line and column. Errors quote at most a short, printable excerpt of
@@ -37,6 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from gl_pipelines.cems.schema import (
+    FUEL_FLOW_COLUMN,
     STATUS_CALIBRATION_FAILED,
     STATUS_MISSING,
     STATUS_OUT_OF_CONTROL,
@@ -67,6 +70,8 @@ DAHS_COLUMNS = (
     "H2O_PCT",
     "H2O_MDC",
 )
+FUEL_FLOW_COLUMNS = ("FUEL_FLOW", "FUEL_FLOW_MDC")
+"""Appended by a DAHS that meters fuel (Appendix D units); a file without them has no fuel flow."""
 MDC_TO_STATUS = {
     "V": STATUS_VALID,
     "M": STATUS_MISSING,
@@ -183,16 +188,16 @@ def parse_dahs_csv(
     if header is None:
         raise DahsFormatError(file, 1, None, None, "empty file: no header")
     header = [name.strip() for name in header]
-    if tuple(header) != DAHS_COLUMNS:
-        for position, expected in enumerate(DAHS_COLUMNS):
+    metered = header[len(DAHS_COLUMNS) : len(DAHS_COLUMNS) + 1] == [FUEL_FLOW_COLUMNS[0]]
+    columns = DAHS_COLUMNS + FUEL_FLOW_COLUMNS if metered else DAHS_COLUMNS
+    if tuple(header) != columns:
+        for position, expected in enumerate(columns):
             got = header[position] if position < len(header) else None
             if got != expected:
                 raise DahsFormatError(
-                    file, 1, f"#{position + 1}", got, f"bad header: expected {expected!r} ({len(DAHS_COLUMNS)} columns)"
+                    file, 1, f"#{position + 1}", got, f"bad header: expected {expected!r} ({len(columns)} columns)"
                 )
-        raise DahsFormatError(
-            file, 1, f"#{len(DAHS_COLUMNS) + 1}", header[len(DAHS_COLUMNS)], "bad header: extra column"
-        )
+        raise DahsFormatError(file, 1, f"#{len(columns) + 1}", header[len(columns)], "bad header: extra column")
     lst_offset = timedelta(hours=lst_offset_hours)
     records: list[dict[str, object]] = []
     last_hour: dict[str, tuple[datetime, int]] = {}
@@ -201,11 +206,9 @@ def parse_dahs_csv(
             line = reader.line_num
             if not fields or fields == [""]:
                 continue
-            if len(fields) != len(DAHS_COLUMNS):
-                raise DahsFormatError(
-                    file, line, None, None, f"{len(fields)} columns, the header has {len(DAHS_COLUMNS)}"
-                )
-            row = dict(zip(DAHS_COLUMNS, (field.strip() for field in fields), strict=True))
+            if len(fields) != len(columns):
+                raise DahsFormatError(file, line, None, None, f"{len(fields)} columns, the header has {len(columns)}")
+            row = dict(zip(columns, (field.strip() for field in fields), strict=True))
             records.append(_record(row, file, line, lst_offset, units, last_hour, source))
     except csv.Error as exc:
         raise DahsFormatError(file, reader.line_num, None, None, f"not CSV: {exc}") from None
@@ -265,20 +268,32 @@ def _record(
         "gross_load_mw": _number(row["GLOAD_MW"], file, line, "GLOAD_MW", required=False),
     }
     for file_columns, code_column, raw_columns, status_column in DAHS_PARAMETERS.values():
-        code = row[code_column]
-        if code not in MDC_TO_STATUS:
-            raise DahsFormatError(
-                file, line, code_column, code, f"unknown monitor data code (one of {'/'.join(MDC_TO_STATUS)})"
-            )
+        code = _code(row, code_column, file, line)
         valid = code == "V"
         values = [_number(row[c], file, line, c, required=False) for c in file_columns]
         if valid and all(math.isnan(v) for v in values):
             raise DahsFormatError(file, line, file_columns[0], "", f"value required when {code_column} is V")
         record.update(zip(raw_columns, values, strict=True))
         record[status_column] = MDC_TO_STATUS[code]
+    record[FUEL_FLOW_COLUMN] = _fuel_flow(row, file, line) if FUEL_FLOW_COLUMNS[0] in row else math.nan
     record["source"] = source
     record["source_ref"] = f"{file}:{line}"
     return record
+
+
+def _code(row: dict[str, str], column: str, file: str, line: int) -> str:
+    code = row[column]
+    if code not in MDC_TO_STATUS:
+        raise DahsFormatError(file, line, column, code, f"unknown monitor data code (one of {'/'.join(MDC_TO_STATUS)})")
+    return code
+
+
+def _fuel_flow(row: dict[str, str], file: str, line: int) -> float:
+    """The hour's fuel flow when quality-assured (code V); NaN for M/C/O, whatever number stands beside it."""
+    value_column, code_column = FUEL_FLOW_COLUMNS
+    valid = _code(row, code_column, file, line) == "V"
+    value = _number(row[value_column], file, line, value_column, required=valid)
+    return value if valid else math.nan
 
 
 def parse_dahs_file(

@@ -2,8 +2,9 @@
 
 The unit's configuration (`CemsUnit`) picks the equation: monitor basis (wet/dry), heat input from CO2
 (F-15) or O2 (F-17/F-18), NOx rate from ppm and diluent (F-5/F-6/F-7a/F-7b) or reported directly, SO2
-from the CEMS (F-1/F-2) or the Appendix D default rate, CO2 from the monitor (F-11) or from the heat
-input (App. G Eq. G-4, `co2_method: appendix_g`, as EPA computes gas and oil units). Rates are per
+from the CEMS (F-1/F-2) or a default rate, CO2 from the monitor (F-11) or from the heat input (App. G
+Eq. G-4, `co2_method: appendix_g`, as EPA computes gas and oil units). An Appendix D unit takes heat
+input, SO2 and CO2 from its metered fuel flow instead (D-6/D-8, D-2/D-4/D-5, G-4). Rates are per
 operating hour; masses are rate x operating time. Non-operating hours carry zero mass and no rates.
 """
 
@@ -15,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from gl_pipelines.cems import equations as eq
-from gl_pipelines.cems.fuel_based import co2_tons_g4
+from gl_pipelines.cems.fuel_based import appendix_d_rates, co2_tons_g4
 from gl_pipelines.cems.schema import (
     EMISSIONS_COLUMNS,
     EMISSIONS_DTYPES,
+    FUEL_FLOW_COLUMN,
     PARAMETERS,
     STATUS_VALID,
     SUBSTITUTED_PARAMETERS,
@@ -35,7 +37,11 @@ def _to_basis(values, basis: str, target: str, moisture):
 
 
 def unit_rates(filled: Mapping[str, np.ndarray], unit: CemsUnit) -> dict[str, np.ndarray]:
-    """Appendix F rates for one unit's substituted hours: heat input, SO2, CO2, NOx (per operating hour)."""
+    """Part 75 rates for one unit's substituted hours: heat input, SO2, CO2, NOx (per operating hour).
+
+    A CEMS unit's heat input, SO2 and CO2 follow Appendix F (CO2 by App. G Eq. G-4 with `co2_method:
+    appendix_g`); an Appendix D unit's come from its metered fuel flow (`fuel_based.appendix_d_rates`).
+    NOx is the NOx-diluent CEMS's either way."""
     flow = filled["stack_flow_scfh"]
     if unit.moisture_method == "default":
         moisture = np.full(len(flow), float(unit.moisture_default_pct))
@@ -44,26 +50,30 @@ def unit_rates(filled: Mapping[str, np.ndarray], unit: CemsUnit) -> dict[str, np
     co2 = filled["co2_pct"]
     o2 = filled["o2_pct"]
 
-    if unit.heat_input_method == "co2":
-        heat_input = eq.heat_input_co2_wet(flow, _to_basis(co2, unit.co2_basis, "wet", moisture), unit.fc_factor)
-    elif unit.o2_basis == "dry":
-        heat_input = eq.heat_input_o2_dry(flow, o2, moisture, unit.fd_factor)
+    if unit.appendix_d is not None:
+        fuel = appendix_d_rates(filled[FUEL_FLOW_COLUMN], unit.appendix_d)
+        heat_input, so2_lb_hr, co2_tons_hr = fuel["heat_input_mmbtu_hr"], fuel["so2_lb_hr"], fuel["co2_tons_hr"]
     else:
-        heat_input = eq.heat_input_o2_wet(flow, o2, moisture, unit.fd_factor)
+        if unit.heat_input_method == "co2":
+            heat_input = eq.heat_input_co2_wet(flow, _to_basis(co2, unit.co2_basis, "wet", moisture), unit.fc_factor)
+        elif unit.o2_basis == "dry":
+            heat_input = eq.heat_input_o2_dry(flow, o2, moisture, unit.fd_factor)
+        else:
+            heat_input = eq.heat_input_o2_wet(flow, o2, moisture, unit.fd_factor)
 
-    if unit.co2_method == "appendix_g":
-        co2_tons_hr = co2_tons_g4(heat_input, unit.fc_factor)
-    elif unit.co2_basis == "wet":
-        co2_tons_hr = eq.co2_tons_hr_wet(co2, flow)
-    else:
-        co2_tons_hr = eq.co2_tons_hr_dry(co2, flow, moisture)
+        if unit.co2_method == "appendix_g":
+            co2_tons_hr = co2_tons_g4(heat_input, unit.fc_factor)
+        elif unit.co2_basis == "wet":
+            co2_tons_hr = eq.co2_tons_hr_wet(co2, flow)
+        else:
+            co2_tons_hr = eq.co2_tons_hr_dry(co2, flow, moisture)
 
-    if unit.so2_method == "default_rate":
-        so2_lb_hr = eq.so2_lb_hr_default_rate(unit.so2_default_rate_lb_mmbtu, heat_input)
-    elif unit.so2_basis == "wet":
-        so2_lb_hr = eq.so2_lb_hr_wet(filled["so2_ppm"], flow)
-    else:
-        so2_lb_hr = eq.so2_lb_hr_dry(filled["so2_ppm"], flow, moisture)
+        if unit.so2_method == "default_rate":
+            so2_lb_hr = eq.so2_lb_hr_default_rate(unit.so2_default_rate_lb_mmbtu, heat_input)
+        elif unit.so2_basis == "wet":
+            so2_lb_hr = eq.so2_lb_hr_wet(filled["so2_ppm"], flow)
+        else:
+            so2_lb_hr = eq.so2_lb_hr_dry(filled["so2_ppm"], flow, moisture)
 
     if unit.nox_method == "rate":
         nox_rate = filled["nox_rate_lb_mmbtu"]
@@ -136,6 +146,22 @@ def open_end_gaps(emissions: pd.DataFrame, following: pd.DataFrame | None) -> li
     return open_gaps
 
 
+def _refuse_missing_fuel_flow(hours: pd.DataFrame, units: Mapping[str, CemsUnit], checked: np.ndarray) -> None:
+    """An Appendix D unit's operating hour needs a quality-assured fuel flow. App. D §2.4.2 has its own
+    missing-data procedure for fuel flowmeters, which is not implemented here (its text was not at hand
+    to follow), so such an hour stops the computation rather than taking a made-up value."""
+    metered = hours["unit_id"].map(lambda unit: units[unit].appendix_d is not None).to_numpy(dtype=bool)
+    missing = checked & metered & np.isnan(hours[FUEL_FLOW_COLUMN].to_numpy(dtype="float64"))
+    if missing.any():
+        row = hours.iloc[int(np.flatnonzero(missing)[0])]
+        raise CemsSchemaError(
+            f"cems_hourly_raw: column {FUEL_FLOW_COLUMN!r} value None: Appendix D unit {row['unit_id']} operated in "
+            f"the hour {row['hour_start_lst']:%Y-%m-%d %H:%M} LST ({row['source_ref']}) without a quality-assured "
+            f"fuel flow ({int(missing.sum())} such hour(s)); App. D §2.4.2 fuel-flowmeter substitution is not "
+            "implemented: have the DAHS report its substituted fuel flow for these hours"
+        )
+
+
 def compute_hourly_emissions(
     raw: pd.DataFrame,
     units: Mapping[str, CemsUnit],
@@ -160,6 +186,8 @@ def compute_hourly_emissions(
     filled = substitute_units(hours, dict(units), unit_code)
     op_time = hours["op_time"].to_numpy()
     operating = op_time > 0
+    filled[FUEL_FLOW_COLUMN] = hours[FUEL_FLOW_COLUMN].to_numpy(dtype="float64")
+    _refuse_missing_fuel_flow(hours, units, operating & current)
     rate_columns = ("heat_input_mmbtu_hr", "so2_lb_hr", "co2_tons_hr", "nox_rate_lb_mmbtu", "moisture_pct")
     rates = {name: np.full(len(hours), np.nan) for name in rate_columns}
     bounds = np.flatnonzero(np.concatenate([[True], unit_code[1:] != unit_code[:-1], [True]]))

@@ -3,13 +3,15 @@
 A user loads EPA's published hours for their units to compare with their own computation. Both column
 namings are read: the older AMPD FTP files (`OP_DATE`, `OP_HOUR`, `SO2_MASS (lbs)`, `*_MEASURE_FLG`)
 and the newer CAMPD downloads (`Date`, `Hour`, `SO2 Mass (lbs)`, `* Measure Indicator`), as .csv or
-as .zip archives of CSVs. Hours in the files are local standard time; the UTC instant uses the state's
-standard offset unless the caller gives a per-facility one. A malformed file raises EpaFileError naming
-the file, the line and the column, and nothing from it is returned: every column a published figure
-depends on must be in the header, every number must be a clean decimal (a NUL byte, stray bytes or a
-word where a number belongs is refused, never read as a shorter number or a null), and every row must
-have as many fields as the header. `coverage` reports the hours a unit's quarter or year lacks,
-which is how a file cut at a line boundary shows.
+as .zip archives of CSVs. The CAMPD names are EPA's own labels (US-EPA-CAMD/easey-common
+`property-metadata.constants.ts`, commit 32a1996; the hourly field mapping of easey-emissions-api at
+60a7334 includes `Heat Input Measure Indicator`); columns are matched by name, others are ignored.
+Hours in the files are local standard time; the UTC instant uses the state's standard offset unless
+the caller gives a per-facility one. A malformed file raises EpaFileError naming the file, the line and
+the column, and nothing from it is returned: every column a published figure depends on must be in the
+header, every number must be a clean decimal (a NUL byte, stray bytes or a word where a number belongs
+is refused, never read as a shorter number or a null), and every row must have as many fields as the
+header. `coverage` reports the hours a unit's quarter or year lacks, which is how a file cut at a line boundary shows.
 """
 
 from __future__ import annotations
@@ -111,21 +113,6 @@ _NEW = {
 }
 _DATE_FORMATS = {"old": "%m-%d-%Y", "new": "%Y-%m-%d"}
 _REQUIRED_KEYS = ("state", "facility_id", "unit_id", "date", "hour", "op_time")
-# Every published figure the totals, reports and consistency checks use: a file without one of them
-# would load as nulls (zero tons) and replace good data, so it is refused instead.
-_REQUIRED_FIGURES = (
-    "gross_load_mw",
-    "so2_mass_lb",
-    "so2_rate_lb_mmbtu",
-    "nox_rate_lb_mmbtu",
-    "nox_mass_lb",
-    "co2_mass_tons",
-    "co2_rate_tons_mmbtu",
-    "heat_input_mmbtu",
-    "so2_mass_indicator",
-    "nox_rate_indicator",
-    "co2_mass_indicator",
-)
 NUMERIC_COLUMNS = [
     "op_time",
     "gross_load_mw",
@@ -138,6 +125,14 @@ NUMERIC_COLUMNS = [
     "co2_rate_tons_mmbtu",
     "heat_input_mmbtu",
 ]
+# Every published figure the totals, reports and consistency checks use: a file without one of them
+# would load as nulls (zero tons) and replace good data, so it is refused instead.
+_REQUIRED_FIGURES = (
+    *(column for column in NUMERIC_COLUMNS if column not in ("op_time", "steam_load_klb_hr")),
+    "so2_mass_indicator",
+    "nox_rate_indicator",
+    "co2_mass_indicator",
+)
 INDICATOR_COLUMNS = [
     "so2_mass_indicator",
     "so2_rate_indicator",
@@ -447,20 +442,34 @@ def read_epa_hourly(
     standard offset) overrides both for the facilities it names. Raises EpaFileError on the first
     malformed file, naming file (and zip member), line and column.
     """
+    offsets = facility_utc_offsets or {}
+    return read_files(
+        paths,
+        lambda origin, payload: _parse(origin, payload, utc_offset_hours, offsets),
+        "hour_start_lst",
+        "hour",
+        "hour",
+    )
+
+
+def read_files(
+    paths: str | Path | list[str | Path], parse, time_column: str, period: str, file_column: str
+) -> pd.DataFrame:
+    """`parse(origin, payload)` on every file and zip member, then one frame sorted by facility, unit and
+    `time_column`; a unit-`period` that two files both hold is refused, naming the second's `file_column`."""
     paths = [paths] if isinstance(paths, str | Path) else paths
-    frames = []
-    for path in map(Path, paths):
-        for origin, payload in _texts(path):
-            frames.append(_parse(origin, payload, utc_offset_hours, facility_utc_offsets or {}))
-    result = pd.concat(frames, ignore_index=True)
-    duplicated = result.duplicated(["facility_id", "unit_id", "hour_start_lst"], keep="first")
+    result = pd.concat(
+        [parse(origin, payload) for path in map(Path, paths) for origin, payload in _texts(path)], ignore_index=True
+    )
+    keys = ["facility_id", "unit_id", time_column]
+    duplicated = result.duplicated(keys, keep="first")
     if duplicated.any():
         row = result.loc[duplicated[duplicated].index[0]]
         raise EpaFileError(
-            f"{row['source_ref']}: column 'hour' value {str(row['hour_start_lst'])!r}: "
-            f"unit {row['facility_id']}:{row['unit_id']} already read for this hour from another file"
+            f"{row['source_ref']}: column {file_column!r} value {str(row[time_column])!r}: "
+            f"unit {row['facility_id']}:{row['unit_id']} already read for this {period} from another file"
         )
-    return result.sort_values(["facility_id", "unit_id", "hour_start_lst"], ignore_index=True)
+    return result.sort_values(keys, ignore_index=True)
 
 
 def as_emissions(epa: pd.DataFrame) -> pd.DataFrame:

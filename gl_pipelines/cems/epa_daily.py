@@ -8,11 +8,14 @@ a malformed file raises EpaFileError naming file, line, column and value, and no
 Days are local standard time; `epa_campd.coverage(daily, time_column="day_lst", step="D")` reports
 the days a unit's quarter or year lacks.
 
-CAMPD daily column names (no real CAMPD daily file is stored here) are those CAMPD's bulk daily
-download uses: State, Facility Name, Facility ID, Unit ID, Associated Stacks, Date, Operating Time
-Count, Sum of the Operating Time, Gross Load (MWh), Steam Load (1000 lb), SO2 Mass (short tons),
-SO2 Rate (lbs/mmBtu), CO2 Mass (short tons), CO2 Rate (short tons/mmBtu), NOx Mass (short tons),
-NOx Rate (lbs/mmBtu), Heat Input (mmBtu), then unit attributes (fuel, controls, program) not read.
+CAMPD daily column names are today's download's, taken from EPA's own code (no real CAMPD daily file is
+stored here): US-EPA-CAMD/easey-emissions-api `src/constants/field-mappings.ts` (`daily`, commit 60a7334,
+2024-10-16) with the labels of US-EPA-CAMD/easey-common `src/constants/property-metadata.constants.ts`
+(commit 32a1996): State, Facility Name, Facility ID, Unit ID, Associated Stacks, Date, Operating Time
+Count, Sum of the Operating Time, Gross Load (MWh), Steam Load (1000 lb), SO2 Mass (short tons), SO2 Rate
+(lbs/mmBtu), CO2 Mass (short tons), CO2 Rate (short tons/mmBtu), NOx Mass (short tons), NOx Rate
+(lbs/mmBtu), Heat Input (mmBtu), then unit attributes (fuel types, unit type, controls, program code)
+that are not read. Columns are matched by name, so their order does not matter.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from gl_pipelines.cems.epa_campd import HOURLY_PERIOD_COLUMNS as PERIOD_COLUMNS
-from gl_pipelines.cems.epa_campd import EpaFileError, EpaFormat, _texts, read_table
+from gl_pipelines.cems.epa_campd import EpaFormat, read_files, read_table
 
 _KEYS = ("state", "facility_id", "unit_id", "date", "op_hours", "op_hour_count")
 NUMERIC_COLUMNS = [
@@ -130,17 +133,7 @@ def _parse(origin: str, payload: bytes) -> pd.DataFrame:
 def read_epa_daily(paths: str | Path | list[str | Path]) -> pd.DataFrame:
     """Read EPA daily files (.csv or .zip, either naming) into one frame with EPA_DAILY_COLUMNS, sorted
     by facility, unit and day. A unit-day read twice (the same day in two files) is refused."""
-    paths = [paths] if isinstance(paths, str | Path) else paths
-    frames = [_parse(origin, payload) for path in map(Path, paths) for origin, payload in _texts(path)]
-    result = pd.concat(frames, ignore_index=True)
-    duplicated = result.duplicated(["facility_id", "unit_id", "day_lst"], keep="first")
-    if duplicated.any():
-        row = result.loc[duplicated[duplicated].index[0]]
-        raise EpaFileError(
-            f"{row['source_ref']}: column 'date' value {row['day_lst']:%Y-%m-%d}: "
-            f"unit {row['facility_id']}:{row['unit_id']} already read for this day from another file"
-        )
-    return result.sort_values(["facility_id", "unit_id", "day_lst"], ignore_index=True)
+    return read_files(paths, _parse, "day_lst", "day", "date")
 
 
 def daily_period_totals(daily: pd.DataFrame, period: str = "quarter") -> pd.DataFrame:

@@ -49,8 +49,8 @@ def so2_lb_hr_dry(so2_ppm_dry, flow_scfh_wet, moisture_pct):
 
 
 def so2_lb_hr_default_rate(rate_lb_mmbtu, heat_input_mmbtu_hr):
-    """App. D §3.3 (Eq. D-5 form): SO2 lb/hr = default SO2 emission rate (e.g. 0.0006 lb/mmBtu pipeline
-    natural gas, App. D §2.3.1.1) x heat input rate. Used for gas units that do not run an SO2 CEMS."""
+    """Eq. D-5 form (App. D §3.3 [not verified], see fuel_based): SO2 lb/hr = default SO2 emission rate (e.g.
+    0.0006 lb/mmBtu pipeline natural gas) x heat input rate. Used for gas units that do not run an SO2 CEMS."""
     return np.asarray(rate_lb_mmbtu, dtype="float64") * np.asarray(heat_input_mmbtu_hr, dtype="float64")
 
 

@@ -27,7 +27,7 @@ PARAMETERS: dict[str, tuple[str, str]] = {
 }
 
 KEY_COLUMNS = ["unit_id", "hour_start_utc"]
-VALUE_COLUMNS = [
+MONITOR_VALUE_COLUMNS = [
     "op_time",
     "gross_load_mw",
     "stack_flow_scfh",
@@ -38,16 +38,22 @@ VALUE_COLUMNS = [
     "nox_rate_lb_mmbtu",
     "moisture_pct",
 ]
+FUEL_FLOW_COLUMN = "fuel_flow"
+"""Appendix D fuel flow of the hour: 100 scf/hr (gas) or lb/hr (oil). It has no status column: only a
+quality-assured reading is stored, so NaN means the hour has none (or the unit is not fuel-metered)."""
+VALUE_COLUMNS = [*MONITOR_VALUE_COLUMNS, FUEL_FLOW_COLUMN]
 STATUS_COLUMNS = [status for _, status in PARAMETERS.values()]
 
 RAW_DTYPES: dict[str, str] = {
     "unit_id": "object",
     "hour_start_utc": "datetime64[ns, UTC]",
     "hour_start_lst": "datetime64[ns]",
-    **dict.fromkeys(VALUE_COLUMNS, "float64"),
+    **dict.fromkeys(MONITOR_VALUE_COLUMNS, "float64"),
     **dict.fromkeys(STATUS_COLUMNS, "object"),
     "source": "object",
     "source_ref": "object",
+    # last, so a warehouse table from before it gains it with a plain ALTER TABLE ... ADD COLUMN
+    FUEL_FLOW_COLUMN: "float64",
 }
 RAW_COLUMNS = list(RAW_DTYPES)
 
@@ -62,6 +68,7 @@ _BOUNDS: dict[str, tuple[float, float | None]] = {
     "nox_ppm": (0.0, None),
     "nox_rate_lb_mmbtu": (0.0, None),
     "moisture_pct": (0.0, 100.0),
+    FUEL_FLOW_COLUMN: (0.0, None),
 }
 
 METHOD_MEASURED = "measured"
@@ -161,8 +168,11 @@ def validate_raw_frame(df: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Check a frame against `cems_hourly_raw` and return it with the contract's column order and dtypes.
 
     Raises CemsSchemaError naming `origin` (file, register block...), the column, the value and the row
-    (with its source_ref) of the first problem found. The input frame is not modified.
+    (with its source_ref) of the first problem found. The input frame is not modified. `fuel_flow` may
+    be left out (only Appendix D units meter fuel): it is then NaN.
     """
+    if FUEL_FLOW_COLUMN not in df.columns:
+        df = df.assign(**{FUEL_FLOW_COLUMN: np.nan})
     missing = [column for column in RAW_COLUMNS if column not in df.columns]
     if missing:
         raise _fail(origin, missing[0], None, f"column missing (all missing: {missing})")

@@ -44,7 +44,11 @@ LOAD_RANGES = 10
 NOT_OPERATING = "not_operating"
 NOT_USED = "not_used"
 # Parameters computed without a monitor, named by how they are obtained instead.
-_UNMONITORED_LABELS = {("so2", "default_rate"): "default_rate", ("moisture", "default"): "default_value"}
+_UNMONITORED_LABELS = {
+    ("so2", "default_rate"): "default_rate",
+    ("so2", "appendix_d"): "appendix_d",
+    ("moisture", "default"): "default_value",
+}
 
 
 @dataclass(frozen=True)
@@ -70,12 +74,19 @@ RULES = {
 
 def potential_values(unit: CemsUnit) -> dict[str, float]:
     """Maximum (minimum for O2 and moisture) potential value of every parameter the unit's equations
-    use; a parameter missing here is not used by the unit and is not substituted."""
-    values = {"co2": unit.co2_mpc_pct, "flow": unit.flow_mpf_scfh}
+    use; a parameter missing here is not used by the unit and is not substituted. An Appendix D unit
+    takes heat input, SO2 and CO2 from its fuel flow: its stack flow is not used, and its CO2 or O2 only
+    as the diluent of a NOx concentration."""
+    values: dict[str, float] = {}
+    diluent_needed = unit.appendix_d is None or unit.nox_method == "ppm"
+    if unit.appendix_d is None:
+        values["flow"] = float(unit.flow_mpf_scfh)
+    if diluent_needed and (unit.appendix_d is None or unit.heat_input_method == "co2"):
+        values["co2"] = unit.co2_mpc_pct
     if unit.so2_method == "cems":
         values["so2"] = float(unit.so2_mpc_ppm)
     values["nox"] = unit.nox_mer_lb_mmbtu if unit.nox_method == "rate" else float(unit.nox_mpc_ppm)
-    if unit.heat_input_method == "o2":
+    if diluent_needed and unit.heat_input_method == "o2":
         values["o2"] = unit.o2_min_pct
     if unit.moisture_method == "measured":
         values["moisture"] = 0.0

@@ -52,7 +52,7 @@ def limits_for(unit: CemsUnit) -> dict[str, tuple[float, float | None]]:
     """Physical limits of a unit's readings: general ones plus its monitoring-plan maxima."""
     return {
         **_PHYSICAL,
-        "stack_flow_scfh": (0.0, unit.flow_mpf_scfh * UNIT_MARGIN),
+        "stack_flow_scfh": (0.0, unit.flow_mpf_scfh * UNIT_MARGIN if unit.flow_mpf_scfh else None),
         "gross_load_mw": (0.0, unit.max_load_mw * UNIT_MARGIN),
     }
 

@@ -7,15 +7,15 @@ The rules are plain functions returning readable problems ("document 5000000001/
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, PartitionsDefinition
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, PartitionsDefinition
 
 from gl_pipelines.assets.partitions import site_daily_partitions
 from gl_pipelines.checks.wap import blocking_specs
-from gl_pipelines.config import ERP_KEYS, ErpSource
+from gl_pipelines.config import ERP_KEYS, ErpEntitySet, ErpSource
 
 MAX_LISTED = 10
 
@@ -60,6 +60,16 @@ def missing_currency(frame: pd.DataFrame, currencies: Sequence[str], keys: Seque
     return [f"{label}: currency {value!r}" for label, value in zip(_label(bad, keys), bad["currency"], strict=True)]
 
 
+def missing_required(frame: pd.DataFrame, columns: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """'key: column missing' for every required column that is null or empty in a row."""
+    problems = []
+    for column in columns:
+        values = frame[column]
+        bad = frame[values.isna() | values.astype("string").str.strip().eq("")]
+        problems += [f"{label}: {column} missing" for label in _label(bad, keys)]
+    return problems
+
+
 def _result(name: str, problems: list[str], ok: str) -> AssetCheckResult:
     return AssetCheckResult(
         check_name=name,
@@ -78,14 +88,17 @@ class ErpAudit:
     """The blocking checks of one ERP asset, run in its step before the rows are published (`checks.wap`)."""
 
     asset: str
+    """The asset's name; its check names start with it."""
     keys: tuple[str, ...]
     descriptions: dict[str, str]
     rules: dict[str, Callable[[pd.DataFrame, tuple | None], tuple[list[str], str]]]
     """check name -> (frame, window) -> (problems, what to say when there are none)."""
     partitions: PartitionsDefinition | None = None
+    key: AssetKey | None = None
+    """The asset's key when an instance prefixes it."""
 
     def specs(self) -> list[AssetCheckSpec]:
-        return blocking_specs(self.asset, self.descriptions, self.partitions)
+        return blocking_specs(self.key or self.asset, self.descriptions, self.partitions)
 
     def results(self, frame: pd.DataFrame, window: tuple | None) -> list[AssetCheckResult]:
         return [_result(name, *rule(frame, window)) for name, rule in self.rules.items()]
@@ -139,11 +152,48 @@ def master_audit(asset: str, keys: Sequence[str], unit_column: str | None, units
     return ErpAudit(asset, tuple(keys), descriptions, rules)
 
 
-def erp_audits(source: ErpSource, timezone: str) -> dict[str, ErpAudit]:
-    """The audit of each ERP asset, by asset name."""
-    return {
-        "erp_fuel_receipts": document_audit("erp_fuel_receipts", source, timezone, currency=True),
-        "erp_production": document_audit("erp_production", source, timezone, currency=False),
-        "erp_materials": master_audit("erp_materials", ERP_KEYS["materials"], "base_unit", list(source.units)),
-        "erp_plants": master_audit("erp_plants", ERP_KEYS["plants"], None, []),
+def entity_set_audit(entity: ErpEntitySet, timezone: str, key: AssetKey | None = None) -> ErpAudit:
+    """Keys unique, required columns present and, for a dated set, every date inside the plant day."""
+    keys = tuple(entity.key)
+    rules = {
+        "keys_unique": (
+            f"One row per key ({', '.join(keys)}).",
+            lambda f, w: (duplicate_keys(f, keys), f"{len(f)} rows, keys unique"),
+        ),
     }
+    if entity.required:
+        rules["required_present"] = (
+            f"Every row has {', '.join(entity.required)}.",
+            lambda f, w: (missing_required(f, entity.required, keys), "required columns present"),
+        )
+    if entity.date_column:
+        rules["in_window"] = (
+            f"Every {entity.date_column} is inside the partition's plant day.",
+            lambda f, w: (
+                outside_window(f, entity.date_column, *w, keys),
+                f"all {entity.date_column} in [{w[0].isoformat()}, {w[1].isoformat()})",
+            ),
+        )
+    return ErpAudit(
+        entity.name,
+        keys,
+        {f"{entity.name}_{rule}": description for rule, (description, _) in rules.items()},
+        {f"{entity.name}_{rule}": check for rule, (_, check) in rules.items()},
+        site_daily_partitions(timezone) if entity.date_column else None,
+        key,
+    )
+
+
+def erp_audits(source: ErpSource, timezone: str, key_of=AssetKey) -> dict[str, ErpAudit]:
+    """The audit of each ERP asset, by asset name; `key_of(name)` gives the asset's key."""
+    roles = {
+        "fuel_receipts": lambda: document_audit("erp_fuel_receipts", source, timezone, currency=True),
+        "production": lambda: document_audit("erp_production", source, timezone, currency=False),
+        "materials": lambda: master_audit("erp_materials", ERP_KEYS["materials"], "base_unit", list(source.units)),
+        "plants": lambda: master_audit("erp_plants", ERP_KEYS["plants"], None, []),
+    }
+    audits = {f"erp_{role}": roles[role]() for role in source.roles()}
+    audits = {name: replace(audit, key=key_of(name)) for name, audit in audits.items()}
+    for entity in source.entity_sets:
+        audits[entity.name] = entity_set_audit(entity, timezone, key_of(entity.name))
+    return audits

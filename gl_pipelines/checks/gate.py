@@ -14,14 +14,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, Failure, MetadataValue
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AutomationCondition,
+    DagsterEventType,
+    EventLogRecord,
+    Failure,
+    MetadataValue,
+)
 
 _PAGE = 1000
 
 
-def writer_runs(instance, upstream: AssetKey, partition_keys: Sequence[str]) -> dict[str, str]:
-    """Partition -> the run that wrote its latest materialization (paged: a year is 8,760 hours)."""
-    wanted, writers = set(partition_keys), {}
+def every_upstream_partition_checked() -> AutomationCondition:
+    """True for a partition when none of the upstream partitions it reads has a blocking check that has not
+    passed: the gate below, as an AutomationCondition. Dagster's `all_deps_blocking_checks_passed()` maps an
+    upstream subset with "any": a plant day with 23 passing hours and one failed hour counted as passed."""
+    not_passed = AutomationCondition.any_checks_match(~AutomationCondition.check_passed(), blocking_only=True)
+    return (~AutomationCondition.any_deps_match(not_passed)).with_label("every_upstream_partition_checks_passed")
+
+
+def latest_materializations(instance, upstream: AssetKey, partition_keys: Sequence[str]) -> dict[str, EventLogRecord]:
+    """Partition -> its latest materialization record (paged: a year is 8,760 hours)."""
+    wanted, latest = set(partition_keys), {}
     for start in range(0, len(partition_keys), _PAGE):
         chunk = list(partition_keys[start : start + _PAGE])
         cursor = None
@@ -31,11 +47,16 @@ def writer_runs(instance, upstream: AssetKey, partition_keys: Sequence[str]) -> 
             )
             for record in page.records:  # newest first
                 if record.partition_key in wanted:
-                    writers.setdefault(record.partition_key, record.run_id)
-            if not page.has_more or all(key in writers for key in chunk):
+                    latest.setdefault(record.partition_key, record)
+            if not page.has_more or all(key in latest for key in chunk):
                 break
             cursor = page.cursor
-    return writers
+    return latest
+
+
+def writer_runs(instance, upstream: AssetKey, partition_keys: Sequence[str]) -> dict[str, str]:
+    """Partition -> the run that wrote its latest materialization."""
+    return {key: record.run_id for key, record in latest_materializations(instance, upstream, partition_keys).items()}
 
 
 def check_results(instance, run_id: str, upstream: AssetKey) -> dict[tuple[str, str | None], bool]:

@@ -14,6 +14,7 @@ from dagster import (
 )
 
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, site_hourly_partitions
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import ModbusSource
 
 COMPLETE, IN_RANGE = "meter_readings_complete", "meter_readings_in_range"
@@ -43,31 +44,35 @@ def negative_consumption(consumption: pd.DataFrame) -> list[str]:
     return [f"{row.meter} = {row.consumption:g}" for row in negative.itertuples()]
 
 
-def build_meter_checks(source: ModbusSource, timezone: str) -> list[AssetChecksDefinition]:
+def build_meter_checks(
+    source: ModbusSource, timezone: str, instance: InstanceNames | None = None
+) -> list[AssetChecksDefinition]:
+    instance = instance or InstanceNames.single("modbus")
+    readings_key, consumption_key = instance.key("meter_readings"), instance.key("meter_hourly_consumption")
     points = [point for device in source.devices for point in device.points]
     names = [point.name for point in points]
     ranges = {point.name: (point.min, point.max) for point in points}
     hourly = site_hourly_partitions(timezone)
 
     @multi_asset_check(
-        name="meter_readings_checks",
+        name=instance.job("meter_readings_checks"),
         specs=[
             AssetCheckSpec(
                 COMPLETE,
-                asset="meter_readings",
+                asset=readings_key,
                 blocking=True,
                 partitions_def=hourly,
                 description="Every configured point has a good reading.",
             ),
             AssetCheckSpec(
                 IN_RANGE,
-                asset="meter_readings",
+                asset=readings_key,
                 blocking=True,
                 partitions_def=hourly,
                 description="Every decoded value is within its configured min..max.",
             ),
         ],
-        ins={"meter_readings": AssetIn("meter_readings")},
+        ins={"meter_readings": AssetIn(readings_key)},
         pool=WAREHOUSE_POOL,
     )
     def meter_readings_checks(meter_readings: pd.DataFrame) -> Iterator[AssetCheckResult]:
@@ -89,7 +94,7 @@ def build_meter_checks(source: ModbusSource, timezone: str) -> list[AssetChecksD
         )
 
     @asset_check(
-        asset="meter_hourly_consumption",
+        asset=consumption_key,
         blocking=True,
         partitions_def=hourly,
         pool=WAREHOUSE_POOL,

@@ -11,7 +11,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue, TimeWindowPartitionsDefinition
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+    TimeWindowPartitionsDefinition,
+)
 
 from gl_pipelines.assets.partitions import utc_window
 from gl_pipelines.checks.completeness import completeness_of_counts
@@ -35,6 +42,8 @@ class ReadingsAudit:
     tag_ranges: dict[str, tuple[float, float]]
     sample_interval_s: float
     thresholds: CheckThresholds
+    key: AssetKey | None = None
+    """The asset's key when an instance prefixes it (checks keep the short `asset` in their names)."""
 
     @property
     def check_names(self) -> tuple[str, str]:
@@ -43,7 +52,7 @@ class ReadingsAudit:
     def specs(self) -> list[AssetCheckSpec]:
         expectations, complete = self.check_names
         return blocking_specs(
-            self.asset,
+            self.key or self.asset,
             {
                 expectations: "great-expectations suite: not null, value within tag range, unique (ts, tag), "
                 "ts in window.",
@@ -102,7 +111,7 @@ class ReadingsAudit:
                 },
             )
         )
-        yield from audited(frame, metadata, results, staged_table=staged)
+        yield from audited(context, frame, metadata, results, staged_table=staged)
 
 
 def _counts(database: str, table: str) -> tuple[pd.Series, int]:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gl_pipelines.config import PROJECT_ROOT
 from gl_pipelines.reporting.scratch import scratch_connection
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _PARTITION = "__gl_export_partition"
 
 

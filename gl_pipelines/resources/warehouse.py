@@ -18,19 +18,24 @@ quarantined from there, so a large partition is converted from pandas once.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
 
 import duckdb
 import pandas as pd
-from dagster import ConfigurableResource, RetryRequested
+from dagster import AssetKey, ConfigurableResource, RetryRequested
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice, static_where_clause
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
-from pydantic import Field
+from pydantic import BaseModel, Field, model_validator
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 LOCK_WAIT_S = 600.0
@@ -128,7 +133,10 @@ def drop_staged(database: str, name: str) -> None:
 class WarehouseStaging(ConfigurableResource):
     """Stages a source asset's new rows in the warehouse so its audit can check them there (`checks.wap`)."""
 
-    database: str = Field(description="Path of the DuckDB warehouse file (the `warehouse` IO manager's).")
+    database: str = Field(
+        description="DuckDB file to stage in: the warehouse file itself, or with the shared warehouse a file of "
+        "this process (see WarehouseSettings.staging_database)."
+    )
 
     def stage(self, table: str, frame: pd.DataFrame) -> str:
         return stage_rows(self.database, table, frame)
@@ -202,7 +210,7 @@ def _table_exists(connection, schema: str, table: str) -> bool:
     )
 
 
-def _window(table_slice: TableSlice) -> tuple[datetime | None, datetime | None]:
+def window(table_slice: TableSlice) -> tuple[datetime | None, datetime | None]:
     for dimension in table_slice.partition_dimensions or []:
         if isinstance(dimension.partitions, TimeWindow):
             return tuple(moment.astimezone(UTC) for moment in dimension.partitions)
@@ -249,7 +257,7 @@ def _publish(context, table_slice: TableSlice, connection, source: str, rows: in
         connection.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
     superseded = 0
     if _table_exists(connection, QUARANTINE_SCHEMA, "entries"):
-        start, end = _window(table_slice)
+        start, end = window(table_slice)
         within = "" if start is None else " AND window_start >= ? AND window_end <= ?"
         bounds = [] if start is None else [start, end]
         runs = [
@@ -273,8 +281,61 @@ def _publish(context, table_slice: TableSlice, connection, source: str, rows: in
                 f"{clause + ' AND' if clause else ' WHERE'} list_contains(?, _wap_run_id)",
                 [runs],
             )
-    context.log.info(f"{target}: published {rows} audited rows; {superseded} quarantine entries superseded")
+    return published(context, table_slice, rows, superseded)
+
+
+def published(context, table_slice: TableSlice, rows: int, superseded: int) -> dict:
+    context.log.info(
+        f"{table_slice.schema}.{table_slice.table}: published {rows} audited rows; "
+        f"{superseded} quarantine entries superseded"
+    )
     return {"wap_status": "published", "wap_superseded_quarantine_entries": superseded}
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    """One line of `quarantine.entries`: which run's rows for which window failed which checks."""
+
+    run_id: str
+    table_name: str
+    partitions: str | None
+    window_start: datetime | None
+    window_end: datetime | None
+    failed_checks: list[str]
+    row_count: int
+    quarantined_at: datetime
+
+    def values(self) -> list:
+        return [getattr(self, field.name) for field in fields(self)]
+
+
+ENTRY_SELECT = (
+    "SELECT ?::VARCHAR AS run_id, ?::VARCHAR AS table_name, ?::VARCHAR AS partitions, "
+    "?::TIMESTAMPTZ AS window_start, ?::TIMESTAMPTZ AS window_end, ?::VARCHAR[] AS failed_checks, "
+    "?::BIGINT AS row_count, ?::TIMESTAMPTZ AS quarantined_at, "
+    "NULL::VARCHAR AS superseded_by_run, NULL::TIMESTAMPTZ AS superseded_at"
+)
+"""The entry's row, typed as `_ENTRIES_DDL`, for either warehouse."""
+
+
+def quarantine_entry(context, table_slice: TableSlice, rows: int, failed: list[str]) -> QuarantineEntry:
+    start, end = window(table_slice)
+    partitions = None
+    if context.has_asset_partitions:
+        key_range = context.asset_partition_key_range
+        partitions = key_range.start if key_range.start == key_range.end else f"{key_range.start}...{key_range.end}"
+    return QuarantineEntry(
+        context.run_id, table_slice.table, partitions, start, end, list(failed), rows, datetime.now(UTC)
+    )
+
+
+def quarantined(context, table_slice: TableSlice, entry: QuarantineEntry) -> dict:
+    quarantine = f"{QUARANTINE_SCHEMA}.{table_slice.table}"
+    context.log.warning(
+        f"{table_slice.schema}.{table_slice.table}[{entry.partitions or 'all'}]: blocking checks failed "
+        f"({', '.join(entry.failed_checks)}); stored rows kept, {entry.row_count} new rows quarantined in {quarantine}"
+    )
+    return {"wap_status": "quarantined", "wap_quarantine_table": quarantine, "wap_quarantined_rows": entry.row_count}
 
 
 def _quarantine(context, table_slice: TableSlice, connection, source: str, rows: int, failed: list[str]) -> dict:
@@ -286,25 +347,29 @@ def _quarantine(context, table_slice: TableSlice, connection, source: str, rows:
         f"CREATE TABLE IF NOT EXISTS {quarantine} AS SELECT *, ''::VARCHAR AS _wap_run_id, "
         f"now() AS _wap_quarantined_at FROM {source} LIMIT 0"
     )
-    now = datetime.now(UTC)
+    entry = quarantine_entry(context, table_slice, rows, failed)
     connection.execute(
         f"INSERT INTO {quarantine} BY NAME SELECT *, ? AS _wap_run_id, ? AS _wap_quarantined_at FROM {source}",
-        [context.run_id, now],
+        [context.run_id, entry.quarantined_at],
     )
-    start, end = _window(table_slice)
-    partitions = None
-    if context.has_asset_partitions:
-        key_range = context.asset_partition_key_range
-        partitions = key_range.start if key_range.start == key_range.end else f"{key_range.start}...{key_range.end}"
-    connection.execute(
-        f"INSERT INTO {ENTRIES} VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
-        [context.run_id, table_slice.table, partitions, start, end, failed, rows, now],
-    )
-    context.log.warning(
-        f"{table_slice.schema}.{table_slice.table}[{partitions or 'all'}]: blocking checks failed "
-        f"({', '.join(failed)}); stored rows kept, {rows} new rows quarantined in {quarantine}"
-    )
-    return {"wap_status": "quarantined", "wap_quarantine_table": quarantine, "wap_quarantined_rows": rows}
+    connection.execute(f"INSERT INTO {ENTRIES} {ENTRY_SELECT}", entry.values())
+    return quarantined(context, table_slice, entry)
+
+
+def table_name(key: AssetKey) -> str:
+    """The warehouse table of an asset: its key's parts joined by `__`, so `<site>/<instance>/readings`
+    of two sites or instances land in two tables (`demo_plant__boiler1_opcua__readings`)."""
+    return "__".join(key.path)
+
+
+class InstanceTablesIOManager(DbIOManager):
+    """Dagster's DB IO manager, with the table named after the whole asset key, not its last part."""
+
+    def _get_table_slice(self, context, output_context) -> TableSlice:
+        table_slice = super()._get_table_slice(context, output_context)
+        if context.has_asset_key and len(context.asset_key.path) > 1:
+            table_slice = table_slice._replace(table=table_name(context.asset_key))
+        return table_slice
 
 
 class WarehouseIOManager(DuckDBPandasIOManager):
@@ -323,7 +388,7 @@ class WarehouseIOManager(DuckDBPandasIOManager):
         return [WarehousePandasTypeHandler()]
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        return InstanceTablesIOManager(
             db_client=TransactionalDuckDbClient(),
             database=self.database,
             schema=self.schema_,
@@ -335,3 +400,71 @@ class WarehouseIOManager(DuckDBPandasIOManager):
 
 def warehouse_io_manager(database: str) -> WarehouseIOManager:
     return WarehouseIOManager(database=database, schema="plant")
+
+
+class WarehouseSettings(BaseModel):
+    """Which warehouse the `warehouse` IO manager and the staging and reader resources use.
+
+    `duckdb` (the default) is one file on this machine: zero setup, one writer at a time (the
+    `duckdb_warehouse` pool). `iceberg` is shared: an Iceberg catalog in PostgreSQL and Parquet files under
+    `data_path`, written by any number of processes and machines at once (resources/iceberg_warehouse.py).
+    """
+
+    kind: Literal["duckdb", "iceberg"] = Field(default="duckdb", description="Embedded file or shared warehouse.")
+    path: str = Field(description="The DuckDB warehouse file (kind duckdb).")
+    catalog_dsn: str | None = Field(
+        default=None, description="postgresql:// DSN of the Iceberg catalog (kind iceberg); no password in it."
+    )
+    data_path: str | None = Field(
+        default=None, description="Folder or object-store URI of the Parquet data files (kind iceberg)."
+    )
+    schema_name: str = Field(default="plant", description="Schema (namespace) the assets' tables go to.")
+
+    @model_validator(mode="after")
+    def _shared_needs_catalog_and_data(self) -> WarehouseSettings:
+        if self.kind == "iceberg":
+            missing = [name for name in ("catalog_dsn", "data_path") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"warehouse kind iceberg: set {' and '.join(missing)}")
+            from gl_pipelines.resources.iceberg_warehouse import catalog_url
+
+            catalog_url(self.catalog_dsn)  # refuses a DSN carrying a password
+        return self
+
+    @classmethod
+    def from_environment(cls, default_path: str | Path, environ: Mapping[str, str] = os.environ) -> WarehouseSettings:
+        """$GL_WAREHOUSE_KIND (duckdb | iceberg), $GL_WAREHOUSE (the file), $GL_ICEBERG_CATALOG, $GL_ICEBERG_DATA."""
+        return cls(
+            kind=environ.get("GL_WAREHOUSE_KIND", "duckdb"),
+            path=environ.get("GL_WAREHOUSE", str(default_path)),
+            catalog_dsn=environ.get("GL_ICEBERG_CATALOG"),
+            data_path=environ.get("GL_ICEBERG_DATA"),
+        )
+
+    def staging_database(self) -> str:
+        """Where audits stage rows: the DuckDB warehouse itself, or for the shared warehouse a scratch file
+        of this process (staged rows are private to a step; one file per process keeps writers from waiting
+        on each other's DuckDB lock). Deleted once nothing is staged in it."""
+        if self.kind == "duckdb":
+            return self.path
+        return str(Path(tempfile.gettempdir()) / f"gl-staging-{os.getpid()}.duckdb")
+
+    def resources(self) -> dict[str, object]:
+        """The `warehouse` IO manager and the `warehouse_staging` and `warehouse_reader` resources."""
+        from gl_pipelines.resources.warehouse_reader import WarehouseReader
+
+        staging = WarehouseStaging(database=self.staging_database())
+        if self.kind == "duckdb":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            io_manager: object = WarehouseIOManager(database=self.path, schema=self.schema_name)
+            reader = WarehouseReader(database=self.path, schema_name=self.schema_name)
+        else:
+            # Imported only here: deployments on the DuckDB file never pay for loading pyiceberg.
+            from gl_pipelines.resources.iceberg_warehouse import SharedWarehouseIOManager
+
+            shared = {"catalog_dsn": self.catalog_dsn, "data_path": self.data_path}
+            io_manager = SharedWarehouseIOManager(
+                **shared, staging_database=staging.database, schema_name=self.schema_name
+            )
+            reader = WarehouseReader(database=self.path, schema_name=self.schema_name, **shared)
+        return {"warehouse": io_manager, "warehouse_staging": staging, "warehouse_reader": reader}

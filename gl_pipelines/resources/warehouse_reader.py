@@ -38,10 +38,14 @@ class WindowRead:
 
 
 class WarehouseReader(ConfigurableResource):
-    """Reads a UTC time window of warehouse tables; never writes."""
+    """Reads a UTC time window of warehouse tables, from the DuckDB file or the shared warehouse; never writes."""
 
     database: str = Field(description="Path of the DuckDB warehouse file (the `warehouse` IO manager's).")
     schema_name: str = Field(default="plant", description="Schema the `warehouse` IO manager writes to.")
+    catalog_dsn: str | None = Field(
+        default=None, description="The shared warehouse's catalog DSN: read Iceberg tables instead of the file."
+    )
+    data_path: str | None = Field(default=None, description="The shared warehouse's data path.")
 
     def read_window(
         self, table: str, partition_expr: str, start: datetime, end: datetime, columns: Sequence[str]
@@ -64,6 +68,8 @@ class WarehouseReader(ConfigurableResource):
             raise ValueError(
                 f"read_windows({', '.join(reads)}): window bounds must be timezone-aware, got {start!r}, {end!r}"
             )
+        if self.catalog_dsn:
+            return self._read_shared(reads, start, end)
         if not Path(self.database).exists():
             return dict.fromkeys(reads)
         # Same retry as the IO manager: another process may hold the file's write lock for a moment.
@@ -80,19 +86,42 @@ class WarehouseReader(ConfigurableResource):
                     "select table_name from information_schema.tables where table_schema = ?", [self.schema_name]
                 ).fetchall()
             }
+            select = TransactionalDuckDbClient.get_select_statement
+            return {
+                name: _query(connection, read, select(self._slice(read, start, end))) if read.table in tables else None
+                for name, read in reads.items()
+            }
+        finally:
+            connection.close()
+
+    def _read_shared(self, reads: Mapping[str, WindowRead], start: datetime, end: datetime) -> dict:
+        """The same queries, by DuckDB over the rows an Iceberg scan of each window returns."""
+        from gl_pipelines.resources.iceberg_warehouse import open_catalog, read_slice, scratch_duckdb
+
+        catalog = open_catalog(self.catalog_dsn, self.data_path)
+        connection = scratch_duckdb()
+        try:
             results: dict[str, pd.DataFrame | None] = {}
             for name, read in reads.items():
-                if read.table not in tables:
+                rows = read_slice(catalog, self._slice(read, start, end))
+                if rows is None:
                     results[name] = None
                     continue
-                window = TableSlice(
-                    table=read.table,
-                    schema=self.schema_name,
-                    columns=list(read.columns),
-                    partition_dimensions=[TablePartitionDimension(read.partition_expr, TimeWindow(start, end))],
-                )
-                select = TransactionalDuckDbClient.get_select_statement(window)
-                results[name] = connection.execute(f"WITH {WINDOW_ROWS} AS ({select}) {read.query}").fetchdf()
+                connection.register("rows", rows)
+                results[name] = _query(connection, read, "SELECT * FROM rows")
+                connection.unregister("rows")
             return results
         finally:
             connection.close()
+
+    def _slice(self, read: WindowRead, start: datetime, end: datetime) -> TableSlice:
+        return TableSlice(
+            table=read.table,
+            schema=self.schema_name,
+            columns=list(read.columns),
+            partition_dimensions=[TablePartitionDimension(read.partition_expr, TimeWindow(start, end))],
+        )
+
+
+def _query(connection: duckdb.DuckDBPyConnection, read: WindowRead, select: str) -> pd.DataFrame:
+    return connection.execute(f"WITH {WINDOW_ROWS} AS ({select}) {read.query}").fetchdf()

@@ -8,7 +8,9 @@ read of the look-back window the first time, once every `full_compare_hours` bec
 no deleted document nor one that left the filter, and whenever the service refuses the token), compares
 those documents with the warehouse, and requests one `erp_daily_job` run per stored plant day whose
 documents differ: the day a document moved from and the day it moved to. The runs re-read whole
-days, so the warehouse stays one row per document and a day is replaced atomically.
+days, so the warehouse stays one row per document and a day is replaced atomically. It watches every
+dated entity set of its instance (the fuel receipts and production roles, and any `entity_sets` entry
+with a `date_column`), each by its own date column.
 
 Only days already materialized are re-run (the schedule and backfills own the others). The cursor
 moves only when a tick succeeds, so a failed read is retried on the next tick.
@@ -33,14 +35,43 @@ from dagster import (
     sensor,
 )
 
-from gl_pipelines.assets.erp import entity_query
+from gl_pipelines.assets.erp import DOCUMENT_ROLES, entity_query, entity_set_query
 from gl_pipelines.assets.partitions import site_daily_partitions
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import ErpSource
-from gl_pipelines.resources.erp import ErpResource
+from gl_pipelines.resources.erp import EntityQuery, ErpResource
+from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WarehouseReader, WindowRead
 
-DOCUMENT_KINDS = ("fuel_receipts", "production")
 CHANGE_TAG = "gl/erp-changes"
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One dated entity set the sensor watches: its label in tags and logs, its query and its asset."""
+
+    kind: str
+    query: EntityQuery
+    key: AssetKey
+
+
+def tracked_sets(source: ErpSource, names: InstanceNames) -> list[Tracked]:
+    """Every dated entity set of the instance: the document roles, then the dated `entity_sets`."""
+    roles = [
+        Tracked(role, entity_query(role, getattr(source, role)), names.key(f"erp_{role}"))
+        for role in DOCUMENT_ROLES
+        if role in source.roles()
+    ]
+    generic = [
+        Tracked(
+            entity.name,
+            entity_set_query(entity),
+            names.key(entity.name),
+        )
+        for entity in source.entity_sets
+        if entity.date_column
+    ]
+    return roles + generic
 
 
 @dataclass
@@ -75,7 +106,7 @@ def fingerprints(frame: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
 
 
 def plant_days(instants: pd.Series, timezone: str) -> pd.Series:
-    """The plant-day partition key of each posting date (a UTC instant of local midnight)."""
+    """The plant-day partition key of each date (a UTC instant of local midnight)."""
     return pd.to_datetime(instants, utc=True).dt.tz_convert(timezone).dt.strftime("%Y-%m-%d")
 
 
@@ -87,6 +118,7 @@ def differing_days(
     timezone: str,
     stored_days: set[str],
     full: bool,
+    date_column: str = "posting_date",
 ) -> tuple[set[str], pd.DataFrame]:
     """Stored plant days whose documents differ from `service`'s, and those documents.
 
@@ -94,7 +126,7 @@ def differing_days(
     a stored document missing from it was deleted or moved out of the window. A document of a day
     never stored is not a difference: the schedule or a backfill will read that day."""
     new, old = (
-        frame[list(keys)].assign(day=plant_days(frame["posting_date"], timezone), fp=fingerprints(frame, columns))
+        frame[list(keys)].assign(day=plant_days(frame[date_column], timezone), fp=fingerprints(frame, columns))
         for frame in (service, stored)
     )
     merged = new.merge(old, on=list(keys), how="outer" if full else "left", suffixes=("_new", "_old"))
@@ -108,22 +140,25 @@ def find_changed_days(
     erp: ErpResource,
     reader: WarehouseReader,
     source: ErpSource,
+    tracked: Sequence[Tracked],
     timezone: str,
     delta_links: dict[str, str | None],
     stored_days: dict[str, set[str]],
     now: datetime,
 ) -> ChangedDays:
     """Read what changed in the ERP (delta, or the look-back window in full) and compare it with the
-    warehouse, for the plant days `stored_days` says are materialized (per document kind)."""
+    warehouse, for the plant days `stored_days` says are materialized (per entity set)."""
     found = ChangedDays()
     digest = hashlib.sha256()
     today = pd.Timestamp(now).tz_convert(timezone).normalize()
     start = (today - timedelta(days=source.change_lookback_days)).tz_convert("UTC")
     window = (start.to_pydatetime(), (pd.Timestamp(now) + timedelta(days=366)).to_pydatetime())
-    queries = {kind: entity_query(kind, getattr(source, kind)) for kind in DOCUMENT_KINDS}
+    queries = {item.kind: item.query for item in tracked}
     columns = {kind: [name for name in query.fields if name != "source"] for kind, query in queries.items()}
-    # Both kinds' stored rows through one connection (opening the warehouse file costs ~12 ms).
-    reads = {kind: WindowRead(f"erp_{kind}", "posting_date", columns[kind]) for kind in DOCUMENT_KINDS}
+    # Every set's stored rows through one connection (opening the warehouse file costs ~12 ms).
+    reads = {
+        item.kind: WindowRead(table_name(item.key), item.query.date_column, columns[item.kind]) for item in tracked
+    }
     stored_rows = reader.read_windows(reads, *window)
     for kind, query in queries.items():
         extract = erp.read(query, window, delta_link=delta_links.get(kind))
@@ -135,7 +170,7 @@ def find_changed_days(
             continue
         full = extract.mode != "delta"
         days, differs = differing_days(
-            extract.frame, stored, query.keys, columns[kind], timezone, stored_days[kind], full
+            extract.frame, stored, query.keys, columns[kind], timezone, stored_days[kind], full, query.date_column
         )
         found.documents[kind] = len(differs)
         digest.update(differs.sort_values(list(query.keys)).to_csv(index=False).encode())
@@ -146,21 +181,28 @@ def find_changed_days(
 
 
 def build_erp_change_sensor(
-    source: ErpSource, timezone: str, job_name: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    source: ErpSource,
+    timezone: str,
+    job_name: str,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    names: InstanceNames | None = None,
 ) -> SensorDefinition:
+    names = names or InstanceNames.single("erp")
     daily = site_daily_partitions(timezone)
+    tracked = tracked_sets(source, names)
 
     @sensor(
-        name="erp_document_changes",
+        name=names.job("erp_document_changes"),
         job_name=job_name,
         minimum_interval_seconds=source.change_poll_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         description=f"ERP documents changed after their day was stored (delta links, {source.change_lookback_days}-day "
-        "look-back) -> erp_daily_job runs for the stored days they leave and enter.",
+        f"look-back) -> {job_name} runs for the stored days they leave and enter.",
+        required_resource_keys={names.resource_key, "warehouse_reader"},
     )
-    def erp_document_changes(
-        context: SensorEvaluationContext, erp: ErpResource, warehouse_reader: WarehouseReader
-    ) -> SensorResult:
+    def erp_document_changes(context: SensorEvaluationContext) -> SensorResult:
+        erp: ErpResource = getattr(context.resources, names.resource_key)
+        warehouse_reader: WarehouseReader = context.resources.warehouse_reader
         now = clock()
         cursor = json.loads(context.cursor) if context.cursor else {}
         last_full = cursor.get("full_read_at")
@@ -168,12 +210,9 @@ def build_erp_change_sensor(
         if last_full is None or now - datetime.fromisoformat(last_full) >= timedelta(hours=source.full_compare_hours):
             links = {}  # a delta never shows a deleted document, nor one that left the filter
         existing = set(daily.get_partition_keys(current_time=now))
-        stored = {
-            kind: context.instance.get_materialized_partitions(AssetKey(f"erp_{kind}")) & existing
-            for kind in DOCUMENT_KINDS
-        }
-        found = find_changed_days(erp, warehouse_reader, source, timezone, links, stored, now)
-        summary = ", ".join(f"{k}: {found.documents[k]} differing ({found.modes[k]})" for k in DOCUMENT_KINDS)
+        stored = {item.kind: context.instance.get_materialized_partitions(item.key) & existing for item in tracked}
+        found = find_changed_days(erp, warehouse_reader, source, tracked, timezone, links, stored, now)
+        summary = ", ".join(f"{t.kind}: {found.documents[t.kind]} differing ({found.modes[t.kind]})" for t in tracked)
         summary = f"ERP documents against stored days: {summary}; days to re-read: {sorted(found.days) or 'none'}"
         context.log.info(summary)
         # The run key names the day and what was seen: the same change seen twice asks once, a new one again.

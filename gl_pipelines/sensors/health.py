@@ -58,9 +58,11 @@ def missing_partitions(context, source: MonitoredSource, since: datetime, now: d
     return [key for key in keys if key not in done]
 
 
-def build_source_health_sensor(sources: list[MonitoredSource], minimum_interval_seconds: int = 60) -> SensorDefinition:
+def build_source_health_sensor(
+    sources: list[MonitoredSource], minimum_interval_seconds: int = 60, name: str = "source_health"
+) -> SensorDefinition:
     @sensor(
-        name="source_health",
+        name=name,
         jobs=[source.job for source in sources],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=DefaultSensorStatus.RUNNING,

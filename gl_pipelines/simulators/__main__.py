@@ -25,6 +25,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="gl-demo-plant", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     parser.add_argument("--opcua-port", type=int, default=4840)
+    parser.add_argument(
+        "--opcua2-port", type=int, default=-1, help="a second OPC UA server (another unit, seed + 1); -1: off"
+    )
     parser.add_argument("--modbus-port", type=int, default=5020, help="serves the demo site's Modbus meters")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--synthetic-tags", type=int, default=1000, help="extra tags for scale tests")
@@ -49,6 +52,10 @@ async def _serve(args: argparse.Namespace) -> None:
         max_nodes_per_history_read=args.max_nodes_per_history_read,
     )
     await opcua.start()
+    opcua2 = None
+    if args.opcua2_port >= 0:
+        opcua2 = DemoOpcUaServer(args.host, args.opcua2_port, seed=args.seed + 1, n_synthetic=0)
+        await opcua2.start()
     modbus = DemoModbusServer(load_site_config(DEMO_SITE_CONFIG).modbus, args.host, args.modbus_port, seed=args.seed)
     await modbus.start()
     try:
@@ -66,7 +73,8 @@ async def _serve(args: argparse.Namespace) -> None:
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     print(
         f"demo plant ready: OPC UA {opcua.endpoint} ({len(opcua.tags)} tags), "
-        f"Modbus {modbus.host}:{modbus.port} ({len(modbus.source.devices)} devices){cems_note}",
+        f"Modbus {modbus.host}:{modbus.port} ({len(modbus.source.devices)} devices){cems_note}"
+        + (f", second OPC UA {opcua2.endpoint}" if opcua2 else ""),
         flush=True,
     )
     # After the ready line: callers read the first line for the endpoints.
@@ -81,7 +89,7 @@ async def _serve(args: argparse.Namespace) -> None:
             cems_export.cancel()
         # A server that cannot stop in time (e.g. a client holding a connection open) must not keep the
         # process alive: the others still stop, then the process exits.
-        for server in (pi, cems_plc, modbus, opcua):
+        for server in (pi, cems_plc, modbus, opcua2, opcua):
             if server is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(server.stop(), STOP_TIMEOUT_S)

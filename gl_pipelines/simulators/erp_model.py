@@ -111,6 +111,32 @@ ENTITIES: tuple[EntityDef, ...] = (
             Prop("TimeZone", "Edm.String", max_length=40, label="Time Zone"),
         ),
     ),
+    # CMMS (SAP PM): maintenance orders, one every shift, alternating preventive and corrective.
+    EntityDef(
+        "MaintenanceOrderSet",
+        "MaintenanceOrder",
+        (
+            Prop("MaintenanceOrder", "Edm.String", key=True, max_length=12, label="Order"),
+            Prop("OrderType", "Edm.String", max_length=4, label="Order Type"),
+            Prop("Equipment", "Edm.String", max_length=18, label="Equipment"),
+            Prop("Description", "Edm.String", max_length=40, label="Description"),
+            Prop("CreatedOn", "Edm.DateTime", date_only=True, precision=7, label="Created On"),
+            Prop("Plant", "Edm.String", max_length=4, label="Plant"),
+        ),
+    ),
+    # MES: production orders, one per plant day, for the day's planned steam.
+    EntityDef(
+        "ProductionOrderSet",
+        "ProductionOrder",
+        (
+            Prop("ProductionOrder", "Edm.String", key=True, max_length=12, label="Production Order"),
+            Prop("Material", "Edm.String", max_length=40, label="Material"),
+            Prop("TargetQuantity", "Edm.Decimal", **_QUANTITY, label="Target Quantity"),
+            Prop("Unit", "Edm.String", max_length=3, label="Unit"),
+            Prop("ScheduledStart", "Edm.DateTime", date_only=True, precision=7, label="Scheduled Start"),
+            Prop("Plant", "Edm.String", max_length=4, label="Plant"),
+        ),
+    ),
 )
 ENTITY_BY_SET = {entity.set_name: entity for entity in ENTITIES}
 
@@ -205,6 +231,8 @@ class ErpModel:
                     "TimeZone": np.array([self.zone], dtype=object),
                 },
             ),
+            "MaintenanceOrderSet": self._maintenance_orders(),
+            "ProductionOrderSet": self._production_orders(),
         }
 
     def _times(self, step_s: float) -> np.ndarray:
@@ -250,6 +278,38 @@ class ErpModel:
                 "Quantity": np.round(steam_t * 1000).astype(np.int64),
                 "Unit": np.full(n, "TO", dtype=object),
                 "ChangedAt": (starts + SHIFT_S + 600) * 1000,
+            },
+        )
+
+    def _maintenance_orders(self) -> Table:
+        starts = self._times(SHIFT_S)
+        n = len(starts)
+        corrective = np.arange(n) % 2 == 1
+        return Table(
+            ENTITY_BY_SET["MaintenanceOrderSet"],
+            {
+                "MaintenanceOrder": np.char.mod("%012d", 4_000_000 + np.arange(n)).astype(object),
+                "OrderType": np.where(corrective, "PM01", "PM02").astype(object),
+                "Equipment": np.where(corrective, "FWPUMP1", "BOILER1").astype(object),
+                "Description": np.where(corrective, "Feedwater pump seal leak", "Shift inspection").astype(object),
+                "CreatedOn": _calendar_date_ms(starts, self.zone),
+                "Plant": np.full(n, PLANT, dtype=object),
+            },
+        )
+
+    def _production_orders(self) -> Table:
+        starts = self._times(24 * 3600)
+        n = len(starts)
+        return Table(
+            ENTITY_BY_SET["ProductionOrderSet"],
+            {
+                "ProductionOrder": np.char.mod("%012d", 1_000_000 + np.arange(n)).astype(object),
+                "Material": np.full(n, "STEAM", dtype=object),
+                "TargetQuantity": np.full(n, round(FULL_LOAD_STEAM_T_H * 20 * 1000), dtype=np.int64),
+                "Unit": np.full(n, "TO", dtype=object),
+                # Noon UTC: the order's plant day is the same calendar day in every zone the demo uses.
+                "ScheduledStart": _calendar_date_ms(starts + 12 * 3600, self.zone),
+                "Plant": np.full(n, PLANT, dtype=object),
             },
         )
 

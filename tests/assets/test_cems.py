@@ -13,7 +13,7 @@ import pytest
 from dagster import build_sensor_context, instance_for_test
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
-from gl_pipelines.definitions import build_definitions
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
 from tests.epa_data import EPA_DIR
@@ -186,7 +186,9 @@ def test_missing_hours_fail_the_coverage_check_and_block_the_reports(cems):
     write_day(source.dahs_drop_folder, "B1", DAY, LST, faults=faults)
     _, runs = load_files(defs, instance)
     coverage = [c for r in runs for c in r.get_asset_check_evaluations() if c.check_name == "cems_raw_hour_coverage"]
-    assert len(coverage) == 1 and not coverage[0].passed
+    run_wide = [c for c in coverage if c.partition is None]  # the others: the same verdict per hour (checks.wap)
+    assert len(run_wide) == 1 and not run_wide[0].passed and not any(c.passed for c in coverage)
+    coverage = run_wide
     assert "B1 2026-11-01T16:00:00+00:00" in coverage[0].description
 
     result = run(defs, instance, ["cems_hourly_emissions", "cems_daily_emissions"], partition_key=DAY_KEY)
@@ -252,3 +254,35 @@ def test_campd_with_no_files_fails_and_keeps_the_table(cems):
     source.epa_folder.mkdir()
     result = run(defs, instance, ["cems_campd_hourly"])
     assert not result.success and "no EPA .csv or .zip files" in failure_text(result)
+
+
+def test_appendix_d_unit_through_sensor_raw_emissions_and_reports(cems_site, tmp_path):
+    """A fuel-metered gas turbine (Appendix D) with a DAHS file carrying FUEL_FLOW: the assets and their
+    blocking checks take it through to the daily and quarterly reports. By hand, each of the 24 hours:
+    D-6 20,000 x 102,000 / 1e6 = 2,040 mmBtu; D-5 0.0006 x 2,040 = 1.224 lb SO2; G-4 1,040 x 2,040 /
+    385 x 44 / 2,000 = 121.234286 t CO2; NOx 0.05 lb/mmBtu x 2,040 = 102 lb."""
+    from tests.cems.test_appendix_d_chain import GAS, HEADER, row
+
+    site = cems_site.model_copy(update={"cems": cems_site.cems.model_copy(update={"units": [GAS]})})
+    lines = [row("GT2", hour, "1.00", "0.050", "20000", "V") for hour in range(24)]
+    (site.cems.dahs_drop_folder / "GLDAHS_GT2_20261101.csv").write_text("\n".join([HEADER, *lines]) + "\n")
+    with instance_for_test() as instance:
+        defs = build_definitions(site, tmp_path / "w.duckdb")
+        _, runs = load_files(defs, instance)
+        assert runs and all(r.success for r in runs), [failure_text(r) for r in runs]
+        raw = table(tmp_path / "w.duckdb", "cems_hourly_raw")
+        assert len(raw) == 24 and (raw["fuel_flow"] == 20_000.0).all()
+        for asset, key in (("cems_hourly_emissions", DAY_KEY), ("cems_daily_emissions", DAY_KEY)):
+            result = run(defs, instance, [asset], partition_key=key)
+            assert result.success, failure_text(result)
+        quarter_run = run(defs, instance, ["cems_quarterly_emissions"], partition_key="2026-10-01")
+        assert quarter_run.success, failure_text(quarter_run)
+    emissions = table(tmp_path / "w.duckdb", "cems_hourly_emissions")
+    assert emissions["heat_input_mmbtu"].tolist() == pytest.approx([2_040.0] * 24)
+    assert set(emissions["so2_method"]) == {"appendix_d"} and set(emissions["flow_method"]) == {"not_used"}
+    for name in ("cems_daily_emissions", "cems_quarterly_emissions"):
+        report = table(tmp_path / "w.duckdb", name, order="unit_id").iloc[0]
+        assert report["heat_input_mmbtu"] == pytest.approx(48_960.0)
+        assert report["so2_mass_lb"] == pytest.approx(29.376)
+        assert report["co2_mass_tons"] == pytest.approx(2_909.622857, abs=1e-5)
+        assert report["nox_mass_lb"] == pytest.approx(2_448.0)

@@ -14,8 +14,8 @@ import pytest
 from dagster import instance_for_test
 
 from gl_pipelines.assets.cems import cems_daily_partitions, cems_hourly_partitions, cems_quarterly_partitions
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import CemsSource, SiteConfigError, load_site_config, parse_site_config
-from gl_pipelines.definitions import build_definitions
 from tests.epa_data import EPA_DIR
 from tests.runs import run
 

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 from dagster import AssetSelection, instance_for_test
 
-from gl_pipelines.definitions import build_definitions
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_SECRET
 from tests.runs import run
 
@@ -121,7 +121,7 @@ def test_client_secret_never_in_logs_or_event_log(erp_defs, erp_service, caplog,
 
 
 def test_erp_wiring_and_environment(monkeypatch, tmp_path):
-    from gl_pipelines.definitions import site_from_environment
+    from gl_pipelines.components.site_file import site_from_environment
 
     monkeypatch.setenv("GL_ERP_URL", "http://127.0.0.1:1/sap/opu/odata/sap/ZGL_PLANT_SRV/")
     monkeypatch.delenv("GL_ERP_CLIENT_SECRET", raising=False)

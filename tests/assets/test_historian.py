@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from dagster import AssetSelection, instance_for_test, materialize, serialize_value
 
-from gl_pipelines.definitions import build_definitions, site_from_environment
+from gl_pipelines.components.site_file import build_definitions, site_from_environment
 from gl_pipelines.simulators.pi_web_api import Mark
 from tests.expected import expected_readings
 from tests.fixtures_historian import PI_CLIENT_ID, PI_CLIENT_SECRET
@@ -164,12 +164,16 @@ def test_step_retry_waits_what_the_server_asked(historian_site, tmp_path, pi, re
     pi.faults.statuses = [503] * 10
     pi.faults.retry_after = retry_after
     defs = build_definitions(historian_site, tmp_path / "w.duckdb")
-    asset_def = defs.resolve_assets_def("historian_recorded")
+    # As built, before Definitions binds its resources: the test gives the step its own.
+    asset_def = next(asset for asset in defs.assets if asset.key.to_user_string() == "historian_recorded")
     historian = defs.resources["historian"].model_copy(update={"step_retry_max_wait_s": max_wait_s})
-    context = build_asset_context(partition_key=DAY_KEY)
+    context = build_asset_context(
+        partition_key=DAY_KEY,
+        resources={"historian": historian, "warehouse_staging": defs.resources["warehouse_staging"]},
+    )
     if expected_wait_s is None:
         with pytest.raises(Failure) as raised:
-            list(asset_def(context=context, historian=historian, warehouse_staging=defs.resources["warehouse_staging"]))
+            list(asset_def(context))
         assert raised.value.allow_retries is False
         assert raised.value.description.startswith(
             "demo-pi: GET /piwebapi/points -> HTTP 503: server busy or failing (Retry-After 3600 s); body: "
@@ -181,6 +185,6 @@ def test_step_retry_waits_what_the_server_asked(historian_site, tmp_path, pi, re
         )
     else:
         with pytest.raises(RetryRequested) as raised:
-            list(asset_def(context=context, historian=historian, warehouse_staging=defs.resources["warehouse_staging"]))
+            list(asset_def(context))
         assert raised.value.seconds_to_wait == expected_wait_s
         assert raised.value.max_retries == 2

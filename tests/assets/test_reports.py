@@ -31,8 +31,8 @@ from dagster import (
 from gl_pipelines.assets.partitions import backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.reports import build_report_assets
 from gl_pipelines.checks.reports import ENERGY_BALANCE_CLOSES, ENERGY_NON_NEGATIVE, energy_balance_checks
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import load_site_config
-from gl_pipelines.definitions import build_definitions
 from gl_pipelines.reporting.energy_balance import energy_balance
 from gl_pipelines.reporting.exports import read_parquet
 from gl_pipelines.reporting.html_report import format_value

@@ -10,7 +10,7 @@ import pytest
 from dagster import AssetSelection, instance_for_test, materialize
 
 from gl_pipelines.assets.scada import daily_summary
-from gl_pipelines.definitions import build_definitions
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources.opcua import OpcUaResource
 from tests.conftest import free_port
 from tests.expected import expected_readings

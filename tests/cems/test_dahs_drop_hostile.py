@@ -10,12 +10,10 @@ import re
 from datetime import date
 
 import pytest
-from dagster import build_sensor_context, instance_for_test
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.cems.dahs_store import entries
-from gl_pipelines.config import load_site_config
-from gl_pipelines.sensors.cems_files import FILE_TAG, MAX_FILE_BYTES, build_cems_file_sensor
+from gl_pipelines.sensors.cems_files import FILE_TAG, MAX_FILE_BYTES
 from gl_pipelines.simulators.cems_dahs import write_day
 
 DAY, LST = date(2026, 11, 1), -6
@@ -25,32 +23,9 @@ STAMP = r"\d{8}T\d{12}Z_"
 
 
 @pytest.fixture
-def source(tmp_path):
-    cems = load_site_config().cems
-    return cems.model_copy(
-        update={
-            "dahs_drop_folder": tmp_path / "drop",
-            "quarantine_folder": tmp_path / "quarantine",
-            "accepted_folder": tmp_path / "accepted",
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def instance():
-    with instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture
-def tick(source, instance):
-    sensor = build_cems_file_sensor(source, "cems_raw_job")
-
-    def evaluate(cursor=None):
-        return sensor(build_sensor_context(instance=instance, cursor=cursor))
-
+def tick(tick, source):
     write_day(source.dahs_drop_folder, "B1", DAY, LST)  # the valid export every case sits beside
-    return evaluate
+    return tick
 
 
 def quarantined(source) -> dict[str, str]:

@@ -10,41 +10,11 @@ from dagster import build_sensor_context, instance_for_test
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.cems.dahs_store import current_entries, rows_for_window
-from gl_pipelines.config import load_site_config
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
 from gl_pipelines.simulators import cems_model
 from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day, write_malformed
 
 DAY, LST = date(2026, 11, 1), -6
-
-
-@pytest.fixture
-def source(tmp_path):
-    cems = load_site_config().cems
-    return cems.model_copy(
-        update={
-            "dahs_drop_folder": tmp_path / "drop",
-            "quarantine_folder": tmp_path / "quarantine",
-            "accepted_folder": tmp_path / "accepted",
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def instance():
-    """One instance for the module: the sensor keeps its state in the cursor each test passes."""
-    with instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture
-def tick(source, instance):
-    sensor = build_cems_file_sensor(source, "cems_raw_job")
-
-    def evaluate(cursor=None):
-        return sensor(build_sensor_context(instance=instance, cursor=cursor))
-
-    return evaluate
 
 
 def test_per_hour_files_each_ask_for_their_own_hour(source, tick):

@@ -85,18 +85,52 @@ def test_four_quarters_sum_to_the_so2_epa_deducted_as_allowances(alabama):
     assert (per_unit.round().sum(), np.ceil(per_unit).sum()) == (149_989, 149_997)
 
 
+# Today's CAMPD daily emissions download, column for column: EPA's own field mapping (US-EPA-CAMD/
+# easey-emissions-api src/constants/field-mappings.ts `daily`, commit 60a7334, 2024-10-16) with the
+# labels of US-EPA-CAMD/easey-common src/constants/property-metadata.constants.ts (commit 32a1996).
+CAMPD_DAILY_HEADER = [
+    "State",
+    "Facility Name",
+    "Facility ID",
+    "Unit ID",
+    "Associated Stacks",
+    "Date",
+    "Operating Time Count",
+    "Sum of the Operating Time",
+    "Gross Load (MWh)",
+    "Steam Load (1000 lb)",
+    "SO2 Mass (short tons)",
+    "SO2 Rate (lbs/mmBtu)",
+    "CO2 Mass (short tons)",
+    "CO2 Rate (short tons/mmBtu)",
+    "NOx Mass (short tons)",
+    "NOx Rate (lbs/mmBtu)",
+    "Heat Input (mmBtu)",
+    "Primary Fuel Type",
+    "Secondary Fuel Type",
+    "Unit Type",
+    "SO2 Controls",
+    "NOx Controls",
+    "PM Controls",
+    "Hg Controls",
+    "Program Code",
+]
+
+
 def test_campd_daily_naming_reads_to_the_same_frame(tmp_path, alabama):
-    """No CAMPD daily download is stored here: this one is built from the Q1 file with CAMPD's
-    documented daily headers and ISO dates (the same numbers), to show both namings meet."""
+    """No CAMPD daily download is stored here: this one is built from the Q1 file in today's CAMPD daily
+    layout (header above, its order, ISO dates, unit attributes blank; the same numbers), to show both
+    namings meet."""
     rows = list(csv.reader(DAILY[0].open(encoding="latin-1", newline="")))
-    header = [DLY_TO_CAMPD[name] for name in rows[0]]
-    date = header.index("Date")
-    for row in rows[1:]:
-        month, day, year = row[date].split("-")
-        row[date] = f"{year}-{month}-{day}"
+    named = [dict(zip((DLY_TO_CAMPD[name] for name in rows[0]), row, strict=True)) for row in rows[1:]]
+    for row in named:
+        month, day, year = row["Date"].split("-")
+        row["Date"] = f"{year}-{month}-{day}"
     campd = tmp_path / "daily-emissions-1995-al-q1.csv"
     with campd.open("w", newline="") as handle:
-        csv.writer(handle).writerows([header, *rows[1:]])
+        writer = csv.DictWriter(handle, CAMPD_DAILY_HEADER, restval="")
+        writer.writeheader()
+        writer.writerows(named)
     new = read_epa_daily(campd)
     old = alabama[alabama["source_ref"].str.startswith(DAILY[0].name)].reset_index(drop=True)
     assert len(new) == len(old) == 1_260

@@ -1,4 +1,6 @@
-"""End-to-end fixtures: a scratch PostgreSQL database, the demo plant and `dagster dev` as real processes."""
+"""End-to-end fixtures: a scratch PostgreSQL database, the demo plant and the deployment topology as real processes:
+the code location's own gRPC code server, `dagster-webserver` and `dagster-daemon` on PostgreSQL, the webserver and
+daemon loading the location through deploy/workspace.yaml."""
 
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def pg_database() -> Iterator[str]:
 
 
 def _stop(process: subprocess.Popen, timeout: float = 20) -> None:
-    """Terminate the process's whole group (dagster dev spawns the webserver, daemon, code server, run workers)."""
+    """Terminate the process's whole group (a code server spawns run workers)."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(process.pid, signal.SIGTERM)
@@ -74,10 +76,19 @@ def _read_line(process: subprocess.Popen, timeout: float) -> str:
 @pytest.fixture
 def plant_endpoint() -> Iterator[str]:
     """The demo plant in its own process (real OPC UA server on loopback), only the configured tags."""
+    with demo_plant() as endpoint:
+        yield endpoint
+
+
+@contextlib.contextmanager
+def demo_plant(*extra_args: str) -> Iterator[str]:
+    """Run the demo plant (with `extra_args`) until the block ends; yield its OPC UA endpoint."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"]
-        + ["--modbus-port", "0"],
+        # Only OPC UA is read here; the other servers on free ports or off, never on the fixed default ports
+        # another run of the demo plant on this machine may hold.
+        + ["--modbus-port", "0", "--pi-port", "0", "--odata-port", "-1", "--cems-plc-port", "-1", *extra_args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -94,7 +105,7 @@ def plant_endpoint() -> Iterator[str]:
 
 
 def site_config_for(tmp_path: Path) -> Path:
-    """The site config `dagster dev` would load ($GL_SITE_CONFIG or the demo) with its report files under
+    """The site config the deployment would load ($GL_SITE_CONFIG or the demo) with its report files under
     tmp_path: a test run must not write into the deployment's reports folder."""
     raw = yaml.safe_load(Path(os.environ.get(SITE_CONFIG_ENV) or DEMO_SITE_CONFIG).read_text())
     if raw.get("reporting") is not None:
@@ -105,12 +116,13 @@ def site_config_for(tmp_path: Path) -> Path:
 
 
 @dataclass
-class DagsterDev:
+class Deployment:
     url: str
     home: Path
     env: dict[str, str]
-    log: Path
+    logs: list[Path]
     reports: Path
+    code_server_port: int
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
         response = httpx.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=30)
@@ -120,25 +132,28 @@ class DagsterDev:
         return body["data"]
 
     def log_tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
+        return "\n".join(f"--- {log.name}:\n{log.read_text(errors='replace')[-chars:]}" for log in self.logs)
 
 
 WORKSPACE_QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries {
-    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }
+    name loadStatus displayMetadata { key value }
+    locationOrLoadError { __typename ... on PythonError { message } } } } } }
 """
 RELOAD_MUTATION = """
 mutation($name: String!) { reloadRepositoryLocation(repositoryLocationName: $name) { __typename } }
 """
 
 
-def _wait_for_location(dev: DagsterDev, process: subprocess.Popen, timeout: float) -> None:
-    """Wait for the webserver, then for the code location; reload it if it failed to load (definitions being edited)."""
+def _wait_for_location(dev: Deployment, processes: dict[str, subprocess.Popen], timeout: float) -> dict:
+    """Wait for the webserver, then for the code location (reloaded while its code server is still starting);
+    returns the location's entry."""
     deadline = time.monotonic() + timeout
     last, last_reload = "nothing yet", time.monotonic()
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dagster dev exited with {process.returncode}:\n{dev.log_tail()}")
+        for name, process in processes.items():
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited with {process.returncode}:\n{dev.log_tail()}")
         try:
             httpx.get(f"{dev.url}/server_info", timeout=5).raise_for_status()
             entries = dev.graphql(WORKSPACE_QUERY)["workspaceOrError"]["locationEntries"]
@@ -148,7 +163,7 @@ def _wait_for_location(dev: DagsterDev, process: subprocess.Popen, timeout: floa
             entry = next((e for e in entries if e["name"] == "gl_pipelines"), None)
             loaded = entry and entry["loadStatus"] == "LOADED" and entry["locationOrLoadError"]
             if loaded and entry["locationOrLoadError"]["__typename"] == "RepositoryLocation":
-                return
+                return entry
             last = str(entry)
             if loaded and time.monotonic() - last_reload > 10:
                 dev.graphql(RELOAD_MUTATION, {"name": "gl_pipelines"})
@@ -159,20 +174,23 @@ def _wait_for_location(dev: DagsterDev, process: subprocess.Popen, timeout: floa
 
 @pytest.fixture
 def cems_folders(tmp_path: Path) -> dict[str, Path]:
-    """The CEMS folders of `dagster dev`, under tmp_path: its running sensor must never watch (or move files out
+    """The CEMS folders of the deployment, under tmp_path: its running sensor must never watch (or move files out
     of) the repository's own drop folder."""
     return {name: tmp_path / "cems" / name for name in ("drop", "quarantine", "accepted", "epa")}
 
 
 @pytest.fixture
-def dagster_dev(
+def deployment(
     tmp_path: Path, pg_database: str, plant_endpoint: str, cems_folders: dict[str, Path]
-) -> Iterator[DagsterDev]:
-    """`dagster dev` (webserver + daemon + code server) on the deployment dagster.yaml, storage in `pg_database`,
-    the warehouse and report files under tmp_path."""
+) -> Iterator[Deployment]:
+    """The deployment: a code server (`dagster code-server start`), `dagster-daemon run` and `dagster-webserver`
+    as separate processes on the deployment dagster.yaml, storage in `pg_database`, the webserver and daemon
+    loading the location from the code server through deploy/workspace.yaml; the warehouse and report files
+    under tmp_path."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    code_server_port, port = free_port(), free_port()
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -181,6 +199,8 @@ def dagster_dev(
         "GL_PG_USER": PG_USER,
         "GL_PG_PASSWORD": PG_PASSWORD,
         "GL_PG_DB": pg_database,
+        "GL_CODE_SERVER_HOST": "127.0.0.1",
+        "GL_CODE_SERVER_PORT": str(code_server_port),
         "GL_OPCUA_ENDPOINT": plant_endpoint,
         "GL_WAREHOUSE": str(tmp_path / "w.duckdb"),
         SITE_CONFIG_ENV: str(site_config_for(tmp_path)),
@@ -189,21 +209,41 @@ def dagster_dev(
         "GL_CEMS_ACCEPTED_FOLDER": str(cems_folders["accepted"]),
         "GL_CEMS_EPA_FOLDER": str(cems_folders["epa"]),
     }
-    port = free_port()
-    log = tmp_path / "dagster-dev.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    dev = DagsterDev(url=f"http://127.0.0.1:{port}", home=home, env=env, log=log, reports=tmp_path / "reports")
+    workspace = str(REPO / "deploy" / "workspace.yaml")
+    commands = {
+        # The code location in its own process; runs are launched by it (the instance's run launcher).
+        "code-server": ["dagster", "code-server", "start", "-m", "gl_pipelines.definitions", "-d", str(REPO)]
+        + ["-h", "127.0.0.1", "-p", str(code_server_port), "--location-name", "gl_pipelines"],
+        "daemon": ["dagster._daemon", "run", "-w", workspace],
+        "webserver": ["dagster_webserver", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
+    }
+    logs = [tmp_path / f"{name}.log" for name in commands]
+    dev = Deployment(
+        url=f"http://127.0.0.1:{port}",
+        home=home,
+        env=env,
+        logs=logs,
+        reports=tmp_path / "reports",
+        code_server_port=code_server_port,
+    )
+    processes: dict[str, subprocess.Popen] = {}
     try:
-        _wait_for_location(dev, process, timeout=90)
+        for (name, command), log in zip(commands.items(), logs, strict=True):
+            with log.open("w") as out:
+                processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", *command],
+                    cwd=REPO,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+        entry = _wait_for_location(dev, processes, timeout=120)
+        # The webserver reads the location from the code server, not from a process of its own.
+        metadata = {item["key"]: item["value"] for item in entry["displayMetadata"]}
+        assert (metadata.get("host"), metadata.get("port")) == ("127.0.0.1", str(code_server_port)), metadata
         yield dev
     finally:
-        _stop(process)
+        for process in processes.values():
+            _stop(process)

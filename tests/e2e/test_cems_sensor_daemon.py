@@ -1,5 +1,5 @@
-"""The CEMS DAHS drop-folder sensor in the deployment setup: `dagster dev` on dagster_home/dagster.yaml
-(PostgreSQL storage), its daemon's `cems_dahs_files` ticks pick up a demo DAHS day and a malformed export,
+"""The CEMS DAHS drop-folder sensor in the deployment (code server, daemon, webserver on dagster_home/dagster.yaml,
+PostgreSQL storage): its daemon's `cems_dahs_files` ticks pick up a demo DAHS day and a malformed export,
 launch the `cems_raw_job` run over the day's hours and quarantine the broken file.
 """
 
@@ -14,7 +14,7 @@ from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
 from gl_pipelines.assets.cems import RAW_CHECKS
 from gl_pipelines.simulators.cems_dahs import write_day, write_malformed
-from tests.e2e.conftest import DagsterDev, pg_connect
+from tests.e2e.conftest import Deployment, pg_connect
 
 pytestmark = pytest.mark.e2e
 
@@ -63,26 +63,26 @@ query($filter: RunsFilter) {
 """
 
 
-def _sensor_selector(dev: DagsterDev) -> dict:
+def _sensor_selector(dev: Deployment) -> dict:
     data = dev.graphql("{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }")
     (repo,) = [n for n in data["repositoriesOrError"]["nodes"] if n["location"]["name"] == "gl_pipelines"]
     return {"repositoryLocationName": "gl_pipelines", "repositoryName": repo["name"], "sensorName": SENSOR}
 
 
-def _sensor_state(dev: DagsterDev, selector: dict) -> dict:
+def _sensor_state(dev: Deployment, selector: dict) -> dict:
     sensor = dev.graphql(SENSOR_QUERY, {"selector": selector})["sensorOrError"]
     assert sensor["__typename"] == "Sensor", sensor
     return sensor["sensorState"]
 
 
-def _ensure_running(dev: DagsterDev, selector: dict) -> None:
+def _ensure_running(dev: Deployment, selector: dict) -> None:
     if _sensor_state(dev, selector)["status"] != "RUNNING":
         started = dev.graphql(START_SENSOR, {"selector": selector})["startSensor"]
         assert started["__typename"] == "Sensor", started
     assert _sensor_state(dev, selector)["status"] == "RUNNING"
 
 
-def _wait_for_sensor_run(dev: DagsterDev, selector: dict, timeout: float) -> tuple[dict, list[dict]]:
+def _wait_for_sensor_run(dev: Deployment, selector: dict, timeout: float) -> tuple[dict, list[dict]]:
     """Poll until a sensor tick requested a run and that run ended; returns the run and the ticks so far."""
     deadline = time.monotonic() + timeout
     while True:
@@ -104,7 +104,7 @@ def _tick_text(tick: dict) -> str:
     return "\n".join([tick.get("skipReason") or "", *(event["message"] for event in events)])
 
 
-def _assert_materialized_and_checked(dev: DagsterDev, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def _assert_materialized_and_checked(dev: Deployment, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with pg_connect(dev.env["GL_PG_DB"]) as con, con.cursor() as cur:
         cur.execute(
             "select partition from event_logs where dagster_event_type = 'ASSET_MATERIALIZATION'"
@@ -132,20 +132,20 @@ def _assert_materialized_and_checked(dev: DagsterDev, run_id: str, monkeypatch: 
 
 
 def test_sensor_daemon_loads_a_dahs_day_and_quarantines_a_broken_file(
-    dagster_dev: DagsterDev, cems_folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    deployment: Deployment, cems_folders: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ):
-    selector = _sensor_selector(dagster_dev)
-    _ensure_running(dagster_dev, selector)
+    selector = _sensor_selector(deployment)
+    _ensure_running(deployment, selector)
 
     bad, bad_line = write_malformed(cems_folders["drop"], UNIT, BAD_DAY, LST, "non_numeric")
     (good,) = write_day(cems_folders["drop"], UNIT, DAY, LST)
 
-    run, ticks = _wait_for_sensor_run(dagster_dev, selector, timeout=240)
-    assert run["status"] == "SUCCESS", f"{run}\n{dagster_dev.log_tail()}"
+    run, ticks = _wait_for_sensor_run(deployment, selector, timeout=240)
+    assert run["status"] == "SUCCESS", f"{run}\n{deployment.log_tail()}"
     tags = {tag["key"]: tag["value"] for tag in run["tags"]}
     assert tags["dagster/sensor_name"] == SENSOR and tags["gl/dahs-file"] == good.name, tags
 
-    _assert_materialized_and_checked(dagster_dev, run["runId"], monkeypatch)
+    _assert_materialized_and_checked(deployment, run["runId"], monkeypatch)
 
     # The malformed file left the drop folder for quarantine, with its reason; the valid one was accepted.
     assert not bad.exists() and good.exists()

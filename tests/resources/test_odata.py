@@ -56,7 +56,16 @@ def test_metadata_parsed_to_entity_sets_keys_and_types():
     assert receipts.types()["ChangedAt"] == "Edm.DateTimeOffset"
     assert receipts.properties["PostingDate"].date_only
     assert not receipts.properties["ChangedAt"].date_only
-    assert set(metadata) == {"GoodsReceiptSet", "ProductionConfirmationSet", "MaterialSet", "PlantSet"}
+    assert set(metadata) == {
+        "GoodsReceiptSet",
+        "ProductionConfirmationSet",
+        "MaterialSet",
+        "PlantSet",
+        "MaintenanceOrderSet",
+        "ProductionOrderSet",
+    }
+    assert metadata["MaintenanceOrderSet"].keys == ("MaintenanceOrder",)
+    assert metadata["ProductionOrderSet"].properties["ScheduledStart"].date_only
     with pytest.raises(ODataError, match="not an EDMX document"):
         parse_metadata("<html>logon")
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from dagster import AssetKey, AssetSelection, evaluate_automation_conditions, instance_for_test, materialize
 
-from gl_pipelines.definitions import build_definitions
+from gl_pipelines.components.site_file import build_definitions
 
 SUMMARY = AssetSelection.assets("scada_daily_summary")
 EVALUATED_AT = datetime(2026, 11, 3, 7, 0, tzinfo=UTC)  # 01:00 CST: the latest complete plant day is 2026-11-02

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from dagster import AssetSelection, build_sensor_context, instance_for_test
 
-from gl_pipelines.definitions import build_definitions
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.sensors.erp_changes import CHANGE_TAG, build_erp_change_sensor
 from tests.runs import run
 

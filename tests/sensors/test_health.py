@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from dagster import AssetKey, AssetSelection, PartitionKeyRange, build_sensor_context, instance_for_test, materialize
 
-from gl_pipelines.definitions import build_definitions, with_modbus_address
+from gl_pipelines.components.site_file import build_definitions, with_modbus_address
 from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.resources.opcua import OpcUaResource
 from tests.conftest import free_port

@@ -12,7 +12,7 @@ from dagster import (
 from dagster._utils.schedules import cron_string_iterator
 
 from gl_pipelines.assets.partitions import site_daily_partitions, site_hourly_partitions
-from gl_pipelines.definitions import build_definitions
+from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources.opcua import OpcUaResource
 from gl_pipelines.sensors.schedules import partition_schedule
 from tests.conftest import free_port

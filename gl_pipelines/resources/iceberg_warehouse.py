@@ -1,0 +1,400 @@
+"""The shared warehouse: Apache Iceberg tables, catalog in PostgreSQL, Parquet data files under a data path.
+
+Chosen over DuckLake (which the design named) because DuckLake ships as a DuckDB extension built for one
+DuckDB release: the builds on PyPI stop at 1.5.5 and this project runs DuckDB 2.0, which refuses them.
+Iceberg is an open table format kept by the Apache project, written and read here by pyiceberg (pure
+Python over pyarrow), so a DuckDB upgrade never locks the warehouse; DuckDB stays the engine that runs the
+reports' SQL, over the Arrow rows a scan returns.
+
+Several processes or machines write at once: each partition write is one Iceberg commit (delete the window's
+files, add the new ones) made by a compare-and-swap on the table's row in the PostgreSQL catalog. A writer
+that loses the race commits again on the table's newest state, so each write stays atomic and idempotent and
+no pool slot is needed. Files written for a commit that did not land are never referenced: readers only ever
+see committed snapshots.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+from dagster import ConfigurableIOManagerFactory
+from dagster._core.definitions.partitions.utils import TimeWindow
+from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
+from pydantic import Field
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, ValidationException
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    In,
+    IsNull,
+    LessThan,
+    LessThanOrEqual,
+)
+from pyiceberg.table import Table
+from pyiceberg.types import DateType
+from sqlalchemy.exc import DBAPIError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from gl_pipelines.resources.warehouse import (
+    ENTRIES,
+    ENTRY_SELECT,
+    QUARANTINE_SCHEMA,
+    InstanceTablesIOManager,
+    audit_verdict,
+    published,
+    quarantine_entry,
+    quarantined,
+    window,
+)
+
+COMMIT_ATTEMPTS = 30
+"""Commits retried after a concurrent writer won the race; 30 covers dozens of writers on one table."""
+
+
+def catalog_url(dsn: str) -> str:
+    """The SQLAlchemy URL of a PostgreSQL catalog DSN, refusing one that carries a password.
+
+    The DSN is resource config (shown in the UI, stored with each run): libpq reads the password from
+    PGPASSWORD or ~/.pgpass at connect time instead.
+    """
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgresql+psycopg2", "postgres"):
+        raise ValueError(f"iceberg catalog: expected a postgresql:// DSN, got scheme {parts.scheme!r}")
+    if parts.password:
+        raise ValueError(
+            "iceberg catalog: the DSN carries a password; remove it and set PGPASSWORD (or ~/.pgpass) instead"
+        )
+    # SQLAlchemy 2.1 maps plain postgresql:// to psycopg 3; dagster-postgres ships psycopg2.
+    return "postgresql+psycopg2://" + dsn.split("://", 1)[1]
+
+
+def data_location(data_path: str) -> str:
+    """A location pyiceberg's FileIO accepts: object-store URIs as given, local folders as absolute file URIs."""
+    if "://" in data_path:
+        return data_path
+    folder = Path(data_path).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.as_uri()
+
+
+def _racing() -> Retrying:
+    """Retries for creating what another process may be creating at the same moment (catalog tables,
+    namespaces, tables): the loser's INSERT or CREATE fails on a unique key, and its retry finds the winner's."""
+    return Retrying(
+        retry=retry_if_exception_type(DBAPIError),
+        stop=stop_after_attempt(5),
+        wait=wait_exponential_jitter(multiplier=0.1, max=1.0),
+        reraise=True,
+    )
+
+
+@functools.cache
+def open_catalog(dsn: str, data_path: str) -> Catalog:
+    """One catalog (one SQLAlchemy connection pool) per process and warehouse."""
+    return _racing()(SqlCatalog, "gl", uri=catalog_url(dsn), warehouse=data_location(data_path))
+
+
+def commit(catalog: Catalog, identifier: str, change: Callable[[Table], None]) -> None:
+    """Apply `change` to the table's newest snapshot, again on a fresh load when another writer committed first
+    (the catalog's swap failed) or added rows in the window being replaced (pyiceberg's conflict check)."""
+    retrying = Retrying(
+        retry=retry_if_exception_type((CommitFailedException, ValidationException)),
+        stop=stop_after_attempt(COMMIT_ATTEMPTS),
+        wait=wait_exponential_jitter(multiplier=0.05, max=2.0),
+        reraise=True,
+    )
+    for attempt in retrying:
+        with attempt:
+            change(catalog.load_table(identifier))
+
+
+def ensure_namespace(catalog: Catalog, namespace: str) -> None:
+    _racing()(catalog.create_namespace_if_not_exists, namespace)
+
+
+def ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:
+    ensure_namespace(catalog, identifier.rsplit(".", 1)[0])
+    return _racing()(catalog.create_table_if_not_exists, identifier, schema=schema)
+
+
+def load_table(catalog: Catalog, identifier: str) -> Table | None:
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        return None
+
+
+def to_arrow(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequence = (), **relations) -> pa.Table:
+    """`query` over the named frames or Arrow tables, as Arrow through DuckDB: column types are the ones the
+    DuckDB warehouse file would get. Zoned timestamps come out in UTC, the only zone Iceberg stores."""
+    for name, relation in relations.items():
+        connection.register(name, relation)
+    try:
+        rows = connection.sql(query, params=list(parameters)).to_arrow_table()
+    finally:
+        for name in relations:
+            connection.unregister(name)
+    fields = [_iceberg_timestamp(field) if pa.types.is_timestamp(field.type) else field for field in rows.schema]
+    return rows.cast(pa.schema(fields))
+
+
+def _iceberg_timestamp(field: pa.Field) -> pa.Field:
+    """Zoned timestamps labelled UTC (the same instants), in microseconds: Iceberg v2 stores nothing finer, and
+    the cast refuses (rather than truncates) a value that has nanoseconds."""
+    unit = "us" if field.type.unit == "ns" else field.type.unit
+    return pa.field(field.name, pa.timestamp(unit, "UTC" if field.type.tz else None), field.nullable)
+
+
+def scratch_duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB, on the session time zone a connection to the DuckDB file has, so readers get
+    the same pandas types from either warehouse."""
+    return duckdb.connect(config={"custom_user_agent": "gl-pipelines"})
+
+
+def slice_filter(table: Table, table_slice: TableSlice) -> BooleanExpression:
+    """The Iceberg row filter of a slice: time windows as absolute instants (plant days for DATE columns),
+    static partitions by value."""
+    clauses: list[BooleanExpression] = []
+    for dimension in table_slice.partition_dimensions or []:
+        column = dimension.partition_expr
+        try:
+            field = table.schema().find_field(column)
+        except ValueError as error:
+            raise ValueError(
+                f"{table_slice.schema}.{table_slice.table}: partition_expr {column!r} must name a column of the "
+                "table in the shared warehouse"
+            ) from error
+        if isinstance(dimension.partitions, TimeWindow):
+            start, end = dimension.partitions
+            if isinstance(field.field_type, DateType):
+                bounds: tuple[str, str] = (start.date().isoformat(), end.date().isoformat())
+            else:
+                bounds = (start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat())
+            clauses += [GreaterThanOrEqual(column, bounds[0]), LessThan(column, bounds[1])]
+        else:
+            keys = list(dimension.partitions)
+            clauses.append(EqualTo(column, keys[0]) if len(keys) == 1 else In(column, keys))
+    if not clauses:
+        return AlwaysTrue()
+    return clauses[0] if len(clauses) == 1 else And(*clauses)
+
+
+def read_slice(catalog: Catalog, table_slice: TableSlice) -> pa.Table | None:
+    """The slice's committed rows (its columns only), or None when the table does not exist yet."""
+    table = load_table(catalog, f"{table_slice.schema}.{table_slice.table}")
+    if table is None:
+        return None
+    fields = tuple(table_slice.columns) if table_slice.columns else ("*",)
+    return table.scan(row_filter=slice_filter(table, table_slice), selected_fields=fields).to_arrow()
+
+
+def replace_slice(catalog: Catalog, table_slice: TableSlice, rows: pa.Table) -> None:
+    """Replace the slice's rows with `rows` in one commit (creating the table on the first write)."""
+    identifier = f"{table_slice.schema}.{table_slice.table}"
+    if load_table(catalog, identifier) is None:
+        if not rows.num_rows:
+            return  # as the DuckDB warehouse: no table until there is a row to type it
+        ensure_table(catalog, identifier, rows.schema)
+
+    def overwrite(table: Table) -> None:
+        with warnings.catch_warnings():
+            # pyiceberg warns when the window had no rows yet, as on every first write of a partition.
+            warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
+            if rows.num_rows:
+                table.overwrite(rows, overwrite_filter=slice_filter(table, table_slice))
+            else:  # an empty window: its typeless frame need not match the table's columns
+                table.delete(slice_filter(table, table_slice))
+
+    try:
+        commit(catalog, identifier, overwrite)
+    except ValueError as error:  # pyiceberg's schema check: a column's type differs from the stored table's
+        raise ValueError(f"{identifier}: the new rows do not fit the stored table, nothing written: {error}") from error
+
+
+def append(catalog: Catalog, identifier: str, rows: pa.Table) -> None:
+    ensure_table(catalog, identifier, rows.schema)
+    commit(catalog, identifier, lambda table: table.append(rows))
+
+
+class IcebergConnection:
+    """What the IO manager hands its type handler: the catalog, and a DuckDB for type conversions."""
+
+    def __init__(self, catalog: Catalog, staging_database: str):
+        self.catalog = catalog
+        self.staging_database = staging_database
+        self.duckdb = scratch_duckdb()
+
+
+class IcebergClient(DbClient):
+    @staticmethod
+    @contextmanager
+    def connect(context, table_slice) -> Iterator[IcebergConnection]:
+        config = context.resource_config
+        connection = IcebergConnection(
+            open_catalog(config["catalog_dsn"], config["data_path"]), config["staging_database"]
+        )
+        try:
+            yield connection
+        finally:
+            connection.duckdb.close()
+
+    @staticmethod
+    def ensure_schema_exists(context, table_slice: TableSlice, connection: IcebergConnection) -> None:
+        ensure_namespace(connection.catalog, table_slice.schema)
+
+    @staticmethod
+    def delete_table_slice(context, table_slice: TableSlice, connection: IcebergConnection) -> None:
+        """Nothing here: the type handler deletes the window and adds the rows in one commit."""
+
+    @staticmethod
+    def get_select_statement(table_slice: TableSlice) -> str:
+        columns = ", ".join(table_slice.columns) if table_slice.columns else "*"
+        return f"SELECT {columns} FROM {table_slice.schema}.{table_slice.table} (iceberg scan)"
+
+
+def remove_if_empty(database: str) -> None:
+    """Delete a per-process staging file once nothing is staged in it (see WarehouseSettings.staging_database)."""
+    connection = duckdb.connect(database)
+    try:
+        left = connection.execute("select count(*) from information_schema.tables").fetchall()[0][0]
+    finally:
+        connection.close()
+    if not left:
+        for path in (database, f"{database}.wal"):
+            if os.path.exists(path):
+                os.remove(path)
+
+
+class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
+    """Write-audit-publish on the shared warehouse, as WarehousePandasTypeHandler does on the DuckDB file."""
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pd.DataFrame]
+
+    def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection: IcebergConnection):
+        verdict = audit_verdict(context) or {"failed_checks": [], "staged_table": None}
+        rows = self._rows(obj, verdict["staged_table"], connection)
+        if verdict["failed_checks"]:
+            metadata = self._quarantine(context, table_slice, connection, rows, verdict["failed_checks"])
+        else:
+            replace_slice(connection.catalog, table_slice, rows)
+            superseded = self._supersede(context, table_slice, connection)
+            metadata = published(context, table_slice, rows.num_rows, superseded)
+        count = {"partition_row_count" if context.has_partition_key else "row_count": rows.num_rows}
+        context.add_output_metadata({**count, "storage_kind": "iceberg"})
+        return metadata
+
+    def load_input(self, context, table_slice: TableSlice, connection: IcebergConnection) -> pd.DataFrame:
+        if table_slice.partition_dimensions and len(context.asset_partition_keys) == 0:
+            return pd.DataFrame()
+        rows = read_slice(connection.catalog, table_slice)
+        if rows is None:
+            return pd.DataFrame()  # nothing published yet, as on the DuckDB file
+        connection.duckdb.register("rows", rows)
+        return connection.duckdb.execute("SELECT * FROM rows").fetchdf()
+
+    @staticmethod
+    def _rows(obj: pd.DataFrame, staged: str | None, connection: IcebergConnection) -> pa.Table:
+        """The rows to store as Arrow: from the audit's staging file when it staged them, else the frame."""
+        if staged is None:
+            if obj.columns.empty:
+                return pa.table({})  # nothing read at all: DuckDB cannot scan a frame without columns
+            return to_arrow(connection.duckdb, "SELECT * FROM obj", obj=obj)
+        staging = duckdb.connect(connection.staging_database)
+        try:
+            rows = to_arrow(staging, f"SELECT * FROM {staged}")
+            staging.execute(f"DROP TABLE {staged}")
+        finally:
+            staging.close()
+        remove_if_empty(connection.staging_database)
+        return rows
+
+    @staticmethod
+    def _quarantine(context, table_slice: TableSlice, connection: IcebergConnection, rows: pa.Table, failed) -> dict:
+        entry = quarantine_entry(context, table_slice, rows.num_rows, failed)
+        tagged = to_arrow(
+            connection.duckdb,
+            "SELECT *, ?::VARCHAR AS _wap_run_id, ?::TIMESTAMPTZ AS _wap_quarantined_at FROM rows",
+            [context.run_id, entry.quarantined_at],
+            rows=rows,
+        )
+        append(connection.catalog, f"{QUARANTINE_SCHEMA}.{table_slice.table}", tagged)
+        append(connection.catalog, ENTRIES, to_arrow(connection.duckdb, ENTRY_SELECT, entry.values()))
+        return quarantined(context, table_slice, entry)
+
+    @staticmethod
+    def _supersede(context, table_slice: TableSlice, connection: IcebergConnection) -> int:
+        """Mark the window's open quarantine entries superseded by this run and delete their rows."""
+        if load_table(connection.catalog, ENTRIES) is None:
+            return 0
+        start, end = window(table_slice)
+        open_entries: BooleanExpression = And(EqualTo("table_name", table_slice.table), IsNull("superseded_by_run"))
+        if start is not None:
+            open_entries = And(
+                open_entries,
+                GreaterThanOrEqual("window_start", start.isoformat()),
+                LessThanOrEqual("window_end", end.isoformat()),
+            )
+        runs: list[str] = []
+
+        def supersede(table: Table) -> None:
+            found = table.scan(row_filter=open_entries).to_arrow()
+            runs[:] = found.column("run_id").to_pylist()
+            if runs:
+                marked = to_arrow(
+                    connection.duckdb,
+                    "SELECT * REPLACE (?::VARCHAR AS superseded_by_run, now() AS superseded_at) FROM found",
+                    [context.run_id],
+                    found=found,
+                )
+                table.overwrite(marked.cast(table.schema().as_arrow()), overwrite_filter=open_entries)
+
+        commit(connection.catalog, ENTRIES, supersede)
+        quarantine = f"{QUARANTINE_SCHEMA}.{table_slice.table}"
+        if runs and load_table(connection.catalog, quarantine) is not None:
+            kept = TableSlice(
+                table_slice.table, QUARANTINE_SCHEMA, partition_dimensions=table_slice.partition_dimensions
+            )
+            commit(
+                connection.catalog,
+                quarantine,
+                lambda table: table.delete(And(slice_filter(table, kept), In("_wap_run_id", runs))),
+            )
+        return len(runs)
+
+
+class SharedWarehouseIOManager(ConfigurableIOManagerFactory):
+    """The `warehouse` IO manager on Iceberg: same tables, windows and write-audit-publish as the DuckDB file."""
+
+    catalog_dsn: str = Field(
+        description="postgresql:// DSN of the Iceberg catalog database, without a password (set PGPASSWORD)."
+    )
+    data_path: str = Field(description="Folder or object-store URI (s3://...) for the tables' Parquet files.")
+    staging_database: str = Field(description="DuckDB file this process stages audited rows in (WarehouseStaging).")
+    schema_name: str = Field(default="plant", description="Namespace the assets' tables are written to.")
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return InstanceTablesIOManager(
+            db_client=IcebergClient(),
+            database=urlsplit(self.catalog_dsn).hostname or "catalog",
+            schema=self.schema_name,
+            type_handlers=[IcebergPandasTypeHandler()],
+            default_load_type=pd.DataFrame,
+            io_manager_name="SharedWarehouseIOManager",
+        )
