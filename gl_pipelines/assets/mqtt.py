@@ -79,8 +79,7 @@ def _build(
         io_manager_key="warehouse",
         group_name=source.name,
         kinds={"mqtt", "duckdb"},
-        # Its own schema: the warehouse IO manager would otherwise put every instance's `readings` in `plant`.
-        metadata={"partition_expr": "ts", "schema": source.name},
+        metadata={"partition_expr": "ts"},  # table plant.<instance>__readings (the IO manager names it by key)
         check_specs=audit.specs(),
         pool=WAREHOUSE_POOL,
         tags={"gl/source-kind": "mqtt"},
