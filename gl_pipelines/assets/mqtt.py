@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     BetaWarning,
     Definitions,
     FreshnessPolicy,
@@ -28,7 +29,7 @@ from dagster import (
 
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_hourly_partitions, utc_window
 from gl_pipelines.assets.provenance import provenance_metadata
-from gl_pipelines.checks.mqtt import mqtt_audit, mqtt_readings_key
+from gl_pipelines.checks.mqtt import mqtt_audit
 from gl_pipelines.config import CheckThresholds
 from gl_pipelines.mqtt.config import MqttSourceConfig
 from gl_pipelines.mqtt.landing_reader import read_readings
@@ -52,23 +53,31 @@ def build_mqtt_definitions(
     site_timezone: str,
     thresholds: CheckThresholds | None = None,
     warehouse_path: str | Path | None = None,
+    key_prefix: tuple[str, ...] | None = None,
+    group_name: str | None = None,
 ) -> Definitions:
     """Asset, checks, job, sensors and health resource of one MQTT source instance. The warehouse
     resources come with it when `warehouse_path` is given (tests, a standalone location), else from
-    the site's Definitions it is merged into."""
+    the site's Definitions it is merged into. `key_prefix` (default: the instance name) and `group_name`
+    let the component name it `<site>/<instance>/readings` like the other kinds."""
     # Single-run backfill policies (beta) and partitioned check specs (preview) are used on purpose, as in
     # definitions.py; the builder may run where that module's filter is not installed (tests, components).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BetaWarning)
         warnings.simplefilter("ignore", PreviewWarning)
-        return _build(source, site_timezone, thresholds or CheckThresholds(), warehouse_path)
+        key = AssetKey([*(key_prefix or (source.name,)), "readings"])
+        return _build(source, site_timezone, thresholds or CheckThresholds(), warehouse_path, key, group_name)
 
 
 def _build(
-    source: MqttSourceConfig, site_timezone: str, thresholds: CheckThresholds, warehouse_path: str | Path | None
+    source: MqttSourceConfig,
+    site_timezone: str,
+    thresholds: CheckThresholds,
+    warehouse_path: str | Path | None,
+    key: AssetKey,
+    group_name: str | None,
 ) -> Definitions:
-    key = mqtt_readings_key(source)
-    audit = mqtt_audit(source, thresholds, site_timezone)
+    audit = mqtt_audit(source, thresholds, site_timezone, key)
     health_key = f"{source.name}_mqtt"
     landing = Path(source.landing_path)
 
@@ -77,7 +86,7 @@ def _build(
         partitions_def=site_hourly_partitions(site_timezone),
         backfill_policy=backfill_policy(),
         io_manager_key="warehouse",
-        group_name=source.name,
+        group_name=group_name or source.name,
         kinds={"mqtt", "duckdb"},
         metadata={"partition_expr": "ts"},  # table plant.<instance>__readings (the IO manager names it by key)
         check_specs=audit.specs(),

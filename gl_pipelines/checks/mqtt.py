@@ -33,16 +33,14 @@ class KeyedReadingsAudit(ReadingsAudit):
         ]
 
 
-def mqtt_readings_key(source: MqttSourceConfig) -> AssetKey:
-    return AssetKey([source.name, "readings"])
-
-
-def mqtt_audit(source: MqttSourceConfig, thresholds: CheckThresholds, timezone: str) -> KeyedReadingsAudit:
+def mqtt_audit(
+    source: MqttSourceConfig, thresholds: CheckThresholds, timezone: str, key: AssetKey
+) -> KeyedReadingsAudit:
     return KeyedReadingsAudit(
         f"{source.name}_readings",
         site_hourly_partitions(timezone),
         source.tag_ranges(),
         source.publish_interval_s,
         thresholds,
-        key=mqtt_readings_key(source),
+        key=key,
     )

@@ -12,8 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-DEMO_MQTT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "mqtt_demo.yaml"
-"""The demo plant's MQTT source (tests, bench, scripts/ui)."""
+DEMO_MQTT_CONFIG = Path(__file__).resolve().parents[1] / "defs" / "demo_plant" / "mqtt" / "defs.yaml"
+"""The demo plant's MQTT instance (its component, the collector in scripts/ui, tests, bench)."""
 
 
 class _Strict(BaseModel):
@@ -85,8 +85,8 @@ class MqttSourceConfig(_Strict):
 
     @field_validator("name")
     @classmethod
-    def _identifier(cls, name: str) -> str:
-        if not _NAME.match(name):
+    def _identifier(cls, name: str | None) -> str | None:
+        if name is not None and not _NAME.match(name):
             raise ValueError(f"instance name {name!r}: use lower-case letters, digits and _ (it becomes a schema)")
         return name
 
@@ -112,9 +112,15 @@ class MqttSourceConfig(_Strict):
 
 
 def load_mqtt_source(path: str | Path) -> MqttSourceConfig:
-    """One MQTT source from its YAML file; a bad file fails naming the file, field and value."""
+    """One MQTT source from its YAML file (a plain mapping, or an instance's defs.yaml); a bad file fails
+    naming the file, field and value."""
     try:
         raw = yaml.safe_load(Path(path).read_text())
+        if isinstance(raw, dict) and "attributes" in raw:
+            # An instance's defs.yaml (defs/<site>/<instance>/): the folders name it, as the component does.
+            site, instance = Path(path).resolve().parent.parent.name, Path(path).resolve().parent.name
+            raw = {key: value for key, value in raw["attributes"].items() if key not in ("owners", "endpoint_env")}
+            raw["name"] = f"{site}__{instance}"
         return MqttSourceConfig.model_validate(raw)
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"MQTT source config {path}: {error}") from None

@@ -91,9 +91,10 @@ def test_redelivery_is_skipped_only_with_dup_flag_and_same_packet_id(demo):
 
 
 def test_a_bad_config_names_file_field_and_value(tmp_path):
-    path = tmp_path / "mqtt.yaml"
+    path = tmp_path / "demo_plant" / "mqtt" / "defs.yaml"
+    path.parent.mkdir(parents=True)
     path.write_text(DEMO_MQTT_CONFIG.read_text().replace("publish_interval_s: 5", "publish_interval_s: -5"))
-    with pytest.raises(ValueError, match=r"mqtt.yaml: publish_interval_s: .*greater than 0.*-5"):
+    with pytest.raises(ValueError, match=r"defs.yaml: publish_interval_s: .*greater than 0.*-5"):
         load_mqtt_source(path)
 
 
