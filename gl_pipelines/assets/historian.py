@@ -5,8 +5,9 @@ the blocking checks (`checks.wap`). The warehouse IO manager replaces the day's 
 passed, so re-runs never duplicate, and quarantines them when they did not.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import TypeVar
 
 from dagster import (
     AssetExecutionContext,
@@ -24,6 +25,7 @@ from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianResource
 from gl_pipelines.resources.http import HttpTransientError, step_retry
 from gl_pipelines.resources.warehouse import WarehouseStaging
 
+T = TypeVar("T")
 TRANSIENT_STEP_RETRIES = 2
 STEP_RETRY_WAIT_S = 120
 
@@ -55,27 +57,42 @@ def build_historian_assets(
         warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
         start, end = utc_window(context.partition_time_window)
         context.log.info(f"reading {len(tags)} PI points from {historian.safe_endpoint} for [{start}, {end})")
-        try:
-            read = historian.read_recorded(tags, start, end)
-        except HttpTransientError as error:
-            # The client already retried with backoff; give the server minutes before failing the run.
-            raise step_retry(
-                error,
-                max_retries=TRANSIENT_STEP_RETRIES,
-                wait_s=STEP_RETRY_WAIT_S,
-                max_wait_s=historian.step_retry_max_wait_s,
-            ) from error
-        metadata = provenance_metadata(
-            endpoint=historian.safe_endpoint,
-            window=(start, end),
-            query=f"streamsets/recorded {len(tags)} points, maxCount={historian.max_count}, "
-            f"{read.pages} pages, {read.requests} requests ({read.stats['retries']} retries)",
-            payload_sha256=read.payload_sha256,
-            resource_version=RESOURCE_VERSION,
-            duration_s=read.duration_s,
-            frame=read.frame,
-            dropped_outside_window=read.dropped_outside_window,
+        read = read_or_step_retry(historian, lambda: historian.read_recorded(tags, start, end))
+        metadata = historian_read_metadata(
+            historian,
+            (start, end),
+            f"streamsets/recorded {len(tags)} points, maxCount={historian.max_count}",
+            read,
+            RESOURCE_VERSION,
         )
         yield from audit.run(context, read.frame, metadata, warehouse_staging)
 
     return [historian_recorded]
+
+
+def read_or_step_retry(resource, read: Callable[[], T]) -> T:
+    """`read()`; a transient HTTP failure the client already retried with backoff becomes a step retry that
+    gives the server minutes (up to the resource's `step_retry_max_wait_s`) before failing the run."""
+    try:
+        return read()
+    except HttpTransientError as error:
+        raise step_retry(
+            error,
+            max_retries=TRANSIENT_STEP_RETRIES,
+            wait_s=STEP_RETRY_WAIT_S,
+            max_wait_s=resource.step_retry_max_wait_s,
+        ) from error
+
+
+def historian_read_metadata(resource, window: tuple, query: str, read, resource_version: str) -> dict:
+    """Provenance of a paged historian read (PI, Proficy): endpoint, window, query with its paging counts."""
+    return provenance_metadata(
+        endpoint=resource.safe_endpoint,
+        window=window,
+        query=f"{query}, {read.pages} pages, {read.requests} requests ({read.stats['retries']} retries)",
+        payload_sha256=read.payload_sha256,
+        resource_version=resource_version,
+        duration_s=read.duration_s,
+        frame=read.frame,
+        dropped_outside_window=read.dropped_outside_window,
+    )

@@ -9,18 +9,15 @@ from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetsDefinition, asset
 
+from gl_pipelines.assets.historian import historian_read_metadata, read_or_step_retry
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
-from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.checks.readings import ReadingsAudit
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds
-from gl_pipelines.resources.http import HttpTransientError, step_retry
 from gl_pipelines.resources.proficy import RESOURCE_VERSION, ProficyHistorianResource, ProficySource
 from gl_pipelines.resources.warehouse import WarehouseStaging
 
 NAME = "proficy_recorded"
-TRANSIENT_STEP_RETRIES = 2
-STEP_RETRY_WAIT_S = 120
 
 
 def build_proficy_assets(
@@ -50,25 +47,9 @@ def build_proficy_assets(
         proficy: ProficyHistorianResource = getattr(context.resources, names.resource_key)
         warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
         start, end = utc_window(context.partition_time_window)
-        try:
-            read = proficy.read_raw(tags, start, end)
-        except HttpTransientError as error:
-            raise step_retry(
-                error,
-                max_retries=TRANSIENT_STEP_RETRIES,
-                wait_s=STEP_RETRY_WAIT_S,
-                max_wait_s=proficy.step_retry_max_wait_s,
-            ) from error
-        metadata = provenance_metadata(
-            endpoint=proficy.safe_endpoint,
-            window=(start, end),
-            query=f"datapoints/raw {len(tags)} tags, count={proficy.max_count}, {read.pages} pages, "
-            f"{read.requests} requests ({read.stats['retries']} retries)",
-            payload_sha256=read.payload_sha256,
-            resource_version=RESOURCE_VERSION,
-            duration_s=read.duration_s,
-            frame=read.frame,
-            dropped_outside_window=read.dropped_outside_window,
+        read = read_or_step_retry(proficy, lambda: proficy.read_raw(tags, start, end))
+        metadata = historian_read_metadata(
+            proficy, (start, end), f"datapoints/raw {len(tags)} tags, count={proficy.max_count}", read, RESOURCE_VERSION
         )
         yield from audit.run(context, read.frame, metadata, warehouse_staging)
 
