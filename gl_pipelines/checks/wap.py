@@ -96,6 +96,11 @@ def per_partition(
             )
 
 
+def is_partition_copy(evaluation: AssetCheckEvaluation) -> bool:
+    """A per-partition copy of a run-wide verdict (above), as opposed to the verdict itself."""
+    return "evaluated_over" in evaluation.metadata
+
+
 def _materializations(context: AssetExecutionContext) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
     """Partition -> this run's materialization of the step's asset (already stored: the Output came first)."""
     latest = latest_materializations(context.instance, context.asset_key, context.partition_keys)

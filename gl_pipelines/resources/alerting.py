@@ -77,7 +77,7 @@ class AlertWebhookResource(ConfigurableResource):
             retry=retry_if_exception(lambda exc: isinstance(exc, AlertWebhookError) and exc.transient),
             stop=stop_after_attempt(self.retry_attempts),
             wait=wait_exponential_jitter(
-                initial=self.retry_initial_wait_s, max=RETRY_MAX_WAIT_S, jitter=self.retry_initial_wait_s
+                multiplier=self.retry_initial_wait_s, max=RETRY_MAX_WAIT_S, jitter=self.retry_initial_wait_s
             ),
             reraise=True,
         )

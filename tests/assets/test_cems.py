@@ -32,7 +32,7 @@ def cems(cems_site, tmp_path):
 
 
 def tick(defs, instance, cursor=None):
-    sensor = defs.get_sensor_def("cems_dahs_files")
+    sensor = defs.resolve_sensor_def("cems_dahs_files")
     return sensor(build_sensor_context(instance=instance, cursor=cursor, definitions=defs))
 
 

@@ -147,7 +147,7 @@ def test_reconciliation_on_the_real_cems_and_scada_chains_and_blocked_by_a_faile
     # CEMS: the DAHS files of LST days 10-30 and 10-31 (demo faults: substituted hours each day).
     for day in (date(2026, 10, 30), date(2026, 10, 31)):
         write_day(site.cems.dahs_drop_folder, "B1", day, LST)
-    sensor = defs.get_sensor_def("cems_dahs_files")
+    sensor = defs.resolve_sensor_def("cems_dahs_files")
     requests = sensor(build_sensor_context(instance=instance, definitions=defs)).run_requests
     assert len(requests) == 2
     raw = [run(defs, instance, ["cems_hourly_raw"], tags=dict(request.tags)) for request in requests]

@@ -167,7 +167,7 @@ def test_cems_bad_file_is_quarantined_and_the_stored_hours_stay(cems_site, tmp_p
 
     def load(faults):
         write_day(source.dahs_drop_folder, "B1", day, lst, faults=faults)
-        sensor = defs.get_sensor_def("cems_dahs_files")
+        sensor = defs.resolve_sensor_def("cems_dahs_files")
         tick = sensor(build_sensor_context(instance=instance, cursor=cursor.get("c"), definitions=defs))
         cursor["c"] = tick.cursor
         (request,) = tick.run_requests

@@ -160,7 +160,7 @@ def test_sensor_tick_alerts_every_failed_run_and_reports_failed_delivery(receive
         sensors=[run_failure_alert],
         resources={"alert_webhook": AlertWebhookResource(url=EnvVar("GL_ALERT_WEBHOOK_URL"), retry_initial_wait_s=0)},
     )
-    sensor = defs.get_sensor_def("run_failure_alert")
+    sensor = defs.resolve_sensor_def("run_failure_alert")
     with instance_for_test() as instance:
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=defs.resources))
         runs = [failed_run(instance, partition_key=key) for key in ("2026-11-01-03:00", "2026-11-01-04:00")]
@@ -280,7 +280,7 @@ def test_receiver_echoing_a_slack_style_path_secret_never_reaches_the_tick_error
         sensors=[run_failure_alert],
         resources={"alert_webhook": AlertWebhookResource(url=EnvVar("GL_ALERT_WEBHOOK_URL"), retry_initial_wait_s=0)},
     )
-    sensor = defs.get_sensor_def("run_failure_alert")
+    sensor = defs.resolve_sensor_def("run_failure_alert")
     with instance_for_test() as instance, caplog.at_level(logging.DEBUG):
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=defs.resources))
         failed_run(instance, partition_key="2026-11-01-03:00")

@@ -39,7 +39,7 @@ def ticks(schedule, start: datetime, end: datetime) -> list[datetime]:
 
 @pytest.fixture
 def hourly_schedule():
-    job = define_asset_job("probe_job", selection=AssetSelection.all(), partitions_def=site_hourly_partitions(ZONE))
+    job = define_asset_job("probe_job", selection=AssetSelection.all())
     return partition_schedule(job, site_hourly_partitions(ZONE), minute_of_hour=5)
 
 
@@ -76,7 +76,7 @@ def test_spring_forward_day_gets_23_ticks(hourly_schedule):
 )
 def test_daily_schedule_targets_the_plant_day_just_closed(local_midnight_utc, expected):
     daily = site_daily_partitions(ZONE)
-    job = define_asset_job("daily_probe_job", selection=AssetSelection.all(), partitions_def=daily)
+    job = define_asset_job("daily_probe_job", selection=AssetSelection.all())
     schedule = partition_schedule(job, daily, minute_of_hour=15, hour_of_day=0)
     assert schedule.cron_schedule == "15 0 * * *" and schedule.execution_timezone == ZONE
     requests, _ = evaluate(schedule, local_midnight_utc)
