@@ -26,13 +26,11 @@ from gl_pipelines.checks.wap import audited
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import ERP_KEYS, ErpEntity, ErpEntitySet, ErpSource
 from gl_pipelines.resources.erp import RESOURCE_VERSION, EntityQuery, ErpExtract, ErpPagingError, ErpResource
-from gl_pipelines.resources.http import HttpTransientError, step_retry
+from gl_pipelines.resources.http import read_or_step_retry
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.schedules import partition_schedule
 
-TRANSIENT_STEP_RETRIES = 2
 DOCUMENT_ROLES = ("fuel_receipts", "production")
-STEP_RETRY_WAIT_S = 120
 
 
 def entity_query(kind: str, entity: ErpEntity) -> EntityQuery:
@@ -52,17 +50,9 @@ def entity_set_query(entity: ErpEntitySet) -> EntityQuery:
 
 
 def _extract(context: AssetExecutionContext, erp: ErpResource, query: EntityQuery, window, audit: ErpAudit):
-    try:
-        extract: ErpExtract = erp.read(query, window)
-    except (HttpTransientError, ErpPagingError) as error:
-        # The client already retried with backoff, or documents moved while we paged: give the ERP a
-        # few minutes and read the window again before failing the run.
-        raise step_retry(
-            error,
-            max_retries=TRANSIENT_STEP_RETRIES,
-            wait_s=STEP_RETRY_WAIT_S,
-            max_wait_s=erp.step_retry_max_wait_s,
-        ) from error
+    # The client already retried with backoff, or documents moved while we paged: give the ERP a few minutes
+    # and read the window again before failing the run.
+    extract: ErpExtract = read_or_step_retry(erp, lambda: erp.read(query, window), retry_on=(ErpPagingError,))
     frame = extract.frame.assign(source=erp.source_name)
     if window:
         # A row outside the window (or with no date) would be stored outside every partition: no

@@ -5,9 +5,8 @@ the blocking checks (`checks.wap`). The warehouse IO manager replaces the day's 
 passed, so re-runs never duplicate, and quarantines them when they did not.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import TypeVar
 
 from dagster import (
     AssetExecutionContext,
@@ -22,12 +21,8 @@ from gl_pipelines.checks.historian import historian_audit
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds, HistorianSource
 from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianResource, pi_tags
-from gl_pipelines.resources.http import HttpTransientError, step_retry
+from gl_pipelines.resources.http import read_or_step_retry
 from gl_pipelines.resources.warehouse import WarehouseStaging
-
-T = TypeVar("T")
-TRANSIENT_STEP_RETRIES = 2
-STEP_RETRY_WAIT_S = 120
 
 
 def build_historian_assets(
@@ -68,20 +63,6 @@ def build_historian_assets(
         yield from audit.run(context, read.frame, metadata, warehouse_staging)
 
     return [historian_recorded]
-
-
-def read_or_step_retry(resource, read: Callable[[], T]) -> T:
-    """`read()`; a transient HTTP failure the client already retried with backoff becomes a step retry that
-    gives the server minutes (up to the resource's `step_retry_max_wait_s`) before failing the run."""
-    try:
-        return read()
-    except HttpTransientError as error:
-        raise step_retry(
-            error,
-            max_retries=TRANSIENT_STEP_RETRIES,
-            wait_s=STEP_RETRY_WAIT_S,
-            max_wait_s=resource.step_retry_max_wait_s,
-        ) from error
 
 
 def historian_read_metadata(resource, window: tuple, query: str, read, resource_version: str) -> dict:

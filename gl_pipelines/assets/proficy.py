@@ -9,11 +9,12 @@ from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetsDefinition, asset
 
-from gl_pipelines.assets.historian import historian_read_metadata, read_or_step_retry
+from gl_pipelines.assets.historian import historian_read_metadata
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.checks.readings import ReadingsAudit
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds
+from gl_pipelines.resources.http import read_or_step_retry
 from gl_pipelines.resources.proficy import RESOURCE_VERSION, ProficyHistorianResource, ProficySource
 from gl_pipelines.resources.warehouse import WarehouseStaging
 

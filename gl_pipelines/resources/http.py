@@ -19,7 +19,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
 from dagster import ConfigurableResource, Failure, RetryRequested
@@ -88,6 +88,25 @@ def step_retry(error: Exception, *, max_retries: int, wait_s: float, max_wait_s:
             allow_retries=False,
         )
     return RetryRequested(max_retries=max_retries, seconds_to_wait=wait)
+
+
+T = TypeVar("T")
+TRANSIENT_STEP_RETRIES = 2
+STEP_RETRY_WAIT_S = 120
+
+
+def read_or_step_retry(resource, read: Callable[[], T], retry_on: tuple[type[Exception], ...] = ()) -> T:
+    """`read()` inside an asset step; a transient HTTP failure the client already retried with backoff (or one of
+    `retry_on`) becomes a step retry that gives the server minutes before failing the run (`step_retry`)."""
+    try:
+        return read()
+    except (HttpTransientError, *retry_on) as error:
+        raise step_retry(
+            error,
+            max_retries=TRANSIENT_STEP_RETRIES,
+            wait_s=STEP_RETRY_WAIT_S,
+            max_wait_s=resource.step_retry_max_wait_s,
+        ) from error
 
 
 class HttpResponseFormatError(HttpSourceError):
