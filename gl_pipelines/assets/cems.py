@@ -8,6 +8,9 @@
 - `cems_hourly_emissions`, `cems_daily_emissions`, `cems_quarterly_emissions`: per day and quarter.
   Emissions read the day's raw hours plus `lookback_days` of raw history for the missing-data look-backs.
 
+An instance declared in the defs folder prefixes every key with `<site>/<instance>` and names its PLC
+resource `cems_plc__<site>__<instance>` (`InstanceNames`); a single-site file keeps the short names.
+
 Every CEMS partition is on Part 75's own clock, local standard time (a fixed-offset zone such as
 Etc/GMT+6, no daylight saving), not the site's civil zone: a partition is exactly a Part 75 hour, day
 or calendar quarter, there is no 25-hour day, and Dagster maps hours to days only within one zone.
@@ -23,7 +26,6 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
-    AssetKey,
     AssetsDefinition,
     DailyPartitionsDefinition,
     Failure,
@@ -51,6 +53,7 @@ from gl_pipelines.cems.plc import plc_block_rows
 from gl_pipelines.cems.schema import KEY_COLUMNS, RAW_COLUMNS, validate_raw_frame
 from gl_pipelines.checks.gate import blocking_problems, problems_by_partition, require_checks_passed, writer_runs
 from gl_pipelines.checks.wap import audited
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CemsSource
 from gl_pipelines.resources.modbus import RESOURCE_VERSION as MODBUS_VERSION
 from gl_pipelines.resources.modbus import ModbusResource
@@ -66,6 +69,16 @@ RAW_CHECKS = (
 EMISSIONS_CHECKS = ("cems_emissions_hour_coverage", "cems_emissions_pma_reported")
 OPEN_GAPS_KEY = "open_gaps_at_end"
 QUARTER_CRON = "0 0 1 1,4,7,10 *"
+
+
+def cems_names(names: InstanceNames | None) -> InstanceNames:
+    """The instance's names; without one, the single-site file's short names."""
+    return names or InstanceNames.single("cems")
+
+
+def plc_resource_key(names: InstanceNames) -> str:
+    """The PLC's Modbus resource of one CEMS instance (`cems_plc` in a single-site file)."""
+    return "__".join((PLC_RESOURCE_KEY, *names.prefix))
 
 
 def lst_zone(lst_utc_offset_hours: int) -> str:
@@ -106,8 +119,11 @@ def _digest(parts: list[str]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
-    """The CEMS assets for the site's `cems:` section, partitioned in local standard time."""
+def build_cems_assets(source: CemsSource, names: InstanceNames | None = None) -> list[AssetsDefinition]:
+    """The CEMS assets of one instance (or the site file's `cems:` section), partitioned in local standard time."""
+    names = cems_names(names)
+    raw_key, emissions_key = names.key("cems_hourly_raw"), names.key("cems_hourly_emissions")
+    plc_key = plc_resource_key(names)
     units = {unit.unit_id: unit for unit in source.units}
     unit_ids = list(units)
     offset = source.lst_utc_offset_hours
@@ -115,7 +131,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
     daily = cems_daily_partitions(offset, start)
     quarterly = cems_quarterly_partitions(offset, start)
     hourly = cems_hourly_partitions(offset, start)
-    plc_keys = {PLC_RESOURCE_KEY} if source.plc else set()
+    plc_keys = {plc_key} if source.plc else set()
     # Imported here: the check module builds on this one's partitions and key helpers.
     from gl_pipelines.checks.cems import raw_check_specs, raw_results
 
@@ -123,10 +139,10 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         partitions_def=hourly,
         backfill_policy=backfill_policy(),
         io_manager_key="warehouse",
-        group_name="cems",
+        **names.asset_args("cems"),
         kinds={"csv", "modbus", "duckdb"} if source.plc else {"csv", "duckdb"},
         metadata={"partition_expr": "hour_start_utc"},
-        check_specs=raw_check_specs(source),
+        check_specs=raw_check_specs(source, names),
         pool=WAREHOUSE_POOL,
         required_resource_keys=plc_keys,
         description="Hourly CEMS records (cems_hourly_raw schema) from accepted DAHS files; the PLC block "
@@ -142,7 +158,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         plc_rows = 0
         last_closed = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
         if missing and source.plc and start <= last_closed < end:
-            plc: ModbusResource = getattr(context.resources, PLC_RESOURCE_KEY)
+            plc: ModbusResource = getattr(context.resources, plc_key)
             snapshot = plc.read_points()
             endpoint = ", ".join(snapshot.endpoints)
             block = plc_block_rows(snapshot.frame, unit_ids, offset, endpoint)
@@ -154,7 +170,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
             if plc_rows:
                 rows = pd.concat([rows, block], ignore_index=True).sort_values(KEY_COLUMNS)
         rows = validate_raw_frame(
-            rows.reset_index(drop=True)[RAW_COLUMNS], f"cems_hourly_raw[{context.partition_key_range}]"
+            rows.reset_index(drop=True)[RAW_COLUMNS], f"{raw_key.to_user_string()}[{context.partition_key_range}]"
         )
         metadata = provenance_metadata(
             endpoint=", ".join(endpoints),
@@ -185,14 +201,15 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         partitions_def=daily,
         ins={
             "cems_hourly_raw": AssetIn(
+                key=raw_key,
                 # The day before for look-backs, the day after to close a gap that runs past midnight.
                 partition_mapping=TimeWindowPartitionMapping(
                     start_offset=-source.lookback_days, end_offset=1, allow_nonexistent_upstream_partitions=True
-                )
+                ),
             )
         },
         io_manager_key="warehouse",
-        group_name="cems",
+        **names.asset_args("cems"),
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "hour_start_utc"},
         pool=WAREHOUSE_POOL,
@@ -202,7 +219,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
     def cems_hourly_emissions(context: AssetExecutionContext, cems_hourly_raw: pd.DataFrame) -> Output[pd.DataFrame]:
         start, end = utc_window(context.partition_time_window)
         day_hours = hourly.get_partition_keys_in_time_window(context.partition_time_window)
-        require_checks_passed(context, AssetKey("cems_hourly_raw"), RAW_CHECKS, day_hours)
+        require_checks_passed(context, raw_key, RAW_CHECKS, day_hours)
         raw = cems_hourly_raw.astype({"hour_start_utc": "datetime64[ns, UTC]", "hour_start_lst": "datetime64[ns]"})
         hours = raw["hour_start_utc"]
         today, history = raw[(hours >= start) & (hours < end)], raw[hours < start]
@@ -234,17 +251,15 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         if following.empty:
             return following
         keys = {hour: hour.tz_convert(hourly.timezone).strftime(hourly.fmt) for hour in following["hour_start_utc"]}
-        problems = problems_by_partition(
-            context.instance, AssetKey("cems_hourly_raw"), RAW_CHECKS, sorted(set(keys.values()))
-        )
+        problems = problems_by_partition(context.instance, raw_key, RAW_CHECKS, sorted(set(keys.values())))
         passed = [not problems[keys[hour]] for hour in following["hour_start_utc"]]
         return following[passed]
 
     @asset(
         partitions_def=daily,
-        ins={"cems_hourly_emissions": AssetIn()},
+        ins={"cems_hourly_emissions": AssetIn(key=emissions_key)},
         io_manager_key="warehouse",
-        group_name="cems",
+        **names.asset_args("cems"),
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "day_start_utc"},
         pool=WAREHOUSE_POOL,
@@ -254,7 +269,7 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
     def cems_daily_emissions(
         context: AssetExecutionContext, cems_hourly_emissions: pd.DataFrame
     ) -> Output[pd.DataFrame]:
-        require_checks_passed(context, AssetKey("cems_hourly_emissions"), EMISSIONS_CHECKS, [context.partition_key])
+        require_checks_passed(context, emissions_key, EMISSIONS_CHECKS, [context.partition_key])
         start, end = utc_window(context.partition_time_window)
         totals = daily_totals(cems_hourly_emissions)
         totals.insert(0, "day_start_utc", pd.Timestamp(start))
@@ -283,11 +298,12 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         # The quarter in progress maps to days still to come; those are listed as missing.
         ins={
             "cems_hourly_emissions": AssetIn(
-                partition_mapping=TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+                key=emissions_key,
+                partition_mapping=TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True),
             )
         },
         io_manager_key="warehouse",
-        group_name="cems",
+        **names.asset_args("cems"),
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "quarter_start_utc"},
         pool=WAREHOUSE_POOL,
@@ -298,17 +314,19 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         context: AssetExecutionContext, cems_hourly_emissions: pd.DataFrame
     ) -> Output[pd.DataFrame]:
         days = context.asset_partition_keys_for_input("cems_hourly_emissions")
-        upstream = AssetKey("cems_hourly_emissions")
-        present = writer_runs(context.instance, upstream, days)
-        problems = blocking_problems(context.instance, upstream, EMISSIONS_CHECKS, [d for d in days if d in present])
+        present = writer_runs(context.instance, emissions_key, days)
+        problems = blocking_problems(
+            context.instance, emissions_key, EMISSIONS_CHECKS, [d for d in days if d in present]
+        )
         if problems:
             raise Failure(
-                description=f"blocked: {len(problems)} blocking check result(s) on cems_hourly_emissions did not "
-                "pass: " + "; ".join(problems[:10]),
+                description=f"blocked: {len(problems)} blocking check result(s) on {emissions_key.to_user_string()} "
+                "did not pass: " + "; ".join(problems[:10]),
                 metadata={"blocking_problems": MetadataValue.json(problems)},
             )
         if cems_hourly_emissions.empty:
-            raise Failure(description=f"cems_quarterly_emissions[{context.partition_key}]: no day computed yet")
+            label = context.asset_key.to_user_string()
+            raise Failure(description=f"{label}[{context.partition_key}]: no day computed yet")
         start, end = utc_window(context.partition_time_window)
         totals = quarterly_totals(cems_hourly_emissions)
         totals.insert(0, "quarter_start_utc", pd.Timestamp(start))
@@ -342,5 +360,5 @@ def build_cems_assets(source: CemsSource) -> list[AssetsDefinition]:
         cems_hourly_emissions,
         cems_daily_emissions,
         cems_quarterly_emissions,
-        *build_epa_assets(source),
+        *build_epa_assets(source, names),
     ]

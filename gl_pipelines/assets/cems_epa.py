@@ -23,7 +23,6 @@ from pathlib import Path
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
     AssetsDefinition,
     Failure,
     MetadataValue,
@@ -43,7 +42,9 @@ from gl_pipelines.cems.epa_campd import (
     read_epa_hourly,
 )
 from gl_pipelines.cems.epa_daily import daily_period_totals, read_epa_daily
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CemsSource
+from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
 EPA_QUARTER_CRON = "0 0 1 1,4,7,10 *"
@@ -112,11 +113,10 @@ def _period(source: CemsSource) -> str:
 
 _IMPORT_ASSET = {
     "io_manager_key": "warehouse",
-    "group_name": "cems",
     "kinds": {"csv", "duckdb"},
     "pool": WAREHOUSE_POOL,
 }
-"""How both EPA import assets are stored and grouped."""
+"""How both EPA import assets are stored."""
 
 
 @dataclass(frozen=True)
@@ -160,12 +160,15 @@ def _load(source: CemsSource, spec: _EpaImport) -> tuple[pd.DataFrame, dict]:
     return frame, metadata
 
 
-def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
-    """The EPA history assets for the folders the CEMS source configures (none without them)."""
+def build_epa_assets(source: CemsSource, names: InstanceNames | None = None) -> list[AssetsDefinition]:
+    """The EPA history assets for the folders the CEMS instance configures (none without them); keys and
+    tables carry the instance (`names`), the single-site file's short ones without it."""
+    names = names or InstanceNames.single("cems")
+    placed = names.asset_args("cems")
     assets = []
     offsets = source.epa_utc_offsets()
     hourly_import = _EpaImport(
-        "cems_campd_hourly",
+        names.key("cems_campd_hourly").to_user_string(),
         source.epa_folder,
         lambda paths: read_epa_hourly(paths, facility_utc_offsets=offsets),
         "hours",
@@ -176,7 +179,7 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
         "gl-pipelines-epa-campd/2",
     )
     daily_import = _EpaImport(
-        "cems_epa_daily",
+        names.key("cems_epa_daily").to_user_string(),
         source.epa_daily_folder,
         read_epa_daily,
         "days",
@@ -189,6 +192,7 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
 
     @asset(
         **_IMPORT_ASSET,
+        **placed,
         description=f"EPA CAMPD/AMPD hourly emissions published for units, from every .csv/.zip in "
         f"{source.epa_folder}; reloaded whole (unpartitioned: EPA republishes whole files). A bad or "
         "incomplete file fails the run and leaves the stored table as it was.",
@@ -209,6 +213,7 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
 
     @asset(
         **_IMPORT_ASSET,
+        **placed,
         description=f"EPA daily emissions per unit (DLY_<year><state>Q<n>.csv or CAMPD daily; masses in short "
         f"tons), from every .csv/.zip in {source.epa_daily_folder}; reloaded whole. A bad or incomplete file "
         "fails the run and leaves the stored table as it was.",
@@ -227,7 +232,7 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
     if source.epa_folder:
         assets.append(cems_campd_hourly)
         reads["hourly"] = WindowRead(
-            "cems_campd_hourly",
+            table_name(names.key("cems_campd_hourly")),
             "hour_start_lst",
             ["facility_id", "unit_id", "hour_start_lst", "op_time", "gross_load_mw", "heat_input_mmbtu"]
             + ["so2_mass_lb", "nox_mass_lb", "co2_mass_tons"],
@@ -235,19 +240,20 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
     if source.epa_daily_folder:
         assets.append(cems_epa_daily)
         reads["daily"] = WindowRead(
-            "cems_epa_daily",
+            table_name(names.key("cems_epa_daily")),
             "day_lst",
             ["facility_id", "unit_id", "day_lst", "op_hours", "gross_load_mwh", "heat_input_mmbtu"]
             + ["so2_mass_tons", "nox_mass_tons", "co2_mass_tons"],
         )
     if not reads:
         return assets
+    built = {asset_def.key.path[-1] for asset_def in assets}
 
     @asset(
         partitions_def=epa_quarterly_partitions(source.epa_start.isoformat()),
-        deps=[AssetKey(read.table) for read in reads.values()],
+        deps=[names.key(table) for table in ("cems_campd_hourly", "cems_epa_daily") if table in built],
         io_manager_key="warehouse",
-        group_name="cems",
+        **placed,
         kinds={"pandas", "duckdb"},
         metadata={"partition_expr": "quarter_start_lst"},
         pool=WAREHOUSE_POOL,
@@ -276,8 +282,8 @@ def build_epa_assets(source: CemsSource) -> list[AssetsDefinition]:
         quarter = datetime.fromisoformat(context.partition_key)
         if not frames:
             raise Failure(
-                description=f"cems_epa_quarterly[{context.partition_key}]: no EPA hours or days stored for this "
-                f"quarter (tables: {', '.join(read.table for read in reads.values())}); nothing written"
+                description=f"{context.asset_key.to_user_string()}[{context.partition_key}]: no EPA hours or days "
+                f"stored for this quarter (tables: {', '.join(read.table for read in reads.values())}); nothing written"
             )
         out = pd.concat(frames, ignore_index=True)
         out["quarter_start_lst"] = pd.Timestamp(quarter)

@@ -5,10 +5,18 @@ Partitions follow the plant's clock (the site's time zone) so an operator's "the
 `2026-11-01-03:00` holds samples in [03:00, 04:00) local time. On the US fall-back day the
 repeated hour gets its own key (`2026-11-01-01:00-0600`), so a plant day maps to 23, 24 or 25
 hourly partitions and nothing is lost or double counted.
+
+Partitions start on the history start of the instance being built: a defs-folder instance builds its
+definitions inside `history_starting(<its history_start>)` (`components.base`), so every partitions
+definition its asset, check, job, schedule and sensor modules ask for starts that day, without each of
+them carrying the date. Outside such a block (a single-site file) history starts at HISTORY_START.
 """
 
 import os
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime
 from functools import cache
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition, HourlyPartitionsDefinition, TimeWindow
@@ -21,14 +29,40 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 """Every step that opens the DuckDB file runs in this pool; the instance limits it to one at a time."""
 
 
-@cache
+_HISTORY_START: ContextVar[str] = ContextVar("history_start", default=HISTORY_START)
+
+
+@contextmanager
+def history_starting(day: date) -> Iterator[None]:
+    """Partitions built inside this block start on `day` (a plant day on the site's clock)."""
+    token = _HISTORY_START.set(day.isoformat())
+    try:
+        yield
+    finally:
+        _HISTORY_START.reset(token)
+
+
+def history_start() -> str:
+    """The first day (ISO) of the partitions being built now."""
+    return _HISTORY_START.get()
+
+
 def site_hourly_partitions(timezone: str) -> HourlyPartitionsDefinition:
-    return HourlyPartitionsDefinition(start_date=f"{HISTORY_START}-00:00", timezone=timezone)
+    return _hourly(timezone, history_start())
+
+
+def site_daily_partitions(timezone: str) -> DailyPartitionsDefinition:
+    return _daily(timezone, history_start())
 
 
 @cache
-def site_daily_partitions(timezone: str) -> DailyPartitionsDefinition:
-    return DailyPartitionsDefinition(start_date=HISTORY_START, timezone=timezone)
+def _hourly(timezone: str, start: str) -> HourlyPartitionsDefinition:
+    return HourlyPartitionsDefinition(start_date=f"{start}-00:00", timezone=timezone)
+
+
+@cache
+def _daily(timezone: str, start: str) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=start, timezone=timezone)
 
 
 def utc_window(window: TimeWindow) -> tuple[datetime, datetime]:

@@ -27,11 +27,13 @@ from gl_pipelines.assets.cems import (
     RAW_CHECKS,
     cems_daily_partitions,
     cems_hourly_partitions,
+    cems_names,
     missing_unit_hours,
 )
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, utc_window
 from gl_pipelines.cems.schema import KEY_COLUMNS, PARAMETERS, STATUS_VALID, SUBSTITUTED_PARAMETERS
 from gl_pipelines.checks.wap import blocking_specs
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CemsSource, CemsUnit
 
 COVERAGE, DUPLICATES, OP_TIME, RANGES = RAW_CHECKS
@@ -111,21 +113,23 @@ def _result(name: str, problems: list[str], ok: str) -> AssetCheckResult:
     )
 
 
-def build_cems_checks(source: CemsSource) -> list[AssetChecksDefinition]:
+def build_cems_checks(source: CemsSource, names: InstanceNames | None = None) -> list[AssetChecksDefinition]:
+    names = cems_names(names)
+    emissions = names.key("cems_hourly_emissions")
     units = {unit.unit_id: unit for unit in source.units}
     unit_ids = list(units)
     daily = cems_daily_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
 
-    def spec(name: str, asset: str, partitions, description: str) -> AssetCheckSpec:
-        return AssetCheckSpec(name, asset=asset, blocking=True, partitions_def=partitions, description=description)
+    def spec(name: str, description: str) -> AssetCheckSpec:
+        return AssetCheckSpec(name, asset=emissions, blocking=True, partitions_def=daily, description=description)
 
     @multi_asset_check(
-        name="cems_hourly_emissions_checks",
+        name=names.job("cems_hourly_emissions_checks"),
         specs=[
-            spec(DAY_COVERAGE, "cems_hourly_emissions", daily, "Every unit has every hour of the LST day."),
-            spec(PMA_REPORTED, "cems_hourly_emissions", daily, "Every operating hour states each parameter's PMA."),
+            spec(DAY_COVERAGE, "Every unit has every hour of the LST day."),
+            spec(PMA_REPORTED, "Every operating hour states each parameter's PMA."),
         ],
-        ins={"cems_hourly_emissions": AssetIn("cems_hourly_emissions")},
+        ins={"cems_hourly_emissions": AssetIn(emissions)},
         pool=WAREHOUSE_POOL,
     )
     def cems_hourly_emissions_checks(context, cems_hourly_emissions: pd.DataFrame) -> Iterator[AssetCheckResult]:
@@ -138,10 +142,10 @@ def build_cems_checks(source: CemsSource) -> list[AssetChecksDefinition]:
     return [cems_hourly_emissions_checks]
 
 
-def raw_check_specs(source: CemsSource) -> list[AssetCheckSpec]:
+def raw_check_specs(source: CemsSource, names: InstanceNames | None = None) -> list[AssetCheckSpec]:
     """The blocking checks `cems_hourly_raw` runs on its rows before publishing them (`checks.wap`)."""
     return blocking_specs(
-        "cems_hourly_raw",
+        cems_names(names).key("cems_hourly_raw"),
         {
             COVERAGE: "Every configured unit has a record for every hour.",
             DUPLICATES: "No unit-hour appears twice.",

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from gl_pipelines.assets.partitions import HISTORY_START, history_starting
 from gl_pipelines.components.naming import NAME, InstanceNames
 from gl_pipelines.config import CheckThresholds, SiteConfigError, SiteInfo
 from gl_pipelines.scrub import declare_secret_env
@@ -34,6 +36,11 @@ class InstanceSettings(BaseModel):
     endpoint_env: str | None = Field(
         default=None, description="Environment variable that, when set at load, replaces the endpoint (tests, demo)."
     )
+    history_start: date | None = Field(
+        default=None,
+        description="First plant day (site clock) of the instance's partitions, schedules and backfills; "
+        "default: the site's history_start.",
+    )
 
 
 class SiteSpec(BaseModel):
@@ -43,6 +50,10 @@ class SiteSpec(BaseModel):
     timezone: str = Field(description="IANA zone of the plant: partitions, schedules and reports follow it.")
     checks: CheckThresholds = Field(default=CheckThresholds(), description="Completeness thresholds of the checks.")
     owners: list[str] = Field(default=[], description="Default owners of the site's assets.")
+    history_start: date = Field(
+        default=date.fromisoformat(HISTORY_START),
+        description="First plant day of the site's reports and of every instance that does not set its own.",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -126,6 +137,11 @@ class SourceComponent(dg.Component):
         return self.site.spec.timezone
 
     @property
+    def history_start(self) -> date:
+        """The instance's first plant day: its own, else its site's."""
+        return self.spec.history_start or self.site.spec.history_start
+
+    @property
     def names(self) -> InstanceNames:
         return InstanceNames(
             self.kind,
@@ -136,7 +152,8 @@ class SourceComponent(dg.Component):
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        return self.build()
+        with history_starting(self.history_start):
+            return self.build()
 
     @abstractmethod
     def build(self) -> dg.Definitions:

@@ -1,25 +1,47 @@
 """CEMS / DAHS (40 CFR Part 75) with its EPA files: `type: gl_pipelines.components.cems.CemsComponent`.
 
-The CEMS assets keep their short keys (`cems_hourly_raw`, ...): one CEMS instance per code location
-(see the README's known gaps)."""
+Like every kind, an instance's keys, jobs, sensors, schedule, PLC resource and tables carry
+`<site>/<instance>`, so a site can declare one CEMS instance per DAHS (or unit group). Its folders
+default to `data/cems/<site>/<instance>/...`: two instances never read, accept or quarantine each other's files.
+"""
 
 from __future__ import annotations
 
-import dagster as dg
+from datetime import date
+from pathlib import Path
 
-from gl_pipelines.assets.cems import PLC_RESOURCE_KEY, build_cems_assets, cems_daily_partitions
+import dagster as dg
+from pydantic import Field
+
+from gl_pipelines.assets.cems import build_cems_assets, cems_daily_partitions, cems_names, plc_resource_key
 from gl_pipelines.checks.cems import build_cems_checks
 from gl_pipelines.components.base import InstanceSettings, SourceComponent
-from gl_pipelines.config import CemsSource, ModbusSource
+from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.config import PROJECT_ROOT, CemsSource, ModbusSource
 from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, HOURLY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
 from gl_pipelines.sensors.cems_gaps import build_cems_open_gap_sensor
 from gl_pipelines.sensors.schedules import partition_schedule
 
+FOLDERS = {"dahs_drop_folder": "dahs_drop", "quarantine_folder": "quarantine", "accepted_folder": "accepted"}
+"""The instance's DAHS folders and the name each gets under `data/cems/<site>/<instance>/` by default."""
+
 
 class CemsInstance(CemsSource, InstanceSettings):
-    pass
+    dahs_drop_folder: Path | None = Field(
+        default=None,
+        description="Where the DAHS drops its hourly CSV files; default data/cems/<site>/<instance>/dahs_drop.",
+    )
+    quarantine_folder: Path | None = Field(
+        default=None, description="Malformed files go here with their reason; default .../<instance>/quarantine."
+    )
+    accepted_folder: Path | None = Field(
+        default=None, description="Content-addressed copies of accepted files; default .../<instance>/accepted."
+    )
+    history_start: date | None = Field(
+        default=None, description="First LST day of the CEMS partitions; default: the site's history_start."
+    )
 
 
 class CemsComponent(SourceComponent):
@@ -29,30 +51,41 @@ class CemsComponent(SourceComponent):
     schema = CemsInstance
 
     def build(self) -> dg.Definitions:
-        return cems_definitions(self.spec)
+        return cems_definitions(self.source, self.names)
+
+    @property
+    def source(self) -> CemsSource:
+        """The instance's settings with its defaults filled: its own folders, its site's history start."""
+        base = PROJECT_ROOT / "data" / "cems" / self.site.name / self.instance
+        update = {field: base / folder for field, folder in FOLDERS.items() if getattr(self.spec, field) is None}
+        update["history_start"] = self.history_start
+        fields = self.spec.model_dump(exclude=set(InstanceSettings.model_fields) - {"history_start"})
+        return CemsSource.model_validate({**fields, **update})
 
 
-def cems_definitions(spec: CemsSource) -> dg.Definitions:
+def cems_definitions(spec: CemsSource, names: InstanceNames | None = None) -> dg.Definitions:
+    """Assets, checks, jobs, schedule, sensors and PLC resource of one CEMS instance (short names without `names`)."""
+    names = cems_names(names)
     raw_job = dg.define_asset_job(
-        "cems_raw_job",
-        selection="cems_hourly_raw",
+        names.job("cems_raw_job"),
+        selection=dg.AssetSelection.assets(names.key("cems_hourly_raw")),
         tags=max_runtime(HOURLY_JOB_MAX_RUNTIME_S),
         description="CEMS hourly records from accepted DAHS files, with their blocking checks.",
     )
     daily_job = dg.define_asset_job(
-        "cems_daily_job",
-        selection=["cems_hourly_emissions", "cems_daily_emissions"],
+        names.job("cems_daily_job"),
+        selection=dg.AssetSelection.assets(names.key("cems_hourly_emissions"), names.key("cems_daily_emissions")),
         tags=max_runtime(DAILY_JOB_MAX_RUNTIME_S),
         description="Part 75 hourly emissions and the daily report of the LST day just closed.",
     )
     resources = {}
     if spec.plc:
-        resources[PLC_RESOURCE_KEY] = ModbusResource.from_source(
-            ModbusSource(source_name="cems-plc", devices=[spec.plc])
+        resources[plc_resource_key(names)] = ModbusResource.from_source(
+            ModbusSource(source_name="-".join(("cems-plc", *names.prefix)), devices=[spec.plc])
         )
     return dg.Definitions(
-        assets=build_cems_assets(spec),
-        asset_checks=build_cems_checks(spec),
+        assets=build_cems_assets(spec, names),
+        asset_checks=build_cems_checks(spec, names),
         jobs=[raw_job, daily_job],
         # 01:30 LST: the DAHS exports the day's last hour after it closes; a later file re-runs by hand.
         schedules=[
@@ -63,6 +96,9 @@ def cems_definitions(spec: CemsSource) -> dg.Definitions:
                 hour_of_day=1,
             )
         ],
-        sensors=[build_cems_file_sensor(spec, raw_job.name), build_cems_open_gap_sensor(spec, daily_job.name)],
+        sensors=[
+            build_cems_file_sensor(spec, raw_job.name, names),
+            build_cems_open_gap_sensor(spec, daily_job.name, names=names),
+        ],
         resources=resources,
     )

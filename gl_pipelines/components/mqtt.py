@@ -27,7 +27,7 @@ class MqttComponent(SourceComponent):
 
     def build(self) -> dg.Definitions:
         names = self.names
-        fields = self.spec.model_dump(exclude={"owners", "endpoint_env"})
+        fields = self.spec.model_dump(exclude=set(InstanceSettings.model_fields))
         source = MqttSourceConfig.model_validate({**fields, "name": "__".join(names.prefix)})
         return build_mqtt_definitions(
             source,

@@ -16,6 +16,7 @@ import dagster as dg
 from dagster import AssetKey
 from pydantic import BaseModel, ConfigDict, Field
 
+from gl_pipelines.assets.partitions import history_starting
 from gl_pipelines.assets.reports import build_report_assets
 
 # Modules, not classes: dg lists every Component class a components module holds as one of its own.
@@ -105,14 +106,17 @@ class ReportsComponent(dg.Component):
                 keys["scada_readings"] = names.key("scada_readings")
             elif role == "readings":
                 keys["historian_recorded"] = names.key("historian_recorded")
+            elif role == "cems":
+                keys["cems_hourly_emissions"] = names.key("cems_hourly_emissions")
             elif role in ("fuel_receipts", "production"):
                 keys[f"erp_{role}"] = names.key(getattr(self.spec.inputs, role).partition("/")[2])
                 erp = component.spec
         reporting = ReportingConfig.model_validate(self.spec.model_dump(exclude={"inputs"}))
         timezone = self.site.spec.timezone
         site = SimpleNamespace(site=SiteInfo(name=self.site.name, timezone=timezone), reporting=reporting, erp=erp)
-        reports = build_report_assets(site, upstream, keys)
-        jobs, schedules = report_jobs_and_schedules(reports, timezone)
+        with history_starting(self.site.spec.history_start):
+            reports = build_report_assets(site, upstream, keys)
+            jobs, schedules = report_jobs_and_schedules(reports, timezone)
         return dg.Definitions(assets=reports, jobs=jobs, schedules=schedules)
 
 

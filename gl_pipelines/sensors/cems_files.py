@@ -25,7 +25,6 @@ import stat
 from pathlib import Path
 
 from dagster import (
-    AssetKey,
     AssetObservation,
     DefaultSensorStatus,
     MetadataValue,
@@ -36,14 +35,14 @@ from dagster import (
     sensor,
 )
 
-from gl_pipelines.assets.cems import cems_hourly_partitions
+from gl_pipelines.assets.cems import cems_hourly_partitions, cems_names
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.cems.dahs import DahsFormatError, parse_dahs_csv
 from gl_pipelines.cems.dahs_store import accept, previous_version, quarantine, sha256_of
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CemsSource
 from gl_pipelines.scrub import excerpt, printable, scrub
 
-RAW_ASSET = AssetKey("cems_hourly_raw")
 FILE_TAG = "gl/dahs-file"
 MAX_FILE_BYTES = 64 * 2**20
 """A year of hourly records for four units is about 5 MB; a larger file is refused unread."""
@@ -87,18 +86,22 @@ def _drop_entries(drop: Path) -> list[os.DirEntry]:
         return []
 
 
-def build_cems_file_sensor(source: CemsSource, job_name: str) -> SensorDefinition:
+def build_cems_file_sensor(source: CemsSource, job_name: str, names: InstanceNames | None = None) -> SensorDefinition:
+    """The drop-folder sensor of one CEMS instance (`<site>__<instance>__cems_dahs_files`; short name without one)."""
+    names = cems_names(names)
+    raw_asset = names.key("cems_hourly_raw")
     hourly = cems_hourly_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
     units = [unit.unit_id for unit in source.units]
 
     @sensor(
-        name="cems_dahs_files",
+        name=names.job("cems_dahs_files"),
         job_name=job_name,
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.RUNNING,
-        description=f"New or rewritten DAHS export files in {source.dahs_drop_folder} -> cems_hourly_raw runs.",
+        description=f"New or rewritten DAHS export files in {source.dahs_drop_folder} -> "
+        f"{raw_asset.to_user_string()} runs.",
     )
-    def cems_dahs_files(context: SensorEvaluationContext) -> SensorResult:
+    def dahs_files(context: SensorEvaluationContext) -> SensorResult:
         seen: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
         cursor: dict[str, list] = {}
         requests: list[RunRequest] = []
@@ -119,7 +122,7 @@ def build_cems_file_sensor(source: CemsSource, job_name: str) -> SensorDefinitio
             notes.append(reason)
             events.append(
                 AssetObservation(
-                    asset_key=RAW_ASSET,
+                    asset_key=raw_asset,
                     description=f"quarantined DAHS file {excerpt(path.name)}",
                     metadata={
                         "file": printable(path.name),
@@ -202,4 +205,4 @@ def build_cems_file_sensor(source: CemsSource, job_name: str) -> SensorDefinitio
             reason = reason[:MAX_SKIP_REASON_CHARS] + "…"
         return SensorResult(skip_reason=reason, cursor=new_cursor, asset_events=events)
 
-    return cems_dahs_files
+    return dahs_files

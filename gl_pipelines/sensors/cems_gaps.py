@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from dagster import (
-    AssetKey,
     AssetRecordsFilter,
     DefaultSensorStatus,
     RunRequest,
@@ -24,35 +23,40 @@ from dagster import (
     sensor,
 )
 
-from gl_pipelines.assets.cems import OPEN_GAPS_KEY, cems_daily_partitions, cems_hourly_partitions
+from gl_pipelines.assets.cems import OPEN_GAPS_KEY, cems_daily_partitions, cems_hourly_partitions, cems_names
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CemsSource
 
-EMISSIONS = AssetKey("cems_hourly_emissions")
-RAW = AssetKey("cems_hourly_raw")
 DAYS_WATCHED = 35
 """Days back whose open gaps are watched; an older day is recomputed by hand (a backfill)."""
 GAP_TAG = "gl/cems-open-gaps"
 
 
 def build_cems_open_gap_sensor(
-    source: CemsSource, job_name: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    source: CemsSource,
+    job_name: str,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    names: InstanceNames | None = None,
 ) -> SensorDefinition:
+    """The open-gap sensor of one CEMS instance (`<site>__<instance>__cems_open_gaps`; short name without one)."""
+    names = cems_names(names)
+    emissions, raw = names.key("cems_hourly_emissions"), names.key("cems_hourly_raw")
     daily = cems_daily_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
     hourly = cems_hourly_partitions(source.lst_utc_offset_hours, source.history_start.isoformat())
 
     @sensor(
-        name="cems_open_gaps",
+        name=names.job("cems_open_gaps"),
         job_name=job_name,
         minimum_interval_seconds=300,
         default_status=DefaultSensorStatus.RUNNING,
         description="CEMS days whose last hours were filled before the hour after the gap arrived -> "
-        "cems_daily_job re-runs once the next day's raw hours are stored.",
+        f"{job_name} re-runs once the next day's raw hours are stored.",
     )
-    def cems_open_gaps(context: SensorEvaluationContext) -> SensorResult:
+    def open_gaps(context: SensorEvaluationContext) -> SensorResult:
         days = daily.get_partition_keys(current_time=clock())[-DAYS_WATCHED:]
         latest = {}
         for record in context.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=EMISSIONS, asset_partitions=days), limit=len(days) * 20
+            AssetRecordsFilter(asset_key=emissions, asset_partitions=days), limit=len(days) * 20
         ).records:  # newest first
             latest.setdefault(record.partition_key, record)
         requests, waiting = [], 0
@@ -65,7 +69,7 @@ def build_cems_open_gap_sensor(
             first_next_hour = hourly.get_partition_key_for_timestamp(day_end.timestamp())
             newer = context.instance.fetch_materializations(
                 AssetRecordsFilter(
-                    asset_key=RAW, asset_partitions=[first_next_hour], after_storage_id=record.storage_id
+                    asset_key=raw, asset_partitions=[first_next_hour], after_storage_id=record.storage_id
                 ),
                 limit=1,
             ).records
@@ -81,4 +85,4 @@ def build_cems_open_gap_sensor(
         skip = f"{waiting} of the last {len(days)} days end in an open gap; none has its next day stored yet"
         return SensorResult(run_requests=requests, skip_reason=None if requests else skip)
 
-    return cems_open_gaps
+    return open_gaps

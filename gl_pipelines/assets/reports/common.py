@@ -21,8 +21,8 @@ from dagster import (
 
 from gl_pipelines.assets.charts import chart_metadata
 from gl_pipelines.assets.partitions import (
-    HISTORY_START,
     WAREHOUSE_POOL,
+    history_start,
     utc_window,
 )
 from gl_pipelines.checks.gate import require_checks_passed, writer_runs
@@ -67,10 +67,15 @@ PRODUCTION_COLUMNS = ["posting_date", "plant", "product", "quantity", "unit"]
 _DTYPES = {"datetime64": "TIMESTAMP WITH TIME ZONE", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
 
 
-@cache
 def site_monthly_partitions(timezone: str) -> MonthlyPartitionsDefinition:
-    """Plant months: the 1st at local midnight to the next 1st, in the site's zone."""
-    return MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=timezone)
+    """Plant months: the 1st at local midnight to the next 1st, in the site's zone, from the month of the
+    history start being built (`partitions.history_starting`)."""
+    return _monthly(timezone, history_start()[:8] + "01")
+
+
+@cache
+def _monthly(timezone: str, start: str) -> MonthlyPartitionsDefinition:
+    return MonthlyPartitionsDefinition(start_date=start, timezone=timezone)
 
 
 def column_schema(frame: pd.DataFrame, descriptions: Mapping[str, str]) -> TableSchema:
