@@ -9,6 +9,7 @@ site with reports per code location (see the README's known gaps)."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -93,6 +94,11 @@ class ReportsComponent(dg.Component):
                         raise _input_error(where, f"units[{index}].{field}", tag, f"not a tag of {inputs.readings!r}")
         return cls(attributes, site, sources)
 
+    @property
+    def history_start(self) -> date:
+        """The site's history start, or the latest of its inputs' when later."""
+        return max([self.site.spec.history_start, *(component.history_start for component, _ in self.sources.values())])
+
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         keys: dict[str, AssetKey] = {}
         upstream = []
@@ -114,7 +120,8 @@ class ReportsComponent(dg.Component):
         reporting = ReportingConfig.model_validate(self.spec.model_dump(exclude={"inputs"}))
         timezone = self.site.spec.timezone
         site = SimpleNamespace(site=SiteInfo(name=self.site.name, timezone=timezone), reporting=reporting, erp=erp)
-        with history_starting(self.site.spec.history_start):
+        # A report period exists only where every input has history: a day before the latest start is no partition.
+        with history_starting(self.history_start):
             reports = build_report_assets(site, upstream, keys)
             jobs, schedules = report_jobs_and_schedules(reports, timezone)
         return dg.Definitions(assets=reports, jobs=jobs, schedules=schedules)

@@ -1,7 +1,7 @@
 """What every report shares: partitions, gates on upstream checks, export of the output, warehouse reads."""
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 
 import pandas as pd
@@ -68,9 +68,12 @@ _DTYPES = {"datetime64": "TIMESTAMP WITH TIME ZONE", "float": "DOUBLE", "int": "
 
 
 def site_monthly_partitions(timezone: str) -> MonthlyPartitionsDefinition:
-    """Plant months: the 1st at local midnight to the next 1st, in the site's zone, from the month of the
-    history start being built (`partitions.history_starting`)."""
-    return _monthly(timezone, history_start()[:8] + "01")
+    """Plant months: the 1st at local midnight to the next 1st, in the site's zone, from the first whole month
+    of the history start being built (`partitions.history_starting`): no month holds days before it."""
+    start = date.fromisoformat(history_start())
+    if start.day != 1:
+        start = (start.replace(day=1) + timedelta(days=31)).replace(day=1)
+    return _monthly(timezone, start.isoformat())
 
 
 @cache
