@@ -86,9 +86,10 @@ class WarehouseReader(ConfigurableResource):
                     "select table_name from information_schema.tables where table_schema = ?", [self.schema_name]
                 ).fetchall()
             }
-            select = TransactionalDuckDbClient.get_select_statement
             return {
-                name: _query(connection, read, select(self._slice(read, start, end))) if read.table in tables else None
+                name: _query(connection, read, _duckdb_select(self._slice(read, start, end)))
+                if read.table in tables
+                else None
                 for name, read in reads.items()
             }
         finally:
@@ -121,6 +122,13 @@ class WarehouseReader(ConfigurableResource):
             columns=list(read.columns),
             partition_dimensions=[TablePartitionDimension(read.partition_expr, TimeWindow(start, end))],
         )
+
+
+def _duckdb_select(table_slice: TableSlice) -> str:
+    """The IO manager's SELECT, with the column names quoted: a declared column may be an SQL keyword
+    (`order` of a work-order entity set), which Dagster's statement leaves bare."""
+    columns = ['"' + column.replace('"', '""') + '"' for column in table_slice.columns]
+    return TransactionalDuckDbClient.get_select_statement(table_slice._replace(columns=columns))
 
 
 def _query(connection: duckdb.DuckDBPyConnection, read: WindowRead, select: str) -> pd.DataFrame:
