@@ -11,19 +11,21 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import yaml
 from pydantic import Field
 
 from gl_pipelines.assets.cems import build_cems_assets, cems_daily_partitions, cems_names, plc_resource_key
 from gl_pipelines.checks.cems import build_cems_checks
 from gl_pipelines.components.base import InstanceSettings, SourceComponent
 from gl_pipelines.components.naming import InstanceNames
-from gl_pipelines.config import PROJECT_ROOT, CemsSource, ModbusSource
+from gl_pipelines.config import PROJECT_ROOT, CemsSource, ModbusSource, SiteConfigError
 from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, HOURLY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
 from gl_pipelines.sensors.cems_gaps import build_cems_open_gap_sensor
 from gl_pipelines.sensors.schedules import partition_schedule
 
+DEFS_FILE = "defs.yaml"
 FOLDERS = {"dahs_drop_folder": "dahs_drop", "quarantine_folder": "quarantine", "accepted_folder": "accepted"}
 """The instance's DAHS folders and the name each gets under `data/cems/<site>/<instance>/` by default."""
 
@@ -50,8 +52,33 @@ class CemsComponent(SourceComponent):
     kind = "cems"
     schema = CemsInstance
 
+    @classmethod
+    def load(cls, attributes, context: dg.ComponentLoadContext) -> CemsComponent:
+        component = super().load(attributes, context)
+        component.refuse_shared_folders(context.defs_module_path)
+        return component
+
     def build(self) -> dg.Definitions:
         return cems_definitions(self.source, self.names)
+
+    def folders(self) -> dict[str, Path]:
+        return {field: getattr(self.source, field) for field in FOLDERS}
+
+    def refuse_shared_folders(self, defs_root: Path) -> None:
+        """Two instances on one folder would each accept (and quarantine) the other's files: refuse at load,
+        naming both files, the field and the folder. Other instances are read as YAML, not loaded, so two
+        instances checking each other cannot recurse."""
+        mine = {path.resolve(): field for field, path in self.folders().items()}
+        for other in sorted(defs_root.glob(f"*/*/{DEFS_FILE}")):
+            if other.resolve() == self.path.resolve():
+                continue
+            for field, folder in _declared_folders(other).items():
+                if folder.resolve() in mine:
+                    raise SiteConfigError(
+                        f"{self.path}: field '{mine[folder.resolve()]}' = {str(folder)!r} is also "
+                        f"'{field}' of {other}: each CEMS instance needs its own folders (leave them out for "
+                        "the per-instance default)"
+                    )
 
     @property
     def source(self) -> CemsSource:
@@ -102,3 +129,20 @@ def cems_definitions(spec: CemsSource, names: InstanceNames | None = None) -> dg
         ],
         resources=resources,
     )
+
+
+def _declared_folders(defs_file: Path) -> dict[str, Path]:
+    """The DAHS folders a CEMS instance's defs.yaml declares or defaults to (none for another kind)."""
+    declaration = yaml.safe_load(defs_file.read_text()) or {}
+    if not str(declaration.get("type", "")).endswith(f".{CemsComponent.__name__}"):
+        return {}
+    attributes = declaration.get("attributes") or {}
+    instance, site = defs_file.parent.name, defs_file.parent.parent.name
+    default = PROJECT_ROOT / "data" / "cems" / site / instance
+    declared = {field: attributes.get(field) for field in FOLDERS}
+    return {
+        field: (PROJECT_ROOT / value if not Path(value).is_absolute() else Path(value))
+        if value
+        else default / FOLDERS[field]
+        for field, value in declared.items()
+    }

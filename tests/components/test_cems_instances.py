@@ -13,6 +13,7 @@ from gl_pipelines.config import PROJECT_ROOT
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.simulators.cems_dahs import write_day
 from tests.components.project import SITE, load_project
+from tests.components.test_instances import _load_error
 from tests.runs import run
 
 DAY = date(2026, 3, 2)
@@ -137,3 +138,14 @@ def test_each_cems_instance_materializes_only_its_own_dahs_files(tmp_path):
     assert [p.name for p in (tmp_path / "stack1" / "acc").rglob("*.csv")] != []
     assert not any("U2" in p.name for p in (tmp_path / "stack1" / "acc").rglob("*"))
     assert not any("U1" in p.name for p in (tmp_path / "stack2" / "acc").rglob("*"))
+
+
+def test_two_cems_instances_on_one_folder_are_refused_naming_both_files(tmp_path):
+    files = {
+        "plant_c/site/defs.yaml": SITE.format(timezone="America/Chicago"),
+        "plant_c/stack1/defs.yaml": cems_yaml("U1", tmp_path / "shared"),
+        "plant_c/stack2/defs.yaml": cems_yaml("U2", tmp_path / "shared"),
+    }
+    message = _load_error(tmp_path / "project", files)
+    assert "plant_c/stack1/defs.yaml: field 'dahs_drop_folder'" in message
+    assert f"{tmp_path / 'shared' / 'drop'}" in message and "plant_c/stack2/defs.yaml" in message
