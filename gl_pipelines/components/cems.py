@@ -133,7 +133,10 @@ def cems_definitions(spec: CemsSource, names: InstanceNames | None = None) -> dg
 
 def _declared_folders(defs_file: Path) -> dict[str, Path]:
     """The DAHS folders a CEMS instance's defs.yaml declares or defaults to (none for another kind)."""
-    declaration = yaml.safe_load(defs_file.read_text()) or {}
+    text = defs_file.read_text()
+    if CemsComponent.__name__ not in text:  # most instances are other kinds: skip parsing them
+        return {}
+    declaration = yaml.safe_load(text) or {}
     if not str(declaration.get("type", "")).endswith(f".{CemsComponent.__name__}"):
         return {}
     attributes = declaration.get("attributes") or {}
