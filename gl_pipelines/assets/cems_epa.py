@@ -247,11 +247,10 @@ def build_epa_assets(source: CemsSource, names: InstanceNames | None = None) -> 
         )
     if not reads:
         return assets
-    built = {asset_def.key.path[-1] for asset_def in assets}
 
     @asset(
         partitions_def=epa_quarterly_partitions(source.epa_start.isoformat()),
-        deps=[names.key(table) for table in ("cems_campd_hourly", "cems_epa_daily") if table in built],
+        deps=[asset_def.key for asset_def in assets],
         io_manager_key="warehouse",
         **placed,
         kinds={"pandas", "duckdb"},

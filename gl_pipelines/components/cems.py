@@ -83,8 +83,8 @@ class CemsComponent(SourceComponent):
     @property
     def source(self) -> CemsSource:
         """The instance's settings with its defaults filled: its own folders, its site's history start."""
-        base = PROJECT_ROOT / "data" / "cems" / self.site.name / self.instance
-        update = {field: base / folder for field, folder in FOLDERS.items() if getattr(self.spec, field) is None}
+        defaults = default_folders(self.site.name, self.instance)
+        update = {field: path for field, path in defaults.items() if getattr(self.spec, field) is None}
         update["history_start"] = self.history_start
         fields = self.spec.model_dump(exclude=set(InstanceSettings.model_fields) - {"history_start"})
         return CemsSource.model_validate({**fields, **update})
@@ -140,12 +140,14 @@ def _declared_folders(defs_file: Path) -> dict[str, Path]:
     if not str(declaration.get("type", "")).endswith(f".{CemsComponent.__name__}"):
         return {}
     attributes = declaration.get("attributes") or {}
-    instance, site = defs_file.parent.name, defs_file.parent.parent.name
-    default = PROJECT_ROOT / "data" / "cems" / site / instance
-    declared = {field: attributes.get(field) for field in FOLDERS}
+    defaults = default_folders(defs_file.parent.parent.name, defs_file.parent.name)
+    # Relative folders are under the project root, as CemsSource resolves them.
     return {
-        field: (PROJECT_ROOT / value if not Path(value).is_absolute() else Path(value))
-        if value
-        else default / FOLDERS[field]
-        for field, value in declared.items()
+        field: PROJECT_ROOT / attributes[field] if attributes.get(field) else path for field, path in defaults.items()
     }
+
+
+def default_folders(site: str, instance: str) -> dict[str, Path]:
+    """`data/cems/<site>/<instance>/{dahs_drop,quarantine,accepted}` under the project root."""
+    base = PROJECT_ROOT / "data" / "cems" / site / instance
+    return {field: base / name for field, name in FOLDERS.items()}

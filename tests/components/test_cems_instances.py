@@ -3,9 +3,11 @@ schedule, PLC resource, folders and tables, and a DAHS file dropped for one land
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 
 import duckdb
+import pytest
 from dagster import AssetKey, AssetSelection, build_sensor_context, instance_for_test
 
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
@@ -14,9 +16,11 @@ from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.simulators.cems_dahs import write_day
 from tests.components.project import SITE, load_project
 from tests.components.test_instances import _load_error
+from tests.epa_data import EPA_DIR
 from tests.runs import run
 
 DAY = date(2026, 3, 2)
+LANGLEY = EPA_DIR / "langley_gulch_57028_CT1_2018_hourly.csv"  # EPA's published hours of one unit, 2018
 LST = -6
 
 CEMS = """type: gl_pipelines.components.cems.CemsComponent
@@ -149,3 +153,35 @@ def test_two_cems_instances_on_one_folder_are_refused_naming_both_files(tmp_path
     message = _load_error(tmp_path / "project", files)
     assert "plant_c/stack1/defs.yaml: field 'dahs_drop_folder'" in message
     assert f"{tmp_path / 'shared' / 'drop'}" in message and "plant_c/stack2/defs.yaml" in message
+
+
+@pytest.mark.skipif(not LANGLEY.exists(), reason="needs ../shared/data/epa (real EPA files)")
+def test_epa_history_of_a_cems_instance_lands_in_its_own_tables(tmp_path):
+    (tmp_path / "epa").mkdir()
+    shutil.copy(LANGLEY, tmp_path / "epa" / LANGLEY.name)
+    epa = f"  epa_folder: {tmp_path / 'epa'}\n  epa_history_start: 2018-01-01\n"
+    project = tmp_path / "project"
+    defs = load_project(
+        project,
+        {
+            "plant_c/site/defs.yaml": SITE.format(timezone="America/Boise"),
+            "plant_c/stack1/defs.yaml": cems_yaml("CT1", tmp_path / "stack1").replace(
+                "  lookback_days", epa + "  lookback_days"
+            ),
+            "plant_c/stack2/defs.yaml": cems_yaml("U2", tmp_path / "stack2"),
+        },
+    )
+    hourly, quarterly = (AssetKey(["plant_c", "stack1", name]) for name in ("cems_campd_hourly", "cems_epa_quarterly"))
+    assert AssetKey(["plant_c", "stack2", "cems_campd_hourly"]) not in defs.resolve_asset_graph().get_all_asset_keys()
+    with instance_for_test() as instance:
+        assert run(defs, instance, AssetSelection.assets(hourly)).success
+        assert run(defs, instance, AssetSelection.assets(quarterly), partition_key="2018-01-01").success
+    with duckdb.connect(str(project / "w.duckdb"), read_only=True) as connection:
+        hours = connection.execute(f"SELECT count(*), sum(co2_mass_tons) FROM plant.{table_name(hourly)}").fetchone()
+        quarter = connection.execute(
+            f"SELECT unit_id, present, expected, co2_mass_tons FROM plant.{table_name(quarterly)}"
+        ).fetchall()
+    assert hours[0] == 8760
+    # The quarterly report read the instance's own hourly table: Q1 2018 (2,160 hours) of unit CT1.
+    assert [(unit, present, expected) for unit, present, expected, _ in quarter] == [("CT1", 2160, 2160)]
+    assert 0 < quarter[0][3] < hours[1]
