@@ -97,7 +97,12 @@ class ReportsComponent(dg.Component):
     @property
     def history_start(self) -> date:
         """The site's history start, or the latest of its inputs' when later."""
-        return max([self.site.spec.history_start, *(component.history_start for component, _ in self.sources.values())])
+        return max(self.history_starts().values())
+
+    def history_starts(self) -> dict[str, date]:
+        """The site's and each input instance's first day, by name."""
+        starts = {f"site {self.site.name}": self.site.spec.history_start}
+        return starts | {component.instance: component.history_start for component, _ in self.sources.values()}
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         keys: dict[str, AssetKey] = {}
@@ -124,6 +129,14 @@ class ReportsComponent(dg.Component):
         with history_starting(self.history_start):
             reports = build_report_assets(site, upstream, keys)
             jobs, schedules = report_jobs_and_schedules(reports, timezone)
+        # Shown with each report: why its first period is what it is.
+        starts = {name: day.isoformat() for name, day in self.history_starts().items()}
+        reports = [
+            report.map_asset_specs(
+                lambda spec: spec.merge_attributes(metadata={"history_start": dg.MetadataValue.json(starts)})
+            )
+            for report in reports
+        ]
         return dg.Definitions(assets=reports, jobs=jobs, schedules=schedules)
 
 
