@@ -12,7 +12,7 @@ def test_demo_materializes_the_day_and_prints_a_summary(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
     (tmp_path / "home").mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "gl_pipelines.demo", "--warehouse", str(warehouse)],
+        [sys.executable, "-m", "gl_demo_plant.demo", "--warehouse", str(warehouse)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -74,7 +74,7 @@ def test_wheel_ships_the_report_data_and_no_tests(installed: Installed):
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     for data in ("gwp.csv", "part98_table_c1_c2.csv", "README.md"):
         assert f"gl_pipelines/reporting/data/{data}" in names
-    assert "gl_pipelines/simulators/opcua_server.py" in names
+    assert "demo_plant/gl_demo_plant/opcua_server.py" in names
     assert not [name for name in names if name.startswith(("tests/", "bench/"))]
 
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from dagster import AssetSelection, instance_for_test, partition_loading_context
 
+from gl_demo_plant import meter_model
 from gl_pipelines.assets.meters import snapshot_refusal
 from gl_pipelines.assets.partitions import site_hourly_partitions, utc_window
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import ModbusPoint
-from gl_pipelines.simulators import meter_model
 from tests.runs import run
 
 READINGS = AssetSelection.assets("meter_readings")

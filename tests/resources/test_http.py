@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gl_demo_plant.http_server import HttpServerThread
 from gl_pipelines.resources.http import (
     BasicAuth,
     BearerAuth,
@@ -30,7 +31,6 @@ from gl_pipelines.resources.http import (
     parse_retry_after,
     same_origin,
 )
-from gl_pipelines.simulators.http_server import HttpServerThread
 
 CLIENT_ID = "gl-client"
 CLIENT_SECRET = "s3cr3t-Cl1ent-V4lue-9f2c"

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gl_demo_plant.http_server import HttpServerThread
 from gl_pipelines.assets.erp import build_erp_assets
 from gl_pipelines.assets.workday import build_workday_assets
 from gl_pipelines.resources.erp import EntityQuery
@@ -34,7 +35,6 @@ from gl_pipelines.resources.oracle_fusion import OracleFusionResource, OracleFus
 from gl_pipelines.resources.rest_tables import VendorError
 from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.workday import WorkdayResource, WorkdaySource, workday_date, workday_from_source
-from gl_pipelines.simulators.http_server import HttpServerThread
 
 CHICAGO = ZoneInfo("America/Chicago")
 USER, PASSWORD = "GL_INTEGRATION", "fusion-Pa55-never-logged-31f7"

@@ -20,13 +20,13 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import SimDevice
 
+from gl_demo_plant.cems_model import cems_hours, demo_faults
+from gl_demo_plant.modbus_server import sim_blocks
+from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.threaded import ThreadedServer
 from gl_pipelines.cems.plc import CODES_BY_STATUS
 from gl_pipelines.config import CemsSource, ModbusPoint
 from gl_pipelines.resources.modbus_codec import encode_registers
-from gl_pipelines.simulators.cems_model import cems_hours, demo_faults
-from gl_pipelines.simulators.modbus_server import sim_blocks
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
-from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
 

@@ -31,11 +31,11 @@ from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from gl_demo_plant.meter_model import ValueBank
+from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.threaded import ThreadedServer
 from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusPoint, ModbusSource
 from gl_pipelines.resources.modbus_codec import NUMPY_TYPES, encode_registers
-from gl_pipelines.simulators.meter_model import ValueBank
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
-from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
 

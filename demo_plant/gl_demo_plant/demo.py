@@ -1,4 +1,4 @@
-"""`gl-demo` / `python -m gl_pipelines.demo`: every asset of the demo site, on this machine.
+"""`gl-demo` / `python -m gl_demo_plant.demo`: every asset of the demo site, on this machine.
 
 Starts the demo plant (OPC UA, Modbus, PI Web API, SAP OData and CEMS PLC servers) on free loopback
 ports in its own process and materializes:
@@ -31,13 +31,13 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance, build_sensor_context, materialize, partition_loading_context
 
+from gl_demo_plant.cems_dahs import write_day
+from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, site_hourly_partitions
 from gl_pipelines.checks.wap import is_partition_copy
 from gl_pipelines.components.shared import DEFAULT_WAREHOUSE
 from gl_pipelines.components.site_file import build_definitions, with_environment
 from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.simulators.cems_dahs import write_day
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
 DEMO_DAY = date(2026, 11, 1)
 DEMO_READ_DELAY_S = 7300
@@ -57,9 +57,9 @@ class DemoEndpoints:
 
 @contextmanager
 def demo_plant():
-    """Run `python -m gl_pipelines.simulators` on free ports until the block ends; yields its DemoEndpoints."""
+    """Run `python -m gl_demo_plant` on free ports until the block ends; yields its DemoEndpoints."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "gl_pipelines.simulators"] + [f"--{name}-port=0" for name in DEMO_SERVERS],
+        [sys.executable, "-m", "gl_demo_plant"] + [f"--{name}-port=0" for name in DEMO_SERVERS],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -1,4 +1,4 @@
-"""`python -m gl_pipelines.simulators` / `gl-demo-plant`: run the demo plant until interrupted."""
+"""`python -m gl_demo_plant` / `gl-demo-plant`: run the demo plant until interrupted."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from gl_demo_plant.cems_dahs import write_day, write_hour
+from gl_demo_plant.cems_plc import DemoCemsPlc
+from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.modbus_server import DemoModbusServer
+from gl_demo_plant.opcua_server import DemoOpcUaServer
+from gl_demo_plant.pi_web_api import start_pi_web_api
+from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, SERVICE_PATH, DemoSapODataService
 from gl_pipelines.config import DEMO_SITE_CONFIG, load_site_config
-from gl_pipelines.simulators.cems_dahs import write_day, write_hour
-from gl_pipelines.simulators.cems_plc import DemoCemsPlc
-from gl_pipelines.simulators.http_server import HttpServerThread
-from gl_pipelines.simulators.modbus_server import DemoModbusServer
-from gl_pipelines.simulators.opcua_server import DemoOpcUaServer
-from gl_pipelines.simulators.pi_web_api import start_pi_web_api
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, SERVICE_PATH, DemoSapODataService
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
