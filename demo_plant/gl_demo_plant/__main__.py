@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,8 +149,11 @@ async def _export_hours(folder: Path, cems) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(_parse(argv)))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(_parse(argv)))
+    except OSError as exc:  # an essential server's port (OPC UA, Modbus) is taken: say which, not a traceback
+        sys.exit(f"gl-demo-plant: {exc}")
 
 
 if __name__ == "__main__":
