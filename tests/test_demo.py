@@ -1,4 +1,5 @@
-"""The newcomer's command: the demo runs end to end in its own process and reports its results."""
+"""The newcomer's command: the demo runs the sites declared in gl_pipelines/defs/ end to end in its own process
+and reports its results."""
 
 import os
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import duckdb
 
 
-def test_demo_materializes_the_day_and_prints_a_summary(tmp_path):
+def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     warehouse = tmp_path / "demo.duckdb"
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
     (tmp_path / "home").mkdir()
@@ -19,14 +20,30 @@ def test_demo_materializes_the_day_and_prints_a_summary(tmp_path):
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "plant.scada_readings: 54000 rows" in done.stdout  # 25 hours: the fall-back day
-    assert "plant.meter_hourly_consumption: 3 rows" in done.stdout
-    assert "plant.scada_daily_summary: 6 rows" in done.stdout
-    assert "plant.historian_recorded: 45000 rows" in done.stdout  # 5 tags at 10 s over 25 hours
-    assert "plant.cems_hourly_emissions: 24 rows" in done.stdout  # a Part 75 day in local standard time
-    assert "plant.plant_energy_balance: 1 rows" in done.stdout
-    assert "checks: 29 passed, 0 failed" in done.stdout
-    assert "efficiency 85.0%" in done.stdout  # the plant model's boiler efficiency is 0.85
-    assert "CEMS B1: heat input" in done.stdout
+    out = done.stdout
+    # Every instance of the defs folder that the demo plant serves, both sites, both OPC UA servers of the first.
+    for instance in ("boiler1_opcua", "boiler2_opcua", "meters", "pi", "sap", "cems", "reports"):
+        assert f"demo_plant/{instance}" in out
+    assert "north_plant/line1_opcua (opcua)" in out
+    for opcua in ("demo_plant__boiler1_opcua", "demo_plant__boiler2_opcua"):
+        assert f"plant.{opcua}__scada_readings: 54000 rows" in out  # 25 hours: the fall-back day in Chicago
+        assert f"plant.{opcua}__scada_daily_summary: 6 rows" in out
+    # Two tags at 10 s over a 24-hour day: Berlin left summer time on 25 October.
+    assert "plant.north_plant__line1_opcua__scada_readings: 17280 rows" in out
+    assert "plant.demo_plant__meters__meter_hourly_consumption: 3 rows" in out
+    assert "plant.demo_plant__pi__historian_recorded: 45000 rows" in out  # 5 tags at 10 s over 25 hours
+    # The CMMS and MES entity sets of the SAP instance, by YAML alone.
+    assert "plant.demo_plant__sap__work_orders: " in out and "plant.demo_plant__sap__production_orders: 1 rows" in out
+    assert "cems_hourly_emissions: 24 rows" in out  # a Part 75 day in local standard time
+    assert "plant_energy_balance: 1 rows" in out
+    assert "checks: 36 passed, 0 failed" in out
+    assert "PASS demo_plant/boiler2_opcua/scada_readings:scada_readings_completeness" in out
+    assert "efficiency 85.0%" in out  # the plant model's boiler efficiency is 0.85
+    assert "CEMS B1: heat input" in out
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute("select count(distinct tag) from plant.scada_readings").fetchone()[0] == 6
+        tags = con.execute("select count(distinct tag) from plant.demo_plant__boiler2_opcua__scada_readings")
+        assert tags.fetchone()[0] == 6
+    # Report files beside the warehouse, not in the checkout's data/ folder.
+    assert [path.name for path in (tmp_path / "reports" / "demo_plant").rglob("*.csv")] == [
+        "plant_energy_balance_2026-11.csv"
+    ]
