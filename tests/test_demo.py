@@ -6,6 +6,10 @@ import subprocess
 import sys
 
 import duckdb
+import pytest
+from dagster import AssetKey
+
+from gl_demo_plant.demo import DemoEndpoints, instance_asset
 
 
 def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
@@ -47,3 +51,25 @@ def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     assert [path.name for path in (tmp_path / "reports" / "demo_plant").rglob("*.csv")] == [
         "plant_energy_balance_2026-11.csv"
     ]
+
+
+def test_instances_are_pointed_at_the_server_listening_on_their_declared_default_port():
+    plant = DemoEndpoints({4840: "127.0.0.1:40001", 5460: "127.0.0.1:40002"})
+    assert plant.replacing("opc.tcp://127.0.0.1:4840/gl-demo") == "opc.tcp://127.0.0.1:40001/gl-demo"
+    assert (
+        plant.replacing("http://127.0.0.1:5460/sap/opu/odata/sap/X/") == "http://127.0.0.1:40002/sap/opu/odata/sap/X/"
+    )
+    with pytest.raises(ValueError, match="no demo plant server listens by default on port 4999"):
+        plant.replacing("opc.tcp://10.0.0.5:4999/other")
+
+
+def test_an_instance_asset_is_found_under_its_prefix_or_by_its_short_name():
+    """CEMS and the reports keep short keys today; the demo follows them when they move under `<site>/<instance>`."""
+    prefixed = AssetKey(["demo_plant", "cems", "cems_hourly_raw"])
+    assert instance_asset({prefixed, AssetKey("cems_hourly_raw")}, "demo_plant", "cems")("cems_hourly_raw") == prefixed
+    assert instance_asset({AssetKey("cems_hourly_raw")}, "demo_plant", "cems")("cems_hourly_raw") == AssetKey(
+        "cems_hourly_raw"
+    )
+    two_sites = {AssetKey(["a", "cems", "cems_hourly_raw"]), AssetKey(["b", "cems", "cems_hourly_raw"])}
+    with pytest.raises(KeyError, match="demo_plant/cems: no asset 'cems_hourly_raw' under its prefix and 2 named so"):
+        instance_asset(two_sites, "demo_plant", "cems")("cems_hourly_raw")

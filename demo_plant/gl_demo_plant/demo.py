@@ -200,7 +200,7 @@ def demo_steps(defs: Definitions, sources: list[SourceComponent], reports: list,
     whole_day = {"tags": {RANGE_START_TAG: f"{plant_day}-00:00", RANGE_END_TAG: f"{plant_day}-23:00"}}
     steps: list[Step] = []
     for component in sources:
-        key = _resolver(keys, component.site.name, component.instance)
+        key = instance_asset(keys, component.site.name, component.instance)
         if isinstance(component, OpcUaComponent):
             steps += [(key("scada_readings"), whole_day), (key("scada_daily_summary"), {"partition_key": plant_day})]
         elif isinstance(component, ModbusComponent):
@@ -227,12 +227,12 @@ def demo_steps(defs: Definitions, sources: list[SourceComponent], reports: list,
                 (key("cems_daily_emissions"), {"partition_key": plant_day}),
             ]
     for component in reports:
-        key = _resolver(keys, component.site.name, "reports")
+        key = instance_asset(keys, component.site.name, "reports")
         steps.append((key("plant_energy_balance"), {"partition_key": plant_day}))
     return steps
 
 
-def _resolver(keys: set[AssetKey], site: str, instance: str) -> Callable[[str], AssetKey]:
+def instance_asset(keys: set[AssetKey], site: str, instance: str) -> Callable[[str], AssetKey]:
     """An instance's asset by name: under its `<site>/<instance>` key prefix, or the short key of a kind that
     keeps one instance per code location (CEMS, the reports) when that name is unique."""
 
