@@ -37,6 +37,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
+import yaml
 from dagster import (
     AssetKey,
     ComponentTree,
@@ -148,11 +149,12 @@ def demo_tree() -> ComponentTree:
 def point_at_plant(plant: DemoEndpoints, work_folder: Path) -> tuple[ComponentTree, list[SourceComponent]]:
     """The defs folder loaded with every instance pointed at the running demo plant, and the instances the
     demo runs (DEMO_KINDS, in that order). CEMS folders and report files go under `work_folder`."""
-    declared = demo_tree()
-    for component in _sources(declared):
+    for component in _sources(demo_tree()):
         name = component.spec.endpoint_env
         if name and component.endpoint_field:
-            os.environ[name] = plant.replacing(getattr(component.spec, component.endpoint_field))
+            # The endpoint as written in its defs.yaml: the loaded one already carries any $name the shell set.
+            written = yaml.safe_load(component.path.read_text())["attributes"][component.endpoint_field]
+            os.environ[name] = plant.replacing(written)
     tree = demo_tree()  # endpoint_env is read when an instance loads
     sources = _sources(tree)
     for component in sources:
