@@ -96,8 +96,13 @@ class OracleFusionResource(HttpSourceResource):
     limit: int = Field(default=500, gt=0, le=500, description="Items per page (`limit`; Oracle caps it at 500).")
     timezone: str = Field(default="UTC", description="Plant zone: `date` attributes are plant days in it.")
 
-    def read(self, query: EntityQuery, window: tuple[datetime, datetime] | None = None) -> ErpExtract:
-        """Items of `query.entity_set` (the REST resource name), inside `window` on its date column if given."""
+    def read(
+        self, query: EntityQuery, window: tuple[datetime, datetime] | None = None, delta_link: str | None = None
+    ) -> ErpExtract:
+        """Items of `query.entity_set` (the REST resource name), inside `window` on its date column if given.
+
+        Fusion REST has no delta token: `delta_link` (asked by the ERP change sensor) is ignored and the
+        read is always full, so the sensor compares the whole look-back window and sees deletions too."""
         return asyncio.run(self._read(query, window))
 
     async def _read(self, query: EntityQuery, window: tuple[datetime, datetime] | None) -> ErpExtract:
