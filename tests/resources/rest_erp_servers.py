@@ -70,8 +70,8 @@ class Fusion:
     def refused(self, request: Request) -> Response | None:
         if self.fault == "login_page":
             return Response("<html><body>Oracle Cloud sign in</body></html>", media_type="text/html")
-        if self.fault == "expire":  # the token just handed out expires before its first use
-            self.fault = None
+        if self.fault in ("expire", "expired"):  # a token expires before its first use: once, or every time
+            self.fault = None if self.fault == "expire" else self.fault
             self.issuer.revoke()
         if not (_basic_ok(request) or self.issuer.refused(request) is None):
             return Response("", status_code=401, headers={"WWW-Authenticate": 'Basic realm="fusion"'})
