@@ -241,3 +241,26 @@ def test_the_proficy_instance_stores_its_day(tmp_path, monkeypatch):
         result = materialize([defs.resolve_assets_def(key)], instance=DagsterInstance.ephemeral(), partition_key=DAY)
     assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
     assert stored(tmp_path, key, "count(*), count(distinct tag), min(source)") == [(2880, 2, "proficy-plant")]
+
+
+def _load_error(root: Path, **edits: tuple[str, str]) -> str:
+    with pytest.raises(Exception) as raised:
+        load_site(root, **edits)
+    error, messages = raised.value, []
+    while error is not None:
+        messages.append(str(error))
+        error = error.__cause__ or error.__context__
+    return "\n".join(messages)
+
+
+def test_a_typo_or_a_missing_secret_name_in_a_dialect_instance_is_refused_at_load(tmp_path):
+    typo = _load_error(tmp_path / "a", workday=("      date_column: work_date\n", "      date_colum: work_date\n"))
+    assert "dialects/workday/defs.yaml" in typo and "date_colum" in typo
+    bad_type = _load_error(tmp_path / "b", workday=("fte: decimal}", "fte: money}"))
+    assert "dialects/workday/defs.yaml" in bad_type and "workers: type 'fte: money' is not one of" in bad_type
+    unmapped = _load_error(tmp_path / "c", workday=("required: [name]", "required: [name, site]"))
+    assert "workers: site must be in fields" in unmapped
+    no_secret = _load_error(tmp_path / "d", fusion=("  client_secret_env: GL_TEST_FUSION_CLIENT_SECRET\n", ""))
+    assert "dialects/fusion/defs.yaml" in no_secret and "client_secret_env" in no_secret
+    no_password = _load_error(tmp_path / "e", workday=("  password_env: GL_TEST_WORKDAY_PASSWORD\n", ""))
+    assert "auth 'basic' needs password_env" in no_password
