@@ -173,6 +173,12 @@ class OracleFusionSource(ErpSource):
     service_url: str = Field(pattern=r"^https?://", description="REST root, .../fscmRestApi/resources/11.13.18.05/.")
     auth: Literal["none", "basic", "oauth2"] = Field(default="basic", description="Basic (integration user) or OAuth2.")
     page_size: int | None = Field(default=500, gt=0, le=500, description="`limit` per page (Oracle caps it at 500).")
+    change_poll_seconds: int = Field(
+        default=3600,
+        ge=30,
+        description="How often the change sensor compares; hourly, as with no delta token each look reads the "
+        "whole look-back window.",
+    )
 
 
 def oracle_fusion_from_source(source: OracleFusionSource, timezone: str, **secrets: Any) -> OracleFusionResource:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetKey, DagsterInstance, build_sensor_context, materialize
 
 from gl_pipelines.resources.oracle_fusion import OracleFusionResource
 from gl_pipelines.resources.proficy import ProficyHistorianResource
@@ -264,3 +264,25 @@ def test_a_typo_or_a_missing_secret_name_in_a_dialect_instance_is_refused_at_loa
     assert "dialects/fusion/defs.yaml" in no_secret and "client_secret_env" in no_secret
     no_password = _load_error(tmp_path / "e", workday=("  password_env: GL_TEST_WORKDAY_PASSWORD\n", ""))
     assert "auth 'basic' needs password_env" in no_password
+
+
+def test_the_fusion_change_sensor_compares_in_full_and_re_reads_a_corrected_day(fusion, tmp_path):
+    defs = load_site(tmp_path)
+    key, instance = AssetKey([SITE, "fusion", "receipts"]), DagsterInstance.ephemeral()
+    assert materialize([defs.resolve_assets_def(key)], instance=instance, partition_key=DAY).success
+    sensor = defs.resolve_sensor_def("dialects__fusion__erp_document_changes")
+    assert sensor.minimum_interval_seconds == 3600  # each look reads the whole look-back window
+    resources = {name: defs.resources[name] for name in ("oracle_fusion__dialects__fusion", "warehouse_reader")}
+
+    def tick(cursor):
+        repository = defs.get_repository_def()
+        with build_sensor_context(
+            instance=instance, cursor=cursor, resources=resources, repository_def=repository
+        ) as context:
+            data = sensor.evaluate_tick(context)
+        return [request.partition_key for request in data.run_requests], data.cursor
+
+    requests, cursor = tick(None)
+    assert requests == [] and '"delta_links": {"receipts": null}' in cursor
+    fusion.rows[4]["Quantity"] = 40.5  # RCV0004 of 2026-11-02 corrected in the ERP
+    assert tick(cursor)[0] == [DAY]
