@@ -1,12 +1,14 @@
 """Removed entities of an OData v4 delta reach the warehouse: against SAP's own mock server.
 
-fe-mockserver serves the receipts with its own $metadata, $filter, $select and JSON, and removes an entity on
-an HTTP DELETE with its own code; it has no change tracking of its own, so change_tracking.js adds delta
-links and reports the removals as 4.01 `@removed` entries, through the server's mock-data hooks. The
+fe-mockserver serves the receipts with its own $metadata, $filter, $select and JSON, and updates (PATCH) or
+removes (DELETE) an entity with its own code; it has no change tracking of its own, so change_tracking.js
+adds delta links that answer changed rows and 4.01 `@removed` entries, through the server's mock-data hooks. The
 instance is tests/interop/dialect_site/s4_cloud (track_changes, server pages only).
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import duckdb
 import httpx
@@ -94,6 +96,19 @@ def test_a_removed_receipt_is_deleted_with_the_re_read_of_its_day(tracked_servic
     # The removal was applied: the next delta is empty and asks for nothing.
     requests, cursor = tick(cursor)
     assert requests == []
+
+    # A receipt of 2026-11-01 corrected in place (fe-mockserver's own PATCH): the delta sends the row.
+    fixed = receipt(5, per_day)
+    entity = f"MaterialDocumentItem(MaterialDocument='{fixed['MaterialDocument']}',MaterialDocumentItem='0001')"
+    assert httpx.patch(tracked_service.url + entity, json={"QuantityInEntryUnit": "99.5"}).status_code == 200
+    requests, cursor = tick(cursor)
+    assert [r.partition_key for r in requests] == ["2026-11-01"]
+    assert defs.resolve_job_def(JOB).execute_in_process(instance=instance, partition_key="2026-11-01").success
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        quantity = con.execute(
+            f"select quantity from plant.{table_name(KEY)} where document = ?", [fixed["MaterialDocument"]]
+        ).fetchall()
+    assert quantity == [(Decimal("99.500"),)]
 
 
 def test_removed_keys_are_matched_on_our_key_columns_or_force_a_full_compare():
