@@ -365,7 +365,8 @@ def test_rate_limit_spaces_requests(server):
     _, stats = run(settings(server, requests_per_second=20), burst)
     times = sorted(server.state.request_times)
     assert times[-1] - times[0] >= 4 / 20 * 0.95
-    assert stats["rate_limited_waits"] == 4
+    # At most the 4 requests after the first wait; fewer when a loaded machine already spaced them.
+    assert stats["rate_limited_waits"] <= 4
 
 
 def test_max_in_flight_caps_concurrency(server):
