@@ -10,10 +10,10 @@ import duckdb
 import pytest
 from dagster import AssetKey, AssetSelection, build_sensor_context, instance_for_test
 
+from gl_demo_plant.cems_dahs import write_day
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.config import PROJECT_ROOT
 from gl_pipelines.resources.warehouse import table_name
-from gl_pipelines.simulators.cems_dahs import write_day
 from tests.components.project import SITE, load_project
 from tests.components.test_instances import _load_error
 from tests.epa_data import EPA_DIR

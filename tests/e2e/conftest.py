@@ -85,7 +85,7 @@ def demo_plant(*extra_args: str) -> Iterator[str]:
     """Run the demo plant (with `extra_args`) until the block ends; yield its OPC UA endpoint."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"]
+        [sys.executable, "-m", "gl_demo_plant", "--opcua-port", str(port), "--synthetic-tags", "0"]
         # Only OPC UA is read here; the other servers on free ports or off, never on the fixed default ports
         # another run of the demo plant on this machine may hold.
         + ["--modbus-port", "0", "--pi-port", "0", "--odata-port", "-1", "--cems-plc-port", "-1", *extra_args],

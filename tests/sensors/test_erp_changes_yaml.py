@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, AssetSelection, build_sensor_context, instance_for_test
 
+from gl_demo_plant.erp_model import ErpModel
+from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH, DemoSapODataService
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.sensors.erp_changes import CHANGE_TAG
-from gl_pipelines.simulators.erp_model import ErpModel
-from gl_pipelines.simulators.http_server import HttpServerThread
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH, DemoSapODataService
 from tests.components.project import SITE, load_project
 from tests.runs import run
 
