@@ -175,13 +175,13 @@ def aged_snapshots(table: Table, hours: float) -> list[int]:
 
 
 def expire_snapshots(catalog: Catalog, identifier: str, hours: float) -> tuple[int, int]:
-    """Expire the table's snapshots older than `hours` (pyiceberg's ExpireSnapshots), then delete the files only
+    """Expire the table's snapshots aged out of `hours` (pyiceberg's ExpireSnapshots), then delete the files only
     they reached: manifest lists, manifests and data files. Returns (snapshots expired, files deleted).
 
     Safe beside concurrent writers: the expiry is a catalog swap like any commit (recomputed on a fresh load
     when a writer got in first), the current snapshot is never expired, and a writer's next commit builds on
-    the current snapshot, so a deleted file is never referenced again. Only a reader still scanning an expired
-    snapshot (older than `hours`) could miss a file."""
+    the current snapshot, so a deleted file is never referenced again. Only a reader still scanning a snapshot
+    replaced more than `hours` ago could miss a file."""
     expired: list[int] = []
     unreferenced: set[str] = set()
 
