@@ -523,7 +523,9 @@ def settle_quarantine(
         stale = ended - open_runs(catalog, table_slice.table) | ({run_id} & runs)
         if not stale and add is None:
             return
-        with table.transaction() as transaction:
+        with table.transaction() as transaction, warnings.catch_warnings():
+            # pyiceberg warns when a delete matches nothing, as when a concurrent run settled these rows first.
+            warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
             if stale:
                 transaction.delete(And(in_window, In("_wap_run_id", sorted(stale))))
             if add is not None:

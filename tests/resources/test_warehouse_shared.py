@@ -15,6 +15,7 @@ from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources import iceberg_warehouse
 from gl_pipelines.resources.iceberg_warehouse import (
     METADATA_VERSIONS_KEPT,
+    SharedWarehouseIOManager,
     SnapshotRetention,
     append,
     expire_snapshots,
@@ -285,3 +286,23 @@ def test_expiry_beside_concurrent_writers_loses_no_partition(shared):
     assert list(stored["value"]) == [float(day) for day in range(1, 9) for _ in range(24)]
     table = open_catalog(shared.catalog_dsn, shared.data_path).load_table("plant.metered")
     assert len(table.metadata.snapshots) < 17  # at least 17 snapshots were committed; expiry ran
+
+
+def test_the_io_manager_expires_by_its_configured_history(shared):
+    """The `warehouse` IO manager passes its settings to every write: with no history kept and expiry at each
+    aged snapshot, a table rewritten three times keeps only its current snapshot."""
+    warehouse = SharedWarehouseIOManager(
+        catalog_dsn=shared.catalog_dsn,
+        data_path=shared.data_path,
+        staging_database=shared.staging_database(),
+        snapshot_retention_hours=0.0,
+        expire_every=1,
+    )
+    with instance_for_test() as instance:
+        for value in (1.0, 2.0, 3.0):
+            assert materialize(
+                [audited([], value)], partition_key="2026-11-01", resources={"warehouse": warehouse}, instance=instance
+            ).success
+    table = open_catalog(shared.catalog_dsn, shared.data_path).load_table("plant.metered")
+    assert len(table.metadata.snapshots) == 1
+    assert list(read(shared, "select distinct value from plant.metered")["value"]) == [3.0]
