@@ -17,9 +17,10 @@ import gl_pipelines.defs
 from gl_pipelines.components.shared import shared_definitions, warehouse_settings
 from gl_pipelines.components.site_file import build_definitions, site_from_environment
 from gl_pipelines.config import SITE_CONFIG_ENV
+from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 
 warehouse = warehouse_settings()
-defs = warehouse.with_storage_kinds(
+site = (
     build_definitions(site_from_environment(), warehouse)
     if os.environ.get(SITE_CONFIG_ENV)
     else Definitions.merge(
@@ -28,3 +29,4 @@ defs = warehouse.with_storage_kinds(
         shared_definitions(warehouse),
     )
 )
+defs = warehouse.with_storage_kinds(Definitions.merge(site, warehouse_maintenance_definitions(warehouse)))

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from dagster import ConfigurableIOManagerFactory
+from dagster import ConfigurableIOManagerFactory, ConfigurableResource
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
 from pydantic import Field
@@ -205,6 +205,15 @@ def expire_snapshots(catalog: Catalog, identifier: str, hours: float) -> tuple[i
         with suppress(FileNotFoundError):  # a concurrent expiry of the same snapshots deleted it first
             io.delete(path)
     return len(expired), len(unreferenced)
+
+
+def expire_all(catalog: Catalog, hours: float) -> dict[str, tuple[int, int]]:
+    """`expire_snapshots` on every table of the catalog: (snapshots expired, files deleted) by table."""
+    return {
+        ".".join(identifier): expire_snapshots(catalog, ".".join(identifier), hours)
+        for namespace in catalog.list_namespaces()
+        for identifier in catalog.list_tables(namespace)
+    }
 
 
 def _files(table: Table, snapshots) -> set[str]:
@@ -541,6 +550,19 @@ def open_runs(catalog: Catalog, table_name: str) -> set[str]:
         return set()
     found = entries.scan(row_filter=open_entry_filter(table_name), selected_fields=("run_id",)).to_arrow()
     return set(found[0].to_pylist())
+
+
+class SharedWarehouseMaintenance(ConfigurableResource):
+    """Expires the history of every table in the shared warehouse, also of tables no writer touches any more."""
+
+    catalog_dsn: str = Field(description="postgresql:// DSN of the Iceberg catalog database, without a password.")
+    data_path: str = Field(description="Folder or object-store URI of the tables' Parquet files.")
+    snapshot_retention_hours: float = Field(
+        default=168.0, ge=0, description="History kept for time travel, as the `warehouse` IO manager keeps it."
+    )
+
+    def expire(self) -> dict[str, tuple[int, int]]:
+        return expire_all(open_catalog(self.catalog_dsn, self.data_path), self.snapshot_retention_hours)
 
 
 class SharedWarehouseIOManager(ConfigurableIOManagerFactory):

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from dagster import AssetKey, Output, asset, instance_for_test, materialize
 
@@ -23,6 +24,7 @@ from gl_pipelines.resources.iceberg_warehouse import (
     open_catalog,
 )
 from gl_pipelines.resources.warehouse import ENTRIES, WAP_KEY, WarehouseSettings
+from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 from tests.assets.test_wap import assert_wap_cycle, read
 from tests.resources.shared_warehouse import days, scratch_catalog, write_days
 from tests.runs import run
@@ -306,3 +308,30 @@ def test_the_io_manager_expires_by_its_configured_history(shared):
     table = open_catalog(shared.catalog_dsn, shared.data_path).load_table("plant.metered")
     assert len(table.metadata.snapshots) == 1
     assert list(read(shared, "select distinct value from plant.metered")["value"]) == [3.0]
+
+
+def test_the_daily_maintenance_job_expires_every_table(shared, tmp_path):
+    """Also the tables no writer touches any more: the job expires each table's history by the settings."""
+    write_days(shared, ["2026-11-01"])
+    write_days(shared, ["2026-11-01"])
+    catalog = open_catalog(shared.catalog_dsn, shared.data_path)
+    rows = pa.table({"n": [1]})
+    append(catalog, "quarantine.retired", rows)
+    append(catalog, "quarantine.retired", rows)
+    no_history = shared.model_copy(update={"snapshot_retention_hours": 0.0})
+
+    result = (
+        warehouse_maintenance_definitions(no_history).resolve_job_def("warehouse_maintenance_job").execute_in_process()
+    )
+
+    assert result.success
+    expired = result.output_for_node("expire_warehouse_snapshots")
+    assert expired["plant.metered"][0] == 2
+    # The first append's manifest list; its manifest and data file are the current snapshot's too.
+    assert expired["quarantine.retired"] == [1, 1]
+    for table in ("plant.metered", "quarantine.retired"):
+        assert len(catalog.load_table(table).metadata.snapshots) == 1
+    assert read(shared, "select count(*) as n from quarantine.retired")["n"].item() == 2
+    schedule = warehouse_maintenance_definitions(shared).resolve_schedule_def("warehouse_maintenance_schedule")
+    assert schedule.cron_schedule == "0 4 * * *"
+    assert not warehouse_maintenance_definitions(WarehouseSettings(path=str(tmp_path / "w.duckdb"))).jobs
