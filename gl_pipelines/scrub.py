@@ -48,7 +48,6 @@ def declare_secret_env(name: str) -> None:
     """Treat the value of environment variable `name` as a secret (a defs.yaml declared it as one)."""
     _declared_env.add(name)
 
-
 _USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@?#]+@")
 _WEBHOOK_PATHS = re.compile(
     r"(?P<keep>(?:hooks\.slack\.com/(?:services|workflows|triggers)"
