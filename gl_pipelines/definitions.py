@@ -20,13 +20,17 @@ from gl_pipelines.config import SITE_CONFIG_ENV
 from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 
 warehouse = warehouse_settings()
-site = (
-    build_definitions(site_from_environment(), warehouse)
-    if os.environ.get(SITE_CONFIG_ENV)
-    else Definitions.merge(
+
+
+def _sites() -> Definitions:
+    """The sites' definitions (a function: Dagster refuses a module with two Definitions objects at its top)."""
+    if os.environ.get(SITE_CONFIG_ENV):
+        return build_definitions(site_from_environment(), warehouse)
+    return Definitions.merge(
         # From the module, not load_from_defs_folder: that needs pyproject.toml, which an installed package lacks.
         ComponentTree.from_module(gl_pipelines.defs, project_root=Path(__file__).resolve().parent).build_defs(),
         shared_definitions(warehouse),
     )
-)
-defs = warehouse.with_storage_kinds(Definitions.merge(site, warehouse_maintenance_definitions(warehouse)))
+
+
+defs = warehouse.with_storage_kinds(Definitions.merge(_sites(), warehouse_maintenance_definitions(warehouse)))
