@@ -17,8 +17,9 @@ instance, on its site's clock:
 Then it prints where the results are, rows per table and the check outcomes.
 
 Endpoints: an instance that declares `endpoint_env` gets the plant's address through that variable (read at
-load, as in production); Modbus and CEMS instances have none, so their devices and folders are moved on the
-loaded component. Which server stands for an instance: the one whose default port its YAML names.
+load, as in production; "host:port" for the Modbus devices and the CEMS PLC). Which server stands for an
+instance: the one whose default port its YAML names. CEMS folders still move on the loaded component, under
+the warehouse's folder, so a demo run never writes into the checkout's data/.
 """
 
 from __future__ import annotations
@@ -84,10 +85,6 @@ class DemoEndpoints:
             raise ValueError(f"no demo plant server listens by default on port {split.port} ({declared})")
         return declared.replace(split.netloc, running, 1)
 
-    def address(self, default_port: int) -> tuple[str, int]:
-        host, port = self.by_default_port[default_port].rsplit(":", 1)
-        return host, int(port)
-
 
 # gl-demo-plant's options and the port each takes by default (`python -m gl_demo_plant --help`).
 DEMO_SERVERS = {"opcua": 4840, "opcua2": 4841, "modbus": 5020, "pi": 5450, "odata": 5460, "cems-plc": 5021}
@@ -151,17 +148,15 @@ def point_at_plant(plant: DemoEndpoints, work_folder: Path) -> tuple[ComponentTr
     demo runs (DEMO_KINDS, in that order). CEMS folders and report files go under `work_folder`."""
     for component in _sources(demo_tree()):
         name = component.spec.endpoint_env
-        if name and component.endpoint_field:
-            # The endpoint as written in its defs.yaml: the loaded one already carries any $name the shell set.
-            written = yaml.safe_load(component.path.read_text())["attributes"][component.endpoint_field]
-            os.environ[name] = plant.replacing(written)
+        if name:
+            os.environ[name] = plant.replacing(written_endpoint(component))
     tree = demo_tree()  # endpoint_env is read when an instance loads
     sources = _sources(tree)
     for component in sources:
         if isinstance(component, ModbusComponent):
-            component.spec = _modbus_at_plant(component.spec, plant)
+            component.spec = component.spec.model_copy(update={"max_read_delay_s": DEMO_READ_DELAY_S})
         elif isinstance(component, CemsComponent):
-            component.spec = _cems_at_plant(component.spec, plant, work_folder / "cems")
+            component.spec = _cems_folders(component.spec, work_folder / "cems")
     for component in tree.get_all_components(of_type=ReportsComponent):
         reports_dir = str(work_folder / "reports" / component.site.name)
         component.spec = component.spec.model_copy(update={"reports_dir": reports_dir})
@@ -172,24 +167,24 @@ def _sources(tree: ComponentTree) -> list[SourceComponent]:
     return [component for kind in DEMO_KINDS for component in tree.get_all_components(of_type=kind)]
 
 
-def _modbus_at_plant(spec, plant: DemoEndpoints):
-    devices = []
-    for device in spec.devices:
-        host, port = plant.address(device.port)
-        devices.append(device.model_copy(update={"host": host, "port": port}))
-    return spec.model_copy(update={"devices": devices, "max_read_delay_s": DEMO_READ_DELAY_S})
+def written_endpoint(component: SourceComponent) -> str:
+    """The endpoint as written in the instance's defs.yaml (the loaded one already carries any $name the shell
+    set): its endpoint field, or the `host:port` of its first Modbus device or CEMS PLC."""
+    attributes = yaml.safe_load(component.path.read_text())["attributes"]
+    if component.endpoint_field:
+        return attributes[component.endpoint_field]
+    device = attributes["devices"][0] if isinstance(component, ModbusComponent) else attributes["plc"]
+    return f"{device['host']}:{device.get('port', 502)}"
 
 
-def _cems_at_plant(spec, plant: DemoEndpoints, folder: Path):
-    update = {
-        "dahs_drop_folder": folder / "drop",
-        "quarantine_folder": folder / "quarantine",
-        "accepted_folder": folder / "accepted",
-    }
-    if spec.plc:
-        host, port = plant.address(spec.plc.port)
-        update["plc"] = spec.plc.model_copy(update={"host": host, "port": port})
-    return spec.model_copy(update=update)
+def _cems_folders(spec, folder: Path):
+    return spec.model_copy(
+        update={
+            "dahs_drop_folder": folder / "drop",
+            "quarantine_folder": folder / "quarantine",
+            "accepted_folder": folder / "accepted",
+        }
+    )
 
 
 Step = tuple[AssetKey, dict]

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gl_pipelines.assets.cems import build_cems_assets, cems_daily_partitions, cems_names, plc_resource_key
 from gl_pipelines.checks.cems import build_cems_checks
 from gl_pipelines.components.base import InstanceSettings, SourceComponent
+from gl_pipelines.components.modbus import address_from_env
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import PROJECT_ROOT, CemsSource, ModbusSource, SiteConfigError
 from gl_pipelines.resources.modbus import ModbusResource
@@ -44,6 +45,17 @@ class CemsInstance(CemsSource, InstanceSettings):
     history_start: date | None = Field(
         default=None, description="First LST day of the CEMS partitions; default: the site's history_start."
     )
+    endpoint_env: str | None = Field(
+        default=None,
+        description="Environment variable that, when set at load, holds 'host:port' replacing the address of the "
+        "`plc` block (tests, demo).",
+    )
+
+    @model_validator(mode="after")
+    def _plc_to_move(self) -> CemsInstance:
+        if self.endpoint_env and self.plc is None:
+            raise ValueError(f"endpoint_env {self.endpoint_env!r} moves the PLC, and there is no plc block")
+        return self
 
 
 class CemsComponent(SourceComponent):
@@ -56,6 +68,9 @@ class CemsComponent(SourceComponent):
     def load(cls, attributes, context: dg.ComponentLoadContext) -> CemsComponent:
         component = super().load(attributes, context)
         component.refuse_shared_folders(context.defs_module_path)
+        address = address_from_env(component.spec.endpoint_env, component.path)
+        if address:
+            component.spec = component.spec.model_copy(update={"plc": component.spec.plc.model_copy(update=address)})
         return component
 
     def build(self) -> dg.Definitions:
