@@ -108,7 +108,8 @@ def build_erp_assets(source: ErpSource, timezone: str, names: InstanceNames | No
             partitions_def=daily if dated else None,
             backfill_policy=backfill_policy() if dated else None,
             io_manager_key="warehouse",
-            kinds={"odata", "duckdb"},
+            # The instance's kind (odata, odata_v4, oracle_fusion); a single-site file's `erp` speaks OData v2.
+            kinds={"odata" if names.kind == "erp" else names.kind, "duckdb"},
             metadata={"partition_expr": query.date_column} if dated else None,
             check_specs=audit.specs(),
             pool=WAREHOUSE_POOL,

@@ -74,6 +74,10 @@ def test_the_dialect_site_loads_one_instance_per_dialect(tmp_path):
         "dialects/workday/workers",
         "dialects/proficy/proficy_recorded",
     }
+    # The UI shows each instance's own kind, not the OData v2 one the ERP assets are built with.
+    kinds = {key.to_user_string(): graph.get(key).kinds for key in graph.get_all_asset_keys()}
+    assert kinds["dialects/fusion/receipts"] == {"oracle_fusion", "duckdb"}
+    assert kinds["dialects/s4_cloud/erp_fuel_receipts"] == {"odata_v4", "duckdb"}
     checks = {key.name for key in graph.asset_check_keys}
     assert {"receipts_keys_unique", "receipts_required_present", "receipts_in_window"} <= checks
     assert {"hours_worked_keys_unique", "hours_worked_required_present", "hours_worked_in_window"} <= checks
