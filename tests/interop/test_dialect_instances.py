@@ -237,7 +237,7 @@ def test_bad_workday_input_names_the_instance_and_changes_nothing(workday, tmp_p
 
 def test_the_proficy_instance_stores_its_day(tmp_path, monkeypatch):
     service = Historian()
-    with HttpServerThread(service.app(), name="proficy-like") as server:
+    with HttpServerThread(service.app, name="proficy-like") as server:
         monkeypatch.setenv("GL_TEST_PROFICY_URL", server.url + PROFICY_ROOT)
         monkeypatch.setenv("GL_TEST_PROFICY_SECRET", CLIENT_SECRET)
         defs = load_site(tmp_path)

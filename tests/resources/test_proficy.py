@@ -1,26 +1,18 @@
-"""Proficy Historian REST resource and asset against a Starlette service shaped from the Historian REST reference.
-
-The service answers `datapoints/raw/<names>/<start>/<end>/<direction>/<count>` as the reference
-documents it (gevernova.com/software/documentation/historian/version81/r_sampled_data_api.html, the
-"Common API Parameters" and "DataSample Parameter" pages): `{"ErrorCode", "ErrorMessage", "Data":
-[{"TagName", "ErrorCode", "DataType", "Samples": [{"TimeStamp", "Value" (a string), "Quality"}]}]}`,
-at most `count` samples per tag from the start, end included; tokens from a UAA endpoint.
+"""Proficy Historian REST resource and asset against the demo plant's Historian REST service
+(gl_demo_plant/proficy_historian.py, shaped from the Historian REST reference), serving this file's samples:
+at most `count` samples per tag from the start, end included; tokens from its UAA endpoint.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.proficy_historian import ROOT, TOKEN_PATH, DemoProficyHistorian
 from gl_pipelines.assets.proficy import build_proficy_assets
 from gl_pipelines.config import CheckThresholds
 from gl_pipelines.resources.historian import HistorianError
@@ -28,9 +20,8 @@ from gl_pipelines.resources.http import HttpResponseFormatError
 from gl_pipelines.resources.proficy import ProficyHistorianResource, ProficySource, proficy_from_source
 from gl_pipelines.resources.warehouse import WarehouseStaging, table_name, warehouse_io_manager
 from tests.components.project import SITE, load_project
-from tests.resources.vendor_auth import CLIENT_ID, CLIENT_SECRET, TokenIssuer
+from tests.resources.vendor_auth import CLIENT_ID, CLIENT_SECRET
 
-ROOT = "/historian-rest-api/v1/"
 START = datetime(2026, 11, 2, 6, tzinfo=UTC)  # midnight in Chicago: the plant day 2026-11-02
 END = START + timedelta(days=1)
 INTERVAL_S = 60
@@ -49,58 +40,30 @@ def quality(k: int) -> int:
     return 1 if k % 40 == 39 else 2 if k % 97 == 96 else 3
 
 
-@dataclass
-class Historian:
-    issuer: TokenIssuer = field(default_factory=TokenIssuer)
-    calls: list[tuple[list[str], str, int]] = field(default_factory=list)
-    fault: str | None = None
+class Historian(DemoProficyHistorian):
+    """The demo plant's Proficy service with this file's samples: one a minute from START, the end included,
+    Quality by `quality(k)`, sample 777 without a value; tags named NOPE... do not exist."""
 
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/uaa/oauth/token", self.issuer.uaa, methods=["POST"]),
-                Route(ROOT + "datapoints/raw/{names}/{start}/{end}/{direction}/{count}", self.raw),
-            ]
-        )
+    def __init__(self) -> None:
+        super().__init__(clients={CLIENT_ID: CLIENT_SECRET})
 
-    async def raw(self, request: Request) -> Response:
-        if self.fault == "expire":  # the token just handed out expires before its first use
-            self.fault = None
-            self.issuer.revoke()
-        refusal = self.issuer.refused(request)
-        if refusal:
-            return refusal
-        if self.fault == "html":
-            return Response("<html>Proficy Authentication Service</html>", media_type="text/html")
-        p = request.path_params
-        names, count = p["names"].split(";"), int(p["count"])
-        since, until = (datetime.fromisoformat(p[b]) for b in ("start", "end"))
-        self.calls.append((names, p["start"], count))
-        if self.fault == "error":
-            return JSONResponse({"ErrorCode": -12, "ErrorMessage": "Not authorized to read data", "Data": []})
-        data = []
-        for name in names:
-            first = max(0, int((since - START).total_seconds() // INTERVAL_S))
-            samples = []
-            for k in range(first, 2000):  # the end is included, as the reference's raw-by-time examples show
-                stamp = START + timedelta(seconds=k * INTERVAL_S)
-                if stamp < since or stamp > until or len(samples) == count:
-                    continue
-                text = "" if k == 777 else f"{value(name, k)}"  # one sample without a value
+    def samples(self, name: str, since: datetime, until: datetime, count: int) -> list[dict] | None:
+        if name.startswith("NOPE"):
+            return None
+        samples = []
+        for k in range(max(0, int((since - START).total_seconds() // INTERVAL_S)), 2000):
+            stamp = START + timedelta(seconds=k * INTERVAL_S)
+            if since <= stamp <= until and len(samples) < count:
+                text = "" if k == 777 else f"{value(name, k)}"
                 samples.append({"TimeStamp": stamp.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "Value": text,
                                 "Quality": quality(k)})  # fmt: skip
-            unknown = name.startswith("NOPE")
-            data.append({"TagName": name, "ErrorCode": -8 if unknown else 0, "DataType": "DoubleFloat",
-                         "Samples": [] if unknown else samples})  # fmt: skip
-        if self.fault == "malformed":
-            data[0]["Samples"] = "none"
-        return JSONResponse({"ErrorCode": 0, "ErrorMessage": None, "Data": data})
+        return samples
 
 
 @pytest.fixture
 def historian():
     service = Historian()
-    with HttpServerThread(service.app(), name="proficy-like") as server:
+    with HttpServerThread(service.app, name="proficy-like") as server:
         service.url = server.url
         yield service
 
@@ -110,7 +73,7 @@ def source(service: Historian, tags=TAGS) -> ProficySource:
         base_url=service.url + ROOT,
         source_name="proficy-test",
         sample_interval_s=INTERVAL_S,
-        token_url=service.url + "/uaa/oauth/token",
+        token_url=service.url + TOKEN_PATH,
         client_id=CLIENT_ID,
         max_count=500,
         tags=tags,
@@ -134,8 +97,8 @@ def test_a_day_of_raw_samples_paged_by_count_in_the_canonical_schema(historian):
     assert flow["quality"].iloc[777] == "bad" and flow["status"].iloc[777] == "Good, non-numeric value ''"
     # Both tags per call, ';' between the names; 1441 samples at count=500 are 3 pages, a 4th page when the
     # third came back full.
-    assert historian.calls[0][0] == ["PLANT1.BLR1.FT101.F_CV", "PLANT1.BLR1.PT104.F_CV"]
-    assert read.pages == 3 and historian.issuer.fetches == 1
+    assert historian.stats.calls[0][0] == ["PLANT1.BLR1.FT101.F_CV", "PLANT1.BLR1.PT104.F_CV"]
+    assert read.pages == 3 and historian.stats.token_requests == 1
 
 
 def test_bad_answers_name_the_instance_and_the_tags(historian):
@@ -145,22 +108,24 @@ def test_bad_answers_name_the_instance_and_the_tags(historian):
                        "ErrorCode -8"):  # fmt: skip
         resource(historian, unknown).read_raw(tags, START, END)
     tags = source(historian).proficy_tags()
-    historian.fault = "error"
+    historian.faults.error = (-12, "Not authorized to read data")
     with pytest.raises(HistorianError, match="proficy-test: Historian ErrorCode -12 for tags Boiler1.SteamFlow, "
                        "Boiler1.DrumPressure: Not authorized to read data"):  # fmt: skip
         resource(historian).read_raw(tags, START, END)
-    historian.fault = "malformed"
+    historian.faults.error = None
+    historian.faults.malformed_samples = True
     with pytest.raises(HistorianError, match=r"proficy-test: .*Boiler1.SteamFlow \(PLANT1.BLR1.FT101.F_CV\): Samples"):
         resource(historian).read_raw(tags, START, END)
-    historian.fault = "html"
+    historian.faults.malformed_samples = False
+    historian.faults.html_login_page = True
     with pytest.raises(HttpResponseFormatError, match="proficy-test: GET .*/datapoints/raw/.* expected a JSON"):
         resource(historian).read_raw(tags, START, END)
 
 
 def test_an_expired_token_is_replaced_once(historian):
-    historian.fault = "expire"
+    historian.faults.expire_next_token = True
     read = resource(historian).read_raw(source(historian).proficy_tags(), START, START + timedelta(hours=1))
-    assert len(read.frame) == 120 and historian.issuer.fetches == 2
+    assert len(read.frame) == 120 and historian.stats.token_requests == 2
 
 
 @pytest.mark.filterwarnings("ignore::dagster.BetaWarning", "ignore::dagster.PreviewWarning")
@@ -201,7 +166,7 @@ attributes:
 def test_a_proficy_instance_declared_in_yaml_stores_its_day(historian, tmp_path, monkeypatch):
     monkeypatch.setenv("GL_TEST_PROFICY_SECRET", CLIENT_SECRET)
     instance = PROFICY_INSTANCE.format(
-        url=historian.url + ROOT, token_url=historian.url + "/uaa/oauth/token", client_id=CLIENT_ID
+        url=historian.url + ROOT, token_url=historian.url + TOKEN_PATH, client_id=CLIENT_ID
     )
     defs = load_project(
         tmp_path / "project",
