@@ -21,6 +21,9 @@ from gl_demo_plant.modbus_server import DemoModbusServer
 from gl_demo_plant.opcua_server import DemoOpcUaServer
 from gl_demo_plant.pi_web_api import start_pi_web_api
 from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.proficy_historian import DEMO_CLIENT_ID as PROFICY_CLIENT_ID
+from gl_demo_plant.proficy_historian import ROOT as PROFICY_ROOT
+from gl_demo_plant.proficy_historian import DemoProficyHistorian
 from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, SERVICE_PATH, DemoSapODataService
 from gl_pipelines.components.cems import CemsInstance
 from gl_pipelines.components.modbus import ModbusInstance
@@ -39,6 +42,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-nodes-per-history-read", type=int, default=100)
     parser.add_argument("--pi-port", type=int, default=5450, help="PI Web API historian (0 = any free port)")
     parser.add_argument("--odata-port", type=int, default=5460, help="SAP OData ERP (0 = any free port; -1: off)")
+    parser.add_argument(
+        "--proficy-port", type=int, default=5470, help="GE Proficy Historian REST (0 = any free port; -1: off)"
+    )
     parser.add_argument("--cems-plc-port", type=int, default=5021, help="the CEMS PLC's last-hour block; -1: off")
     parser.add_argument("--dahs-folder", type=Path, help="write DAHS hourly export files of the demo CEMS here")
     parser.add_argument("--dahs-days", type=int, default=1, help="complete local-standard-time days to write")
@@ -78,6 +84,7 @@ async def _serve(args: argparse.Namespace) -> None:
         pi, pi_note = None, f"PI Web API not started on port {args.pi_port}: {exc}"
     cems_plc, cems_export, cems_note = await _start_cems(args)
     odata, odata_note = await _start_odata(args)
+    proficy, proficy_note = await _start_proficy(args)
     # Stop every server on SIGTERM/SIGINT. Installed after start-up (uvicorn, the PI server on this
     # loop, takes both signals when it starts and would stop only itself) and before the ready line
     # (a caller may signal as soon as it reads it).
@@ -93,11 +100,13 @@ async def _serve(args: argparse.Namespace) -> None:
     # After the ready line: callers read the first line for the endpoints.
     print(pi_note, flush=True)
     print(odata_note, flush=True)
+    print(proficy_note, flush=True)
     try:
         await stop.wait()
     finally:
-        if odata is not None:
-            odata.stop()
+        for http in (odata, proficy):
+            if http is not None:
+                http.stop()
         if cems_export is not None:
             cems_export.cancel()
         # A server that cannot stop in time (e.g. a client holding a connection open) must not keep the
@@ -119,6 +128,23 @@ async def _start_odata(args: argparse.Namespace) -> tuple[HttpServerThread | Non
     except OSError as exc:
         return None, f"SAP OData not started on port {args.odata_port}: {exc}"
     return server, f"SAP OData {server.url}{SERVICE_PATH} (client id {DEMO_CLIENT_ID})"
+
+
+async def _start_proficy(args: argparse.Namespace) -> tuple[HttpServerThread | None, str]:
+    """The demo Proficy Historian in its own thread, unless --proficy-port is -1 or the port is taken; and the
+    line to print about it."""
+    if args.proficy_port < 0:
+        return None, "Proficy Historian off (--proficy-port -1)"
+    service = DemoProficyHistorian(seed=args.seed, n_synthetic=args.synthetic_tags)
+    try:
+        server = HttpServerThread(service.app, args.host, args.proficy_port, name="demo-proficy")
+        await asyncio.to_thread(server.start)
+    except OSError as exc:
+        return None, f"Proficy Historian not started on port {args.proficy_port}: {exc}"
+    return (
+        server,
+        f"Proficy Historian {server.url}{PROFICY_ROOT} ({len(service.tags)} tags, client id {PROFICY_CLIENT_ID})",
+    )
 
 
 async def _start_cems(args: argparse.Namespace) -> tuple[DemoCemsPlc | None, asyncio.Task | None, str]:

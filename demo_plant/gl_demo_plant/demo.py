@@ -1,7 +1,7 @@
 """`gl-demo` / `python -m gl_demo_plant.demo`: the demo sites as declared in gl_pipelines/defs/, on this machine.
 
-Starts the demo plant (two OPC UA servers, Modbus, PI Web API, SAP OData and the CEMS PLC) on free loopback
-ports in its own process, loads the defs folder as the code location does (`ComponentTree`, one component
+Starts the demo plant (two OPC UA servers, Modbus, PI Web API, Proficy Historian, SAP OData and the CEMS PLC) on
+free loopback ports in its own process, loads the defs folder as the code location does (`ComponentTree`, one component
 per `defs/<site>/<instance>/defs.yaml`), points each instance at the running plant and materializes, per
 instance, on its site's clock:
 - OPC UA: the hourly readings of one plant day as one single-run backfill, then the daily summary. The
@@ -10,7 +10,7 @@ instance, on its site's clock:
   hours and computes the consumption of the last one. Production refuses a snapshot read more than
   `max_read_delay_s` after its hour closed; the demo raises that limit to two hours (it says so when it
   runs) so it works at any time of day;
-- PI: the historian day; OData: every entity set (master data in full, dated sets for the day);
+- PI and Proficy: the historian day; OData: every entity set (master data in full, dated sets for the day);
 - CEMS: the DAHS export files of the day (with their injected gaps and a failed calibration) go
   through the drop-folder sensor, then raw hours, hourly emissions and the daily report;
 - the site's reports: the day's energy balance.
@@ -51,6 +51,7 @@ from dagster import (
 
 import gl_pipelines.defs
 from gl_demo_plant.cems_dahs import write_day
+from gl_demo_plant.proficy_historian import DEMO_CLIENT_SECRET as PROFICY_CLIENT_SECRET
 from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, site_hourly_partitions
 from gl_pipelines.checks.wap import is_partition_copy
@@ -60,6 +61,7 @@ from gl_pipelines.components.modbus import ModbusComponent
 from gl_pipelines.components.odata import ODataComponent
 from gl_pipelines.components.opcua import OpcUaComponent
 from gl_pipelines.components.pi import PiComponent
+from gl_pipelines.components.proficy import ProficyComponent
 from gl_pipelines.components.reports import ReportsComponent
 from gl_pipelines.components.shared import DEFAULT_WAREHOUSE, shared_definitions
 
@@ -67,7 +69,7 @@ DEMO_DAY = date(2026, 11, 1)
 DEMO_READ_DELAY_S = 7300
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # The kinds the demo runs, in dependency order (reports last). MQTT needs the machine's broker: scripts/ui.
-DEMO_KINDS = (OpcUaComponent, ModbusComponent, PiComponent, ODataComponent, CemsComponent)
+DEMO_KINDS = (OpcUaComponent, ModbusComponent, PiComponent, ProficyComponent, ODataComponent, CemsComponent)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,15 @@ class DemoEndpoints:
 
 
 # gl-demo-plant's options and the port each takes by default (`python -m gl_demo_plant --help`).
-DEMO_SERVERS = {"opcua": 4840, "opcua2": 4841, "modbus": 5020, "pi": 5450, "odata": 5460, "cems-plc": 5021}
+DEMO_SERVERS = {
+    "opcua": 4840,
+    "opcua2": 4841,
+    "modbus": 5020,
+    "pi": 5450,
+    "odata": 5460,
+    "proficy": 5470,
+    "cems-plc": 5021,
+}
 
 
 @contextmanager
@@ -100,8 +110,9 @@ def demo_plant():
         text=True,
     )
     try:
-        # The ready line names OPC UA, Modbus, the CEMS PLC and the second OPC UA; one line each follows for PI and SAP.
-        lines = [process.stdout.readline() for _ in range(3)]
+        # The ready line names OPC UA, Modbus, the CEMS PLC and the second OPC UA; one line each follows for PI, SAP
+        # and Proficy.
+        lines = [process.stdout.readline() for _ in range(4)]
         if "demo plant ready" not in lines[0]:
             raise RuntimeError(f"demo plant did not start (exit code {process.poll()})")
         print("".join(lines).strip())
@@ -127,6 +138,7 @@ def _endpoints(lines: list[str]) -> DemoEndpoints:
 
     pi = next((line for line in lines if line.startswith("PI Web API ")), "")
     odata = next((line for line in lines if line.startswith("SAP OData ")), "")
+    proficy = next((line for line in lines if line.startswith("Proficy Historian ")), "")
     found = {
         DEMO_SERVERS["opcua"]: netloc(after("demo plant ready: OPC UA ", ready)),
         DEMO_SERVERS["opcua2"]: netloc(after("second OPC UA ", ready)),
@@ -134,6 +146,7 @@ def _endpoints(lines: list[str]) -> DemoEndpoints:
         DEMO_SERVERS["cems-plc"]: netloc(after("CEMS PLC ", ready)),
         DEMO_SERVERS["pi"]: netloc(after("PI Web API ", pi)),
         DEMO_SERVERS["odata"]: netloc(after("SAP OData ", odata)),
+        DEMO_SERVERS["proficy"]: netloc(after("Proficy Historian ", proficy)),
     }
     return DemoEndpoints({port: address for port, address in found.items() if address})
 
@@ -210,6 +223,8 @@ def demo_steps(defs: Definitions, sources: list[SourceComponent], reports: list,
             ]
         elif isinstance(component, PiComponent):
             steps.append((key("historian_recorded"), {"partition_key": plant_day}))
+        elif isinstance(component, ProficyComponent):
+            steps.append((key("proficy_recorded"), {"partition_key": plant_day}))
         elif isinstance(component, ODataComponent):
             # Master data (no date column: a full refresh) first, then the documents of the day.
             entity_sets = sorted(component.spec.entity_sets, key=lambda entity: entity.date_column is not None)
@@ -300,6 +315,7 @@ def run_demo(day: date, warehouse: Path) -> bool:
     # The demo SAP service's own client (no real credential): read from the environment like any secret.
     os.environ.setdefault("GL_ERP_CLIENT_ID", DEMO_CLIENT_ID)
     os.environ.setdefault("GL_ERP_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    os.environ.setdefault("GL_PROFICY_CLIENT_SECRET", PROFICY_CLIENT_SECRET)
     with demo_plant() as plant:
         tree, sources = point_at_plant(plant, warehouse.parent)
         defs = Definitions.merge(tree.build_defs(), shared_definitions(warehouse))

@@ -32,7 +32,6 @@ from gl_demo_plant.plant_model import DEFAULT_SEED, SAMPLE_INTERVAL_S, TagModel,
 
 ROOT = "/historian-rest-api/v1/"
 TOKEN_PATH = "/uaa/oauth/token"
-DEFAULT_PORT = 5470
 DEMO_CLIENT_ID = "gl-demo-proficy"
 DEMO_CLIENT_SECRET = "demo-proficy-not-a-secret"  # the demo's own client, published like the SAP demo's
 TAG_NOT_FOUND = -8
@@ -100,7 +99,7 @@ class DemoProficyHistorian:
         times = np.arange(first, int(np.floor(until.timestamp())) + 1, step, dtype=np.int64)[:count]
         values = tag.values(times, self.seed)
         quality = np.where(tag.status_codes(times, self.seed) != 0, UNCERTAIN, GOOD)
-        stamps = np.datetime_as_string(times.astype("datetime64[ms]"), unit="ms")
+        stamps = np.datetime_as_string(times.astype("datetime64[s]"), unit="ms")
         return [
             {"TimeStamp": f"{stamp}Z", "Value": repr(float(value)), "Quality": int(q)}
             for stamp, value, q in zip(stamps, values, quality, strict=True)
