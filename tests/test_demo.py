@@ -26,7 +26,7 @@ def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     # Every instance of the defs folder that the demo plant serves, both sites, both OPC UA servers of the first.
-    for instance in ("boiler1_opcua", "boiler2_opcua", "meters", "pi", "sap", "cems", "reports"):
+    for instance in ("boiler1_opcua", "boiler2_opcua", "meters", "pi", "proficy", "sap", "cems", "reports"):
         assert f"demo_plant/{instance}" in out
     assert "north_plant/line1_opcua (opcua)" in out
     for opcua in ("demo_plant__boiler1_opcua", "demo_plant__boiler2_opcua"):
@@ -36,17 +36,25 @@ def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     assert "plant.north_plant__line1_opcua__scada_readings: 17280 rows" in out
     assert "plant.demo_plant__meters__meter_hourly_consumption: 3 rows" in out
     assert "plant.demo_plant__pi__historian_recorded: 45000 rows" in out  # 5 tags at 10 s over 25 hours
+    assert "plant.demo_plant__proficy__proficy_recorded: 18000 rows" in out  # 2 tags at 10 s over 25 hours
+    assert "PASS demo_plant/proficy/proficy_recorded:proficy_recorded_completeness" in out
     # The CMMS and MES entity sets of the SAP instance, by YAML alone.
     assert "plant.demo_plant__sap__work_orders: " in out and "plant.demo_plant__sap__production_orders: 1 rows" in out
     assert "cems_hourly_emissions: 24 rows" in out  # a Part 75 day in local standard time
     assert "plant_energy_balance: 1 rows" in out
-    assert "checks: 36 passed, 0 failed" in out
+    assert "checks: 38 passed, 0 failed" in out
     assert "PASS demo_plant/boiler2_opcua/scada_readings:scada_readings_completeness" in out
     assert "efficiency 85.0%" in out  # the plant model's boiler efficiency is 0.85
     assert "CEMS B1: heat input" in out
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tags = con.execute("select count(distinct tag) from plant.demo_plant__boiler2_opcua__scada_readings")
         assert tags.fetchone()[0] == 6
+        # The same plant model behind OPC UA and Proficy: the same value at the same time.
+        same = con.execute(
+            "select count(*), max(abs(p.value - o.value)) from plant.demo_plant__proficy__proficy_recorded p"
+            " join plant.demo_plant__boiler1_opcua__scada_readings o using (ts, tag)"
+        )
+        assert same.fetchone() == (18000, pytest.approx(0, abs=1e-6))
     # Report files beside the warehouse, not in the checkout's data/ folder.
     assert [path.name for path in (tmp_path / "reports" / "demo_plant").rglob("*.csv")] == [
         "plant_energy_balance_2026-11.csv"
