@@ -170,7 +170,7 @@ def test_installed_demo_plant_serves_without_a_checkout(installed_with_demo: Ins
     it starts every server on free ports from a folder outside the checkout."""
     plant = subprocess.Popen(
         [str(installed_with_demo.python.parent / "gl-demo-plant"), "--synthetic-tags=0"]
-        + [f"--{name}-port=0" for name in ("opcua", "opcua2", "modbus", "pi", "odata", "cems-plc")],
+        + [f"--{name}-port=0" for name in ("opcua", "opcua2", "modbus", "pi", "odata", "proficy", "cems-plc")],
         cwd=installed_with_demo.work_dir,
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
         stdout=subprocess.PIPE,
@@ -178,13 +178,14 @@ def test_installed_demo_plant_serves_without_a_checkout(installed_with_demo: Ins
         text=True,
     )
     try:
-        lines = [plant.stdout.readline() for _ in range(3)]
+        lines = [plant.stdout.readline() for _ in range(4)]
     finally:
         plant.terminate()
         _, stderr = plant.communicate(timeout=30)
     assert lines[0].startswith("demo plant ready: OPC UA opc.tcp://127.0.0.1:"), stderr[-3000:]
     assert "(3 devices), CEMS PLC 127.0.0.1:" in lines[0] and ", second OPC UA opc.tcp://" in lines[0]
     assert lines[1].startswith("PI Web API http://127.0.0.1:") and lines[2].startswith("SAP OData http://127.0.0.1:")
+    assert lines[3].startswith("Proficy Historian http://127.0.0.1:")
 
 
 def _graph_keys(defs) -> list[str]:

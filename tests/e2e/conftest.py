@@ -88,7 +88,8 @@ def demo_plant(*extra_args: str) -> Iterator[str]:
         [sys.executable, "-m", "gl_demo_plant", "--opcua-port", str(port), "--synthetic-tags", "0"]
         # Only OPC UA is read here; the other servers on free ports or off, never on the fixed default ports
         # another run of the demo plant on this machine may hold.
-        + ["--modbus-port", "0", "--pi-port", "0", "--odata-port", "-1", "--cems-plc-port", "-1", *extra_args],
+        + ["--modbus-port", "0", "--pi-port", "0", "--odata-port", "-1", "--proficy-port", "-1"]
+        + ["--cems-plc-port", "-1", *extra_args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

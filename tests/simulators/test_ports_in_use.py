@@ -34,7 +34,7 @@ def test_demo_plant_serves_on_when_the_cems_plc_port_is_held(held_port):
     """The plant keeps its other servers and its ready line says why the PLC is missing."""
     plant = subprocess.Popen(
         [sys.executable, "-m", "gl_demo_plant", "--opcua-port=0", "--modbus-port=0", "--pi-port=0"]
-        + ["--odata-port=-1", f"--cems-plc-port={held_port}", "--synthetic-tags=0"],
+        + ["--odata-port=-1", "--proficy-port=-1", f"--cems-plc-port={held_port}", "--synthetic-tags=0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -52,7 +52,7 @@ def test_demo_plant_serves_on_when_the_cems_plc_port_is_held(held_port):
 def test_demo_plant_exits_naming_a_held_modbus_port(held_port):
     done = subprocess.run(
         [sys.executable, "-m", "gl_demo_plant", "--opcua-port=0", f"--modbus-port={held_port}", "--pi-port=0"]
-        + ["--odata-port=-1", "--cems-plc-port=-1", "--synthetic-tags=0"],
+        + ["--odata-port=-1", "--proficy-port=-1", "--cems-plc-port=-1", "--synthetic-tags=0"],
         capture_output=True,
         text=True,
         timeout=60,
