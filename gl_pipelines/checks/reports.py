@@ -80,9 +80,8 @@ def _examples(frame: pd.DataFrame) -> str:
     return "_none_" if frame.empty else frame.head(5).to_markdown(index=False)
 
 
-def energy_balance_checks(
-    balance: pd.DataFrame, asset: AssetKey = AssetKey("plant_energy_balance")
-) -> list[AssetCheckResult]:
+def energy_balance_checks(balance: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("plant_energy_balance")  # an instance's report passes its prefixed key
     open_rows = balance[~balance["closes"].astype(bool)]
     negative = negative_rows(balance, ["fuel_energy_mmbtu", "steam_energy_mmbtu"])
     closes = _result(
@@ -106,14 +105,14 @@ def energy_balance_checks(
     ]
 
 
-def ghg_checks(inventory: pd.DataFrame, asset: AssetKey = AssetKey("ghg_inventory")) -> list[AssetCheckResult]:
+def ghg_checks(inventory: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("ghg_inventory")  # an instance's report passes its prefixed key
     bad = negative_rows(inventory, ["co2_t", "ch4_t", "n2o_t", "co2e_t"])
     return [_result(GHG_NON_NEGATIVE, asset, bad, "no negative or missing emissions", "negative or missing")]
 
 
-def reconciliation_checks(
-    reconciliation: pd.DataFrame, asset: AssetKey = AssetKey("cems_fuel_reconciliation")
-) -> list[AssetCheckResult]:
+def reconciliation_checks(reconciliation: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("cems_fuel_reconciliation")  # an instance's report passes its prefixed key
     negative = negative_rows(reconciliation, ["cems_co2_t", "fuel_co2_t"], allow_null=["cems_co2_t", "fuel_co2_t"])
     outside = reconciliation[~reconciliation["within_tolerance"].astype(bool)]
     return [
@@ -129,9 +128,8 @@ def reconciliation_checks(
     ]
 
 
-def intensity_checks(
-    intensity: pd.DataFrame, asset: AssetKey = AssetKey("emissions_intensity")
-) -> list[AssetCheckResult]:
+def intensity_checks(intensity: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("emissions_intensity")  # an instance's report passes its prefixed key
     bad = negative_rows(
         intensity,
         ["co2e_t", "production_quantity", "intensity_t_per_unit"],

@@ -90,9 +90,7 @@ def build_definitions(site: SiteConfig, warehouse: str | Path | WarehouseSetting
     return Definitions.merge(shared_definitions(warehouse), *parts)
 
 
-def report_jobs_and_schedules(
-    reports: list, timezone: str, names: InstanceNames | None = None
-) -> tuple[list, list]:
+def report_jobs_and_schedules(reports: list, timezone: str, names: InstanceNames | None = None) -> tuple[list, list]:
     """A daily job for the daily reports (03:00 plant time, after the sources' daily jobs) and a monthly
     one for the monthly reports (06:00 on the 1st), named by the reports instance (`names.job`). A report
     whose inputs are missing or failed a blocking check fails its run, naming the check, and

@@ -103,9 +103,7 @@ def build_report_assets(
             gate(context, key_of("scada_readings"), scada_checks, hours)
 
         built.append(
-            energy_balance_asset(
-                site, key_of("scada_daily_summary"), lambda summary: summary, scada_gate, root, names
-            )
+            energy_balance_asset(site, key_of("scada_daily_summary"), lambda summary: summary, scada_gate, root, names)
         )
     elif has_tags and settings.source == "historian" and "historian_recorded" in available:
         historian_checks = blocking_checks_of(upstream_checks, key_of("historian_recorded"))

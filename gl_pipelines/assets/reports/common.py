@@ -177,7 +177,9 @@ def report_output(
     rows = frame
     if (start, end) != (months_start, months_end):
         reader = getattr(context.resources, WAREHOUSE_READER_KEY)
-        stored = reader.read_window(table_name(context.asset_key), time_column, months_start, months_end, list(descriptions))
+        stored = reader.read_window(
+            table_name(context.asset_key), time_column, months_start, months_end, list(descriptions)
+        )
         rows = stored.sort_values(time_column, kind="stable", ignore_index=True)  # days in order, whatever the runs
     write_partition_exports(rows, root, name, months, time_column, csv)
 
