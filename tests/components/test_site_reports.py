@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from gl_pipelines.reporting.check_results import stored_check_results
 from gl_pipelines.reporting.exports import read_parquet
 from tests.components.project import OPCUA, SITE, load_project
 from tests.expected import expected_readings
@@ -108,5 +109,10 @@ def test_each_site_reports_its_own_plant_day(two_sites, plant):
             == root / "reports" / site / "reports" / "plant_energy_balance" / "plant_energy_balance_2026-11.parquet"
         )
         assert read_parquet(export)["steam_energy_mmbtu"].tolist() == pytest.approx([row.steam_energy_mmbtu])
-    chicago, berlin = (results[site].get_asset_materialization_events()[0] for site in ZONES)
-    assert chicago.asset_key != berlin.asset_key
+        # The monthly page's check results find an instance's checks by its prefixed key (a `site/instance/name`
+        # user string too, as the page lists upstream assets).
+        results_of = stored_check_results(instance, f"{site}/reports/plant_energy_balance", [DAY])
+        assert sorted(results_of["check"]) == ["energy_balance_closes", "energy_balance_non_negative"]
+        assert results_of["passed"].all() and set(results_of["asset"]) == {f"{site}/reports/plant_energy_balance"}
+        hour = f"{DAY}-12:00"
+        assert not stored_check_results(instance, AssetKey([site, "boiler", "scada_readings"]), [hour]).empty
