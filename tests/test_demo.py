@@ -32,8 +32,9 @@ def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     for opcua in ("demo_plant__boiler1_opcua", "demo_plant__boiler2_opcua"):
         assert f"plant.{opcua}__scada_readings: 54000 rows" in out  # 25 hours: the fall-back day in Chicago
         assert f"plant.{opcua}__scada_daily_summary: 6 rows" in out
-    # Two tags at 10 s over a 24-hour day: Berlin left summer time on 25 October.
-    assert "plant.north_plant__line1_opcua__scada_readings: 17280 rows" in out
+    # Three tags (steam, stack temperature, fuel for the site's energy balance) at 10 s over a 24-hour day:
+    # Berlin left summer time on 25 October.
+    assert "plant.north_plant__line1_opcua__scada_readings: 25920 rows" in out
     assert "plant.demo_plant__meters__meter_hourly_consumption: 3 rows" in out
     assert "plant.demo_plant__pi__historian_recorded: 45000 rows" in out  # 5 tags at 10 s over 25 hours
     # The CMMS and MES entity sets of the SAP instance, by YAML alone.
