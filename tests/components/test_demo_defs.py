@@ -48,6 +48,11 @@ def test_demo_declares_two_sites_and_two_opcua_servers(tmp_path):
     assert AssetKey(["demo_plant", "cems", "cems_hourly_emissions"]) in reconciliation.asset_deps[reconciliation.key]
     # The north plant starts later than the demo plant (its site's history_start).
     assert line1.partitions_def.get_first_partition_key() == "2026-01-01-00:00"
+    # Its reports: Line 1's energy balance on Berlin days, beside the demo plant's on Chicago days.
+    north = defs.resolve_assets_def(AssetKey(["north_plant", "reports", "plant_energy_balance"]))
+    assert north.asset_deps[north.key] == {AssetKey(["north_plant", "line1_opcua", "scada_daily_summary"])}
+    assert north.partitions_def.timezone == "Europe/Berlin" and balance.partitions_def.timezone == "America/Chicago"
+    assert north.partitions_def.get_first_partition_key() == "2026-01-01"
     boiler2 = defs.resolve_assets_def(AssetKey(["demo_plant", "boiler2_opcua", "scada_readings"]))
     assert boiler2.partitions_def.get_first_partition_key() == "2025-01-01-00:00"
 
