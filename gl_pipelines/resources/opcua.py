@@ -529,8 +529,9 @@ def chunk_plan(
 
 class PayloadDigest:
     """SHA-256 of what the server sent: per tag (in the order asked) its NodeId, then the digests of its
-    timestamps, status codes and values in the order received. The same for any chunking or paging of a
-    read, so a re-run with another `chunk_values` proves it read the same payload."""
+    timestamps, status codes and values in the order received. The same for any tag batching or paging of a
+    read, so a re-run with another `chunk_values` proves it read the same payload (time slices differ only by
+    the bound values a server adds at each slice's end, which are read but not stored)."""
 
     def __init__(self) -> None:
         self._columns: dict[str, tuple] = {}
