@@ -50,6 +50,24 @@ def _is_lock_conflict(error: BaseException) -> bool:
     return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
 
 
+MEMORY_LIMIT_ENV = "GL_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "512MB"
+"""DuckDB's own memory in a step (staging, the checks' aggregations, the publish): beyond it DuckDB spills to a
+temporary folder beside the file instead of growing with the window (its default is 80 % of the machine's RAM)."""
+
+
+def limit_memory(connection: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Apply $GL_DUCKDB_MEMORY_LIMIT (default DEFAULT_MEMORY_LIMIT) to the connection's database: a SET, not a
+    connect option, so connections opened with other options in this process do not conflict."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
+    try:
+        connection.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error as error:
+        connection.close()
+        raise ValueError(f"${MEMORY_LIMIT_ENV} = {limit!r} is not a DuckDB memory size (e.g. 512MB, 2GB)") from error
+    return connection
+
+
 def open_warehouse(config) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file for writing, waiting up to `lock_wait_s` while another process holds it.
 
@@ -64,7 +82,7 @@ def open_warehouse(config) -> duckdb.DuckDBPyConnection:
         reraise=True,
     )
     try:
-        return retrying(
+        connection = retrying(
             duckdb.connect,
             database=config["database"],
             read_only=False,
@@ -77,6 +95,9 @@ def open_warehouse(config) -> duckdb.DuckDBPyConnection:
             max_retries=config.get("lock_step_retries", LOCK_STEP_RETRIES),
             seconds_to_wait=config.get("lock_step_retry_wait_s", LOCK_STEP_RETRY_WAIT_S),
         ) from error
+    if "memory_limit" in config["connection_config"]:
+        return connection
+    return limit_memory(connection)
 
 
 WAP_KEY = "wap"
@@ -105,7 +126,9 @@ def connect_warehouse(database: str) -> duckdb.DuckDBPyConnection:
         wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
         reraise=True,
     )
-    return retrying(duckdb.connect, database=database, read_only=False, config={"custom_user_agent": "gl-pipelines"})
+    return limit_memory(
+        retrying(duckdb.connect, database=database, read_only=False, config={"custom_user_agent": "gl-pipelines"})
+    )
 
 
 def stage_rows(database: str, table: str, frame: pd.DataFrame) -> str:
