@@ -2,6 +2,7 @@
 atomicity of the partition write do not depend on `chunk_values`."""
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pandas as pd
@@ -10,7 +11,8 @@ from asyncua import ua
 from dagster import instance_for_test, materialize
 
 from gl_pipelines.components.site_file import build_definitions
-from gl_pipelines.resources.opcua import OpcUaResource
+from gl_pipelines.resources.opcua import OpcUaResource, TagRef, chunk_plan
+from gl_pipelines.resources.warehouse import MEMORY_LIMIT_ENV, connect_warehouse
 from gl_pipelines.simulators.opcua_server import ThreadedDemoOpcUaServer
 from tests.assets.test_scada import HOUR_KEY, READINGS_ONLY, step_failure_message, table, tag_names
 from tests.conftest import free_port
@@ -156,3 +158,36 @@ def test_a_server_stopping_mid_extraction_leaves_nothing_half_written(site, tmp_
     pd.testing.assert_frame_equal(table(warehouse, "scada_readings"), before)
     assert tables_in(warehouse, "staging") == []
     assert tables_in(warehouse, "quarantine") == []  # nothing audited, so nothing quarantined either
+
+
+TAGS = [TagRef(f"t{i}", f"ns=2;s=t{i}", "bar") for i in range(5)]
+START = datetime(2026, 11, 1, 9, tzinfo=UTC)
+
+
+def test_chunk_plan_batches_tags_while_a_tags_window_fits():
+    plan = chunk_plan(TAGS, START, START + timedelta(hours=1), 10, 720)
+    assert [[tag.name for tag in tags] for tags, _, _ in plan] == [["t0", "t1"], ["t2", "t3"], ["t4"]]
+    assert {(start, end) for _, start, end in plan} == {(START, START + timedelta(hours=1))}
+
+
+def test_chunk_plan_slices_a_long_window_in_time_one_tag_at_a_time():
+    end = START + timedelta(days=31)  # a month's single-run backfill at 1 s: 2.7 M values per tag
+    plan = chunk_plan(TAGS[:2], START, end, 1, 1_000_000)
+    assert [tags[0].name for tags, _, _ in plan] == ["t0"] * 3 + ["t1"] * 3  # a tag's slices in a row
+    slices = [(start, stop) for _, start, stop in plan[:3]]
+    assert slices[0][0] == START and slices[-1][1] == end
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:], strict=False))  # contiguous, no gap or overlap
+    assert all(stop - start <= timedelta(seconds=1_000_000) for start, stop in slices)
+
+
+def test_a_bad_duckdb_memory_limit_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match=r"\$GL_DUCKDB_MEMORY_LIMIT = 'lots' is not a DuckDB memory size"):
+        connect_warehouse(str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "300MB")
+    connection = connect_warehouse(str(tmp_path / "w.duckdb"))
+    try:
+        (setting,) = connection.execute("select current_setting('memory_limit')").fetchone()
+    finally:
+        connection.close()
+    assert setting == "286.1 MiB"  # DuckDB reports 300 MB in MiB
