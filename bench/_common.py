@@ -80,10 +80,10 @@ def started_process(
 
 @contextmanager
 def demo_plant(synthetic_tags: int = 0, timeout_s: float = 90.0, cwd: Path | None = None) -> Iterator[tuple[str, int]]:
-    """Start `python -m gl_pipelines.simulators` on free ports (run from `cwd`, e.g. a copy of the code);
+    """Start `python -m gl_demo_plant` on free ports (run from `cwd`, e.g. a copy of the code);
     yield (OPC UA endpoint, pid); always stop it."""
     port = free_port()
-    command = [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--modbus-port", "0"]
+    command = [sys.executable, "-m", "gl_demo_plant", "--opcua-port", str(port), "--modbus-port", "0"]
     command += ["--synthetic-tags", str(synthetic_tags)]
     with started_process(command, "demo plant ready", timeout_s, cwd) as (proc, _):
         yield f"opc.tcp://127.0.0.1:{port}/gl-demo", proc.pid

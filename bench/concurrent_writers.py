@@ -79,7 +79,7 @@ def main() -> None:
     with ExitStack() as stack:
         port = free_port()
         # The CEMS PLC off: its fixed port may be held by another demo plant on this machine, and only OPC UA is read.
-        plant = [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--modbus-port", "0"]
+        plant = [sys.executable, "-m", "gl_demo_plant", "--opcua-port", str(port), "--modbus-port", "0"]
         plant += ["--cems-plc-port", "-1", "--synthetic-tags", str(N_SYNTHETIC)]
         stack.enter_context(started_process(plant, "demo plant ready", 90.0))
         endpoint = f"opc.tcp://127.0.0.1:{port}/gl-demo"

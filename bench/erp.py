@@ -37,7 +37,7 @@ def odata_service(server_page: int):
     command = [
         sys.executable,
         "-m",
-        "gl_pipelines.simulators.sap_odata",
+        "gl_demo_plant.sap_odata",
         "--port",
         "0",
         "--page-size",
@@ -52,7 +52,7 @@ def raw_next(root: str, query: dict) -> tuple[int, int]:
     """Baseline: one page after another through `__next`, JSON parsed, rows kept as dicts."""
     import httpx
 
-    from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH
+    from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH
 
     origin = root.split("/sap/")[0]
     with httpx.Client(timeout=60) as client:
@@ -74,11 +74,11 @@ def main(repeats: int, server_page: int, top: int) -> None:
     quiet()
     import psutil
 
+    from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH, metadata_xml
     from gl_pipelines.assets.erp import entity_query
     from gl_pipelines.config import load_site_config
     from gl_pipelines.resources.erp import ErpResource
     from gl_pipelines.resources.odata import parse_metadata, window_filter
-    from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH, metadata_xml
 
     began, load_before = time.perf_counter(), os.getloadavg()[0]
     site = load_site_config()

@@ -40,7 +40,7 @@ CORES = os.cpu_count() or 1
 def pi_service(latency_s: float, timeout_s: float = 60.0):
     """The demo PI Web API in its own process on a free port; yields (base URL, pid)."""
     port = free_port()
-    command = [sys.executable, "-m", "gl_pipelines.simulators.pi_web_api", "--port", str(port)]
+    command = [sys.executable, "-m", "gl_demo_plant.pi_web_api", "--port", str(port)]
     command += ["--synthetic-tags", str(N_TAGS), "--sample-interval-s", "60", "--latency-s", str(latency_s)]
     with started_process(command, "pi web api ready", timeout_s) as (proc, _):
         yield f"http://127.0.0.1:{port}/piwebapi", proc.pid

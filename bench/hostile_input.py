@@ -29,10 +29,10 @@ from pydantic import ValidationError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import emit  # noqa: E402
+from gl_demo_plant.cems_dahs import dahs_lines  # noqa: E402
+from gl_demo_plant.cems_model import cems_hours  # noqa: E402
 from gl_pipelines.cems import dahs  # noqa: E402
 from gl_pipelines.config import SiteConfig, SiteConfigError, load_site_config  # noqa: E402
-from gl_pipelines.simulators.cems_dahs import dahs_lines  # noqa: E402
-from gl_pipelines.simulators.cems_model import cems_hours  # noqa: E402
 
 LST = -6
 

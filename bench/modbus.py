@@ -55,7 +55,7 @@ N_FLEET = 20
 
 def big_map(name: str):
     """The 1,000-register contiguous map the figure names."""
-    from gl_pipelines.simulators.register_maps import contiguous_1000
+    from gl_demo_plant.register_maps import contiguous_1000
 
     return contiguous_1000(name)
 
@@ -91,8 +91,8 @@ def serve(latency_s: float) -> None:
     Prints {"direct": ports, "delayed": ports}, then answers each `stats` line on stdin with the
     requests each direct server saw; stops at end of input.
     """
+    from gl_demo_plant.modbus_server import DemoModbusServer
     from gl_pipelines.config import ModbusSource
-    from gl_pipelines.simulators.modbus_server import DemoModbusServer
 
     async def run() -> None:
         sources = [ModbusSource.model_validate(raw) for raw in json.loads(sys.stdin.readline())]

@@ -34,10 +34,10 @@ POINTS = 1000
 
 def main(latency_ms: float) -> None:
     quiet()
+    from gl_demo_plant.modbus_server import ThreadedDemoModbusServer
     from gl_pipelines.config import ModbusDevice, ModbusPoint, ModbusSource
     from gl_pipelines.resources.modbus import ModbusResource
     from gl_pipelines.resources.modbus_plan import plan_reads
-    from gl_pipelines.simulators.modbus_server import ThreadedDemoModbusServer
 
     began = time.perf_counter()
     points = [ModbusPoint(name=f"M.R{a}", table="holding", address=a, type="uint16", unit="1") for a in range(POINTS)]

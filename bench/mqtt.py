@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiomqtt  # noqa: E402
 from _common import emit  # noqa: E402
 
+from gl_demo_plant.mqtt_broker import CollectorProcess, PrivateMosquitto, wait_for  # noqa: E402
 from gl_pipelines.mqtt.config import DEMO_MQTT_CONFIG, load_mqtt_source  # noqa: E402
 from gl_pipelines.mqtt.landing_reader import landed_rows, read_table  # noqa: E402
-from gl_pipelines.simulators.mqtt_broker import CollectorProcess, PrivateMosquitto, wait_for  # noqa: E402
 
 TOPIC = "plant/gw1/boiler_temp/telemetry"
 

@@ -17,13 +17,16 @@ import gl_pipelines.defs
 from gl_pipelines.components.shared import shared_definitions, warehouse_settings
 from gl_pipelines.components.site_file import build_definitions, site_from_environment
 from gl_pipelines.config import SITE_CONFIG_ENV
+from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 
-defs = (
-    build_definitions(site_from_environment(), warehouse_settings())
+warehouse = warehouse_settings()
+site = (
+    build_definitions(site_from_environment(), warehouse)
     if os.environ.get(SITE_CONFIG_ENV)
     else Definitions.merge(
         # From the module, not load_from_defs_folder: that needs pyproject.toml, which an installed package lacks.
         ComponentTree.from_module(gl_pipelines.defs, project_root=Path(__file__).resolve().parent).build_defs(),
-        shared_definitions(warehouse_settings()),
+        shared_definitions(warehouse),
     )
 )
+defs = warehouse.with_storage_kinds(Definitions.merge(site, warehouse_maintenance_definitions(warehouse)))

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gl_demo_plant.modbus_server import ModbusFaults, ThreadedDemoModbusServer
+from gl_demo_plant.opcua_server import OpcUaFaults, ThreadedDemoOpcUaServer
 from gl_pipelines.components.site_file import with_modbus_address
 from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
-from gl_pipelines.simulators.opcua_server import OpcUaFaults, ThreadedDemoOpcUaServer
 
 pytest_plugins = ["tests.fixtures_historian", "tests.fixtures_erp", "tests.fixtures_cems"]
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from gl_pipelines.simulators import plant_model
+from gl_demo_plant import plant_model
 
 
 def expected_readings(tag_names: list[str], start: datetime, end: datetime) -> pd.DataFrame:

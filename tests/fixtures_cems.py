@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gl_demo_plant.cems_plc import ThreadedCemsPlcServer
 from gl_pipelines.config import SiteConfig
-from gl_pipelines.simulators.cems_plc import ThreadedCemsPlcServer
 
 DEMO_LST_OFFSET = -6
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.resources.erp import ErpResource
-from gl_pipelines.simulators.http_server import HttpServerThread
-from gl_pipelines.simulators.sap_odata import (
+from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.sap_odata import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     SERVICE_PATH,
     TOKEN_PATH,
     DemoSapODataService,
 )
+from gl_pipelines.config import SiteConfig, load_site_config
+from gl_pipelines.resources.erp import ErpResource
 
 ERP_SERVER_PAGE = 7  # server-driven page size: a plant day (23-25 receipts) spans several pages
 

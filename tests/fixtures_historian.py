@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.pi_web_api import DemoPiWebApi, PiFaults, PiStats
 from gl_pipelines.config import SiteConfig, load_site_config
-from gl_pipelines.simulators.http_server import HttpServerThread
-from gl_pipelines.simulators.pi_web_api import DemoPiWebApi, PiFaults, PiStats
 
 PI_SYNTHETIC = 20
 PI_CLIENT_ID = "gl-pipelines"

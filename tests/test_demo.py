@@ -1,32 +1,75 @@
-"""The newcomer's command: the demo runs end to end in its own process and reports its results."""
+"""The newcomer's command: the demo runs the sites declared in gl_pipelines/defs/ end to end in its own process
+and reports its results."""
 
 import os
 import subprocess
 import sys
 
 import duckdb
+import pytest
+from dagster import AssetKey
+
+from gl_demo_plant.demo import DemoEndpoints, instance_asset
 
 
-def test_demo_materializes_the_day_and_prints_a_summary(tmp_path):
+def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     warehouse = tmp_path / "demo.duckdb"
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home")}
     (tmp_path / "home").mkdir()
     done = subprocess.run(
-        [sys.executable, "-m", "gl_pipelines.demo", "--warehouse", str(warehouse)],
+        [sys.executable, "-m", "gl_demo_plant.demo", "--warehouse", str(warehouse)],
         capture_output=True,
         text=True,
         timeout=300,
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "plant.scada_readings: 54000 rows" in done.stdout  # 25 hours: the fall-back day
-    assert "plant.meter_hourly_consumption: 3 rows" in done.stdout
-    assert "plant.scada_daily_summary: 6 rows" in done.stdout
-    assert "plant.historian_recorded: 45000 rows" in done.stdout  # 5 tags at 10 s over 25 hours
-    assert "plant.cems_hourly_emissions: 24 rows" in done.stdout  # a Part 75 day in local standard time
-    assert "plant.plant_energy_balance: 1 rows" in done.stdout
-    assert "checks: 29 passed, 0 failed" in done.stdout
-    assert "efficiency 85.0%" in done.stdout  # the plant model's boiler efficiency is 0.85
-    assert "CEMS B1: heat input" in done.stdout
+    out = done.stdout
+    # Every instance of the defs folder that the demo plant serves, both sites, both OPC UA servers of the first.
+    for instance in ("boiler1_opcua", "boiler2_opcua", "meters", "pi", "sap", "cems", "reports"):
+        assert f"demo_plant/{instance}" in out
+    assert "north_plant/line1_opcua (opcua)" in out
+    for opcua in ("demo_plant__boiler1_opcua", "demo_plant__boiler2_opcua"):
+        assert f"plant.{opcua}__scada_readings: 54000 rows" in out  # 25 hours: the fall-back day in Chicago
+        assert f"plant.{opcua}__scada_daily_summary: 6 rows" in out
+    # Two tags at 10 s over a 24-hour day: Berlin left summer time on 25 October.
+    assert "plant.north_plant__line1_opcua__scada_readings: 17280 rows" in out
+    assert "plant.demo_plant__meters__meter_hourly_consumption: 3 rows" in out
+    assert "plant.demo_plant__pi__historian_recorded: 45000 rows" in out  # 5 tags at 10 s over 25 hours
+    # The CMMS and MES entity sets of the SAP instance, by YAML alone.
+    assert "plant.demo_plant__sap__work_orders: " in out and "plant.demo_plant__sap__production_orders: 1 rows" in out
+    assert "cems_hourly_emissions: 24 rows" in out  # a Part 75 day in local standard time
+    assert "plant_energy_balance: 1 rows" in out
+    assert "checks: 36 passed, 0 failed" in out
+    assert "PASS demo_plant/boiler2_opcua/scada_readings:scada_readings_completeness" in out
+    assert "efficiency 85.0%" in out  # the plant model's boiler efficiency is 0.85
+    assert "CEMS B1: heat input" in out
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute("select count(distinct tag) from plant.scada_readings").fetchone()[0] == 6
+        tags = con.execute("select count(distinct tag) from plant.demo_plant__boiler2_opcua__scada_readings")
+        assert tags.fetchone()[0] == 6
+    # Report files beside the warehouse, not in the checkout's data/ folder.
+    assert [path.name for path in (tmp_path / "reports" / "demo_plant").rglob("*.csv")] == [
+        "plant_energy_balance_2026-11.csv"
+    ]
+
+
+def test_instances_are_pointed_at_the_server_listening_on_their_declared_default_port():
+    plant = DemoEndpoints({4840: "127.0.0.1:40001", 5460: "127.0.0.1:40002"})
+    assert plant.replacing("opc.tcp://127.0.0.1:4840/gl-demo") == "opc.tcp://127.0.0.1:40001/gl-demo"
+    assert (
+        plant.replacing("http://127.0.0.1:5460/sap/opu/odata/sap/X/") == "http://127.0.0.1:40002/sap/opu/odata/sap/X/"
+    )
+    with pytest.raises(ValueError, match="no demo plant server listens by default on port 4999"):
+        plant.replacing("opc.tcp://10.0.0.5:4999/other")
+
+
+def test_an_instance_asset_is_found_under_its_prefix_or_by_its_short_name():
+    """CEMS and the reports keep short keys today; the demo follows them when they move under `<site>/<instance>`."""
+    prefixed = AssetKey(["demo_plant", "cems", "cems_hourly_raw"])
+    assert instance_asset({prefixed, AssetKey("cems_hourly_raw")}, "demo_plant", "cems")("cems_hourly_raw") == prefixed
+    assert instance_asset({AssetKey("cems_hourly_raw")}, "demo_plant", "cems")("cems_hourly_raw") == AssetKey(
+        "cems_hourly_raw"
+    )
+    two_sites = {AssetKey(["a", "cems", "cems_hourly_raw"]), AssetKey(["b", "cems", "cems_hourly_raw"])}
+    with pytest.raises(KeyError, match="demo_plant/cems: no asset 'cems_hourly_raw' under its prefix and 2 named so"):
+        instance_asset(two_sites, "demo_plant", "cems")("cems_hourly_raw")

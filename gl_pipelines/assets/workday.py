@@ -1,33 +1,50 @@
-"""Workday reports per plant day (e.g. hours worked, for intensity per labour hour), stored like ERP documents.
+"""Workday reports (RaaS) and REST collections as assets, stored like OData entity sets.
 
-A report is read through the ERP assets' own extraction (`assets.erp._extract`: provenance, rows outside
-the window refused, the audit run before publish), with the ERP document checks that apply to any
-keyed, dated row: keys unique and every date inside the partition's plant day.
+Each report or collection is read through the ERP assets' own extraction (`assets.erp._extract`: provenance,
+rows outside the window refused, the audit run before publish) with the checks of an OData entity set
+(`checks.erp.entity_set_audit`): keys unique, required columns present and, for a dated one, every date
+inside the partition's plant day. A dated one is stored per plant day, the others are replaced whole.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from dagster import AssetExecutionContext, AssetsDefinition, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSelection,
+    ScheduleDefinition,
+    asset,
+    define_asset_job,
+)
 
 from gl_pipelines.assets.erp import _extract
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
-from gl_pipelines.checks.erp import ErpAudit, duplicate_keys, outside_window
+from gl_pipelines.checks.erp import entity_set_audit
+from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.config import ErpEntitySet
 from gl_pipelines.resources.erp import EntityQuery, ErpExtract
-from gl_pipelines.resources.workday import WorkdayReport, WorkdayResource, WorkdaySource
+from gl_pipelines.resources.workday import WorkdayCollection, WorkdayReport, WorkdayResource, WorkdaySource
+from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
+from gl_pipelines.sensors.schedules import partition_schedule
+
+DAILY_JOB = "workday_daily_job"
+WHOLE_JOB = "workday_refresh_job"
 
 
 @dataclass(frozen=True)
-class ReportReader:
-    """One report read the way the ERP assets read an entity set: `read(query, window)`."""
+class WorkdayReader:
+    """One report or collection read the way the ERP assets read an entity set: `read(query, window)`."""
 
     workday: WorkdayResource
-    owner: str
-    prompts: Mapping[str, str]
+    item: WorkdayReport | WorkdayCollection
 
     def read(self, query: EntityQuery, window: tuple[datetime, datetime] | None) -> ErpExtract:
-        return self.workday.read_report(self.owner, query, window, self.prompts)
+        item = self.item
+        if isinstance(item, WorkdayReport):
+            return self.workday.read_report(item.owner, query, window, item.prompts, item.filter)
+        return self.workday.read_collection(item.service, query, item.column_types(), window, item.filter)
 
     @property
     def source_name(self) -> str:
@@ -42,51 +59,101 @@ class ReportReader:
         return self.workday.step_retry_max_wait_s
 
 
-def report_audit(asset_name: str, report: WorkdayReport, timezone: str) -> ErpAudit:
-    keys, column = tuple(report.keys), report.date_column
-    rules = {
-        "keys_unique": (
-            f"One row per key ({', '.join(keys)}).",
-            lambda f, w: (duplicate_keys(f, keys), f"{len(f)} rows, keys unique"),
-        ),
-        "in_window": (
-            f"Every {column} is inside the partition's plant day.",
-            lambda f, w: (outside_window(f, column, *w, keys), f"all {column} in [{w[0]}, {w[1]})"),
-        ),
-    }
-    return ErpAudit(
-        asset_name,
-        keys,
-        {f"{asset_name}_{rule}": description for rule, (description, _) in rules.items()},
-        {f"{asset_name}_{rule}": check for rule, (_, check) in rules.items()},
-        site_daily_partitions(timezone),
+def as_entity_set(item: WorkdayReport | WorkdayCollection) -> ErpEntitySet:
+    """The OData entity set the item would be, so its checks are the entity sets' own."""
+    return ErpEntitySet(
+        name=item.name,
+        entity_set=item.path,
+        fields=item.fields,
+        key=item.key,
+        date_column=item.date_column,
+        required=item.required,
+        description=item.description,
     )
 
 
-def build_workday_assets(source: WorkdaySource, timezone: str) -> list[AssetsDefinition]:
-    """One daily asset `workday_<name>` per configured report (resource key `workday`)."""
+def _description(item: WorkdayReport | WorkdayCollection) -> str:
+    report = isinstance(item, WorkdayReport)
+    what = f"report {item.owner}/{item.report}" if report else f"collection {item.service}/{item.resource}"
+    refresh = f"{item.date_column} per plant day" if item.date_column else "replaced whole on each run"
+    return item.description or f"Workday {what} ({refresh})."
 
-    def report_asset(name: str, report: WorkdayReport) -> AssetsDefinition:
-        asset_name = f"workday_{name}"
-        audit = report_audit(asset_name, report, timezone)
-        prompts = {"start": report.start_prompt, "end": report.end_prompt}
+
+def build_workday_assets(
+    source: WorkdaySource, timezone: str, names: InstanceNames | None = None
+) -> list[AssetsDefinition]:
+    """One asset per report and collection (resource key `names.resource_key`, `workday` for a single site)."""
+    names = names or InstanceNames.single("workday")
+    daily = site_daily_partitions(timezone)
+
+    def item_asset(item: WorkdayReport | WorkdayCollection) -> AssetsDefinition:
+        audit = entity_set_audit(as_entity_set(item), timezone, names.key(item.name))
+        dated = item.date_column is not None
 
         @asset(
-            name=asset_name,
-            partitions_def=site_daily_partitions(timezone),
-            backfill_policy=backfill_policy(),
+            name=item.name,
+            partitions_def=daily if dated else None,
+            backfill_policy=backfill_policy() if dated else None,
             io_manager_key="warehouse",
-            group_name="workday",
             kinds={"workday", "duckdb"},
-            metadata={"partition_expr": report.date_column},
+            metadata={"partition_expr": item.date_column} if dated else None,
             check_specs=audit.specs(),
             pool=WAREHOUSE_POOL,
-            description=f"Workday report {report.owner}/{report.report} per plant day ({report.date_column}).",
+            description=_description(item),
+            required_resource_keys={names.resource_key},
+            **names.asset_args("workday"),
         )
-        def _report(context: AssetExecutionContext, workday: WorkdayResource) -> Iterator:
-            reader = ReportReader(workday, report.owner, prompts)
-            yield from _extract(context, reader, report.query(), utc_window(context.partition_time_window), audit)
+        def _item(context: AssetExecutionContext) -> Iterator:
+            reader = WorkdayReader(getattr(context.resources, names.resource_key), item)
+            window = utc_window(context.partition_time_window) if dated else None
+            yield from _extract(context, reader, item.query(), window, audit)
 
-        return _report
+        return _item
 
-    return [report_asset(name, report) for name, report in source.reports.items()]
+    return [item_asset(item) for item in source.sets()]
+
+
+def build_workday_jobs(
+    source: WorkdaySource, timezone: str, names: InstanceNames
+) -> tuple[list, list[ScheduleDefinition]]:
+    """(jobs, schedules): dated sets daily after the plant day closes, the others once a day before them."""
+    dated = [item.name for item in source.sets() if item.date_column]
+    whole = [item.name for item in source.sets() if not item.date_column]
+    tags = {"gl/workday-tenant": source.tenant, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)}
+    jobs, schedules = [], []
+    if dated:
+        job = define_asset_job(
+            names.job(DAILY_JOB),
+            selection=AssetSelection.assets(*(names.key(name) for name in dated)),
+            tags=tags,
+            description="Daily Workday reports and collections with their blocking checks.",
+        )
+        jobs.append(job)
+        # 03:00 plant time: time blocks of the closed day are usually submitted by then.
+        schedules.append(
+            partition_schedule(
+                job,
+                site_daily_partitions(timezone),
+                minute_of_hour=0,
+                hour_of_day=3,
+                source_resource_key=names.resource_key,
+            )
+        )
+    if whole:
+        job = define_asset_job(
+            names.job(WHOLE_JOB),
+            selection=AssetSelection.assets(*(names.key(name) for name in whole)),
+            tags=tags,
+            description="Workday reports and collections without a date, replaced whole.",
+        )
+        jobs.append(job)
+        schedules.append(
+            ScheduleDefinition(
+                name=f"{job.name}_schedule",
+                job=job,
+                cron_schedule="30 2 * * *",
+                execution_timezone=timezone,
+                description="Refreshes the undated Workday sets (e.g. workers) before the daily ones run.",
+            )
+        )
+    return jobs, schedules

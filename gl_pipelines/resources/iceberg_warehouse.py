@@ -19,15 +19,16 @@ import functools
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from dagster import ConfigurableIOManagerFactory
+from dagster import ConfigurableIOManagerFactory, ConfigurableResource
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbClient, DbIOManager, DbTypeHandler, TableSlice
 from pydantic import Field
@@ -45,7 +46,8 @@ from pyiceberg.expressions import (
     LessThan,
     LessThanOrEqual,
 )
-from pyiceberg.table import Table
+from pyiceberg.table import Table, TableProperties
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 from pyiceberg.types import DateType
 from sqlalchemy.exc import DBAPIError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
@@ -65,6 +67,22 @@ from gl_pipelines.resources.warehouse import (
 
 COMMIT_ATTEMPTS = 30
 """Commits retried after a concurrent writer won the race; 30 covers dozens of writers on one table."""
+METADATA_VERSIONS_KEPT = 20
+"""Table metadata files kept besides the current one; Iceberg deletes older ones at each commit."""
+TABLE_PROPERTIES = {
+    TableProperties.METADATA_DELETE_AFTER_COMMIT_ENABLED: "true",
+    TableProperties.METADATA_PREVIOUS_VERSIONS_MAX: str(METADATA_VERSIONS_KEPT),
+}
+"""Every partition replace writes a metadata file: without these a year of hourly partitions leaves 8,760."""
+
+
+@dataclass(frozen=True)
+class SnapshotRetention:
+    """How much history a table keeps: every snapshot younger than `hours` (time travel reaches that far back),
+    and the current one. Once `expire_every` snapshots have aged out, the commit that notices expires them."""
+
+    hours: float
+    expire_every: int = 50
 
 
 def catalog_url(dsn: str) -> str:
@@ -110,18 +128,109 @@ def open_catalog(dsn: str, data_path: str) -> Catalog:
     return _racing()(SqlCatalog, "gl", uri=catalog_url(dsn), warehouse=data_location(data_path))
 
 
-def commit(catalog: Catalog, identifier: str, change: Callable[[Table], None]) -> None:
+def commit(
+    catalog: Catalog, identifier: str, change: Callable[[Table], None], retention: SnapshotRetention | None = None
+) -> None:
     """Apply `change` to the table's newest snapshot, again on a fresh load when another writer committed first
-    (the catalog's swap failed) or added rows in the window being replaced (pyiceberg's conflict check)."""
-    retrying = Retrying(
-        retry=retry_if_exception_type((CommitFailedException, ValidationException)),
+    (the catalog's swap failed) or added rows in the window being replaced (pyiceberg's conflict check).
+    With `retention`, then expire the table's old snapshots once enough have aged out."""
+    for attempt in _committing():
+        with attempt:
+            table = catalog.load_table(identifier)
+            change(table)
+    if retention is not None:
+        expire_if_due(catalog, table, retention)
+
+
+def expire_if_due(catalog: Catalog, table: Table, retention: SnapshotRetention) -> None:
+    """Expire once `retention.expire_every` snapshots have aged out: one cleanup per so many commits, not each."""
+    if len(aged_snapshots(table, retention.hours)) >= retention.expire_every:
+        expire_snapshots(catalog, ".".join(table.name()), retention.hours)
+
+
+def _committing() -> Retrying:
+    """Retried on a fresh load: a lost catalog swap, pyiceberg's conflict check, or a file of the snapshot the
+    attempt started from deleted by a concurrent expiry (only with a history shorter than the attempt)."""
+    return Retrying(
+        retry=retry_if_exception_type((CommitFailedException, ValidationException, FileNotFoundError)),
         stop=stop_after_attempt(COMMIT_ATTEMPTS),
         wait=wait_exponential_jitter(multiplier=0.05, max=2.0),
         reraise=True,
     )
-    for attempt in retrying:
+
+
+def aged_snapshots(table: Table, hours: float) -> list[int]:
+    """Ids of the snapshots that stopped being current more than `hours` ago: time travel to any moment of the
+    last `hours` finds the snapshot that was current then, and the snapshot a writer started from a moment ago
+    is never among them. Never the current one, nor a branch or tag head."""
+    cutoff = (datetime.now(UTC) - timedelta(hours=hours)).timestamp() * 1000
+    protected = {ref.snapshot_id for ref in table.metadata.refs.values()}
+    log = table.metadata.snapshot_log
+    replaced_at = {entry.snapshot_id: later.timestamp_ms for entry, later in zip(log, log[1:], strict=False)}
+    return [
+        snapshot.snapshot_id
+        for snapshot in table.metadata.snapshots
+        if snapshot.snapshot_id not in protected
+        and replaced_at.get(snapshot.snapshot_id, snapshot.timestamp_ms) < cutoff
+    ]
+
+
+def expire_snapshots(catalog: Catalog, identifier: str, hours: float) -> tuple[int, int]:
+    """Expire the table's snapshots aged out of `hours` (pyiceberg's ExpireSnapshots), then delete the files only
+    they reached: manifest lists, manifests and data files. Returns (snapshots expired, files deleted).
+
+    Safe beside concurrent writers: the expiry is a catalog swap like any commit (recomputed on a fresh load
+    when a writer got in first), the current snapshot is never expired, and a writer's next commit builds on
+    the current snapshot, so a deleted file is never referenced again. Only a reader still scanning a snapshot
+    replaced more than `hours` ago could miss a file."""
+    expired: list[int] = []
+    unreferenced: set[str] = set()
+
+    def expire(table: Table) -> None:
+        expired[:] = aged_snapshots(table, hours)
+        unreferenced.clear()
+        if not expired:
+            return
+        kept = [snapshot for snapshot in table.metadata.snapshots if snapshot.snapshot_id not in expired]
+        gone = [snapshot for snapshot in table.metadata.snapshots if snapshot.snapshot_id in expired]
+        unreferenced.update(_files(table, gone) - _files(table, kept))
+        with table.transaction() as transaction:
+            transaction.set_properties(TABLE_PROPERTIES)  # tables created before the properties were set
+            ExpireSnapshots(transaction).by_ids(expired).commit()
+
+    for attempt in _committing():
         with attempt:
-            change(catalog.load_table(identifier))
+            expire(catalog.load_table(identifier))
+    io = catalog.load_table(identifier).io
+    for path in unreferenced:
+        with suppress(FileNotFoundError):  # a concurrent expiry of the same snapshots deleted it first
+            io.delete(path)
+    return len(expired), len(unreferenced)
+
+
+def expire_all(catalog: Catalog, hours: float) -> dict[str, tuple[int, int]]:
+    """`expire_snapshots` on every table of the catalog: (snapshots expired, files deleted) by table."""
+    return {
+        ".".join(identifier): expire_snapshots(catalog, ".".join(identifier), hours)
+        for namespace in catalog.list_namespaces()
+        for identifier in catalog.list_tables(namespace)
+    }
+
+
+def _files(table: Table, snapshots) -> set[str]:
+    """Every file the snapshots reach; a manifest's deleted entries count too, so nothing in use is deleted."""
+    files: set[str] = set()
+    manifests: dict[str, object] = {}
+    for snapshot in snapshots:
+        files.add(snapshot.manifest_list)
+        for manifest in snapshot.manifests(table.io):
+            manifests.setdefault(manifest.manifest_path, manifest)
+    for path, manifest in manifests.items():
+        files.add(path)
+        files.update(
+            entry.data_file.file_path for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False)
+        )
+    return files
 
 
 def ensure_namespace(catalog: Catalog, namespace: str) -> None:
@@ -130,7 +239,7 @@ def ensure_namespace(catalog: Catalog, namespace: str) -> None:
 
 def ensure_table(catalog: Catalog, identifier: str, schema: pa.Schema) -> Table:
     ensure_namespace(catalog, identifier.rsplit(".", 1)[0])
-    return _racing()(catalog.create_table_if_not_exists, identifier, schema=schema)
+    return _racing()(catalog.create_table_if_not_exists, identifier, schema=schema, properties=TABLE_PROPERTIES)
 
 
 def load_table(catalog: Catalog, identifier: str) -> Table | None:
@@ -204,8 +313,11 @@ def read_slice(catalog: Catalog, table_slice: TableSlice) -> pa.Table | None:
     return table.scan(row_filter=slice_filter(table, table_slice), selected_fields=fields).to_arrow()
 
 
-def replace_slice(catalog: Catalog, table_slice: TableSlice, rows: pa.Table) -> None:
-    """Replace the slice's rows with `rows` in one commit (creating the table on the first write)."""
+def replace_slice(
+    catalog: Catalog, table_slice: TableSlice, rows: pa.Table, retention: SnapshotRetention | None = None
+) -> None:
+    """Replace the slice's rows with `rows` in one commit (creating the table on the first write), then expire
+    old snapshots by `retention`."""
     identifier = f"{table_slice.schema}.{table_slice.table}"
     if load_table(catalog, identifier) is None:
         if not rows.num_rows:
@@ -225,19 +337,22 @@ def replace_slice(catalog: Catalog, table_slice: TableSlice, rows: pa.Table) -> 
         commit(catalog, identifier, overwrite)
     except ValueError as error:  # pyiceberg's schema check: a column's type differs from the stored table's
         raise ValueError(f"{identifier}: the new rows do not fit the stored table, nothing written: {error}") from error
+    if retention is not None:
+        expire_if_due(catalog, catalog.load_table(identifier), retention)
 
 
-def append(catalog: Catalog, identifier: str, rows: pa.Table) -> None:
+def append(catalog: Catalog, identifier: str, rows: pa.Table, retention: SnapshotRetention | None = None) -> None:
     ensure_table(catalog, identifier, rows.schema)
-    commit(catalog, identifier, lambda table: table.append(rows))
+    commit(catalog, identifier, lambda table: table.append(rows), retention)
 
 
 class IcebergConnection:
     """What the IO manager hands its type handler: the catalog, and a DuckDB for type conversions."""
 
-    def __init__(self, catalog: Catalog, staging_database: str):
+    def __init__(self, catalog: Catalog, staging_database: str, retention: SnapshotRetention):
         self.catalog = catalog
         self.staging_database = staging_database
+        self.retention = retention
         self.duckdb = scratch_duckdb()
 
 
@@ -247,7 +362,9 @@ class IcebergClient(DbClient):
     def connect(context, table_slice) -> Iterator[IcebergConnection]:
         config = context.resource_config
         connection = IcebergConnection(
-            open_catalog(config["catalog_dsn"], config["data_path"]), config["staging_database"]
+            open_catalog(config["catalog_dsn"], config["data_path"]),
+            config["staging_database"],
+            SnapshotRetention(config["snapshot_retention_hours"], config["expire_every"]),
         )
         try:
             yield connection
@@ -294,7 +411,7 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
         if verdict["failed_checks"]:
             metadata = self._quarantine(context, table_slice, connection, rows, verdict["failed_checks"])
         else:
-            replace_slice(connection.catalog, table_slice, rows)
+            replace_slice(connection.catalog, table_slice, rows, connection.retention)
             superseded = self._supersede(context, table_slice, connection)
             metadata = published(context, table_slice, rows.num_rows, superseded)
         count = {"partition_row_count" if context.has_partition_key else "row_count": rows.num_rows}
@@ -328,6 +445,8 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
 
     @staticmethod
     def _quarantine(context, table_slice: TableSlice, connection: IcebergConnection, rows: pa.Table, failed) -> dict:
+        """The rows first, then their entry: an entry never points to rows that are not there (see
+        settle_quarantine for a crash between the two commits)."""
         entry = quarantine_entry(context, table_slice, rows.num_rows, failed)
         tagged = to_arrow(
             connection.duckdb,
@@ -335,17 +454,18 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
             [context.run_id, entry.quarantined_at],
             rows=rows,
         )
-        append(connection.catalog, f"{QUARANTINE_SCHEMA}.{table_slice.table}", tagged)
-        append(connection.catalog, ENTRIES, to_arrow(connection.duckdb, ENTRY_SELECT, entry.values()))
+        settle_quarantine(connection.catalog, table_slice, context.run_id, finished_runs(context), tagged)
+        entry_row = to_arrow(connection.duckdb, ENTRY_SELECT, entry.values())
+        append(connection.catalog, ENTRIES, entry_row, connection.retention)
         return quarantined(context, table_slice, entry)
 
     @staticmethod
     def _supersede(context, table_slice: TableSlice, connection: IcebergConnection) -> int:
-        """Mark the window's open quarantine entries superseded by this run and delete their rows."""
+        """Mark the window's open quarantine entries superseded by this run, then delete their rows."""
         if load_table(connection.catalog, ENTRIES) is None:
             return 0
         start, end = window(table_slice)
-        open_entries: BooleanExpression = And(EqualTo("table_name", table_slice.table), IsNull("superseded_by_run"))
+        open_entries = open_entry_filter(table_slice.table)
         if start is not None:
             open_entries = And(
                 open_entries,
@@ -366,18 +486,84 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
                 )
                 table.overwrite(marked.cast(table.schema().as_arrow()), overwrite_filter=open_entries)
 
-        commit(connection.catalog, ENTRIES, supersede)
-        quarantine = f"{QUARANTINE_SCHEMA}.{table_slice.table}"
-        if runs and load_table(connection.catalog, quarantine) is not None:
-            kept = TableSlice(
-                table_slice.table, QUARANTINE_SCHEMA, partition_dimensions=table_slice.partition_dimensions
-            )
-            commit(
-                connection.catalog,
-                quarantine,
-                lambda table: table.delete(And(slice_filter(table, kept), In("_wap_run_id", runs))),
-            )
+        commit(connection.catalog, ENTRIES, supersede, connection.retention)
+        settle_quarantine(connection.catalog, table_slice, context.run_id, finished_runs(context))
         return len(runs)
+
+
+def open_entry_filter(table_name: str) -> BooleanExpression:
+    return And(EqualTo("table_name", table_name), IsNull("superseded_by_run"))
+
+
+def finished_runs(context) -> Callable[[str], bool]:
+    """Whether a run has ended, by the Dagster instance (a run it does not know counts as ended)."""
+    instance = context.step_context.instance
+
+    def finished(run_id: str) -> bool:
+        run = instance.get_run_by_id(run_id)
+        return run is None or run.is_finished
+
+    return finished
+
+
+def settle_quarantine(
+    catalog: Catalog,
+    table_slice: TableSlice,
+    run_id: str,
+    finished: Callable[[str], bool],
+    add: pa.Table | None = None,
+) -> None:
+    """In one commit on `quarantine.<table>`: delete the window's rows that no open entry points to, and add
+    `add` (this run's rows). A quarantine is two commits, rows then entry, because Iceberg commits one table
+    at a time; a crash between them leaves rows without an entry. Such rows are deleted by the next run of
+    the window, which also deletes the rows of superseded entries. Rows of a run still going are kept (its
+    entry may be on its way), except this run's own from an earlier attempt."""
+    identifier = f"{QUARANTINE_SCHEMA}.{table_slice.table}"
+    if add is not None:
+        ensure_table(catalog, identifier, add.schema)
+    elif load_table(catalog, identifier) is None:
+        return
+    quarantine = TableSlice(table_slice.table, QUARANTINE_SCHEMA, partition_dimensions=table_slice.partition_dimensions)
+
+    def settle(table: Table) -> None:
+        in_window = slice_filter(table, quarantine)
+        runs = set(table.scan(row_filter=in_window, selected_fields=("_wap_run_id",)).to_arrow()[0].to_pylist())
+        # Ended before the entries are read, so an ended run's entry, if it wrote one, is in what is read.
+        ended = {run for run in runs if run == run_id or finished(run)}
+        stale = ended - open_runs(catalog, table_slice.table) | ({run_id} & runs)
+        if not stale and add is None:
+            return
+        with table.transaction() as transaction, warnings.catch_warnings():
+            # pyiceberg warns when a delete matches nothing, as when a concurrent run settled these rows first.
+            warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
+            if stale:
+                transaction.delete(And(in_window, In("_wap_run_id", sorted(stale))))
+            if add is not None:
+                transaction.append(add)
+
+    commit(catalog, identifier, settle)
+
+
+def open_runs(catalog: Catalog, table_name: str) -> set[str]:
+    """The runs with an open quarantine entry for the table."""
+    entries = load_table(catalog, ENTRIES)
+    if entries is None:
+        return set()
+    found = entries.scan(row_filter=open_entry_filter(table_name), selected_fields=("run_id",)).to_arrow()
+    return set(found[0].to_pylist())
+
+
+class SharedWarehouseMaintenance(ConfigurableResource):
+    """Expires the history of every table in the shared warehouse, also of tables no writer touches any more."""
+
+    catalog_dsn: str = Field(description="postgresql:// DSN of the Iceberg catalog database, without a password.")
+    data_path: str = Field(description="Folder or object-store URI of the tables' Parquet files.")
+    snapshot_retention_hours: float = Field(
+        default=168.0, ge=0, description="History kept for time travel, as the `warehouse` IO manager keeps it."
+    )
+
+    def expire(self) -> dict[str, tuple[int, int]]:
+        return expire_all(open_catalog(self.catalog_dsn, self.data_path), self.snapshot_retention_hours)
 
 
 class SharedWarehouseIOManager(ConfigurableIOManagerFactory):
@@ -389,6 +575,14 @@ class SharedWarehouseIOManager(ConfigurableIOManagerFactory):
     data_path: str = Field(description="Folder or object-store URI (s3://...) for the tables' Parquet files.")
     staging_database: str = Field(description="DuckDB file this process stages audited rows in (WarehouseStaging).")
     schema_name: str = Field(default="plant", description="Namespace the assets' tables are written to.")
+    snapshot_retention_hours: float = Field(
+        default=168.0,
+        ge=0,
+        description="History kept for time travel: snapshots younger than this survive expiry (the current always).",
+    )
+    expire_every: int = Field(
+        default=50, ge=1, description="Expire a table's old snapshots once this many have aged out of the history."
+    )
 
     def create_io_manager(self, context) -> DbIOManager:
         return InstanceTablesIOManager(

@@ -96,8 +96,13 @@ class OracleFusionResource(HttpSourceResource):
     limit: int = Field(default=500, gt=0, le=500, description="Items per page (`limit`; Oracle caps it at 500).")
     timezone: str = Field(default="UTC", description="Plant zone: `date` attributes are plant days in it.")
 
-    def read(self, query: EntityQuery, window: tuple[datetime, datetime] | None = None) -> ErpExtract:
-        """Items of `query.entity_set` (the REST resource name), inside `window` on its date column if given."""
+    def read(
+        self, query: EntityQuery, window: tuple[datetime, datetime] | None = None, delta_link: str | None = None
+    ) -> ErpExtract:
+        """Items of `query.entity_set` (the REST resource name), inside `window` on its date column if given.
+
+        Fusion REST has no delta token: `delta_link` (asked by the ERP change sensor) is ignored and the
+        read is always full, so the sensor compares the whole look-back window and sees deletions too."""
         return asyncio.run(self._read(query, window))
 
     async def _read(self, query: EntityQuery, window: tuple[datetime, datetime] | None) -> ErpExtract:
@@ -168,6 +173,12 @@ class OracleFusionSource(ErpSource):
     service_url: str = Field(pattern=r"^https?://", description="REST root, .../fscmRestApi/resources/11.13.18.05/.")
     auth: Literal["none", "basic", "oauth2"] = Field(default="basic", description="Basic (integration user) or OAuth2.")
     page_size: int | None = Field(default=500, gt=0, le=500, description="`limit` per page (Oracle caps it at 500).")
+    change_poll_seconds: int = Field(
+        default=3600,
+        ge=30,
+        description="How often the change sensor compares; hourly, as with no delta token each look reads the "
+        "whole look-back window.",
+    )
 
 
 def oracle_fusion_from_source(source: OracleFusionSource, timezone: str, **secrets: Any) -> OracleFusionResource:

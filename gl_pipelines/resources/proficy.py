@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import numpy as np
 import pandas as pd
@@ -223,7 +223,10 @@ class ProficySource(BaseModel):
     source_name: str = Field(default="proficy", description="Name recorded in the `source` column.")
     sample_interval_s: float = Field(gt=0, description="Expected spacing of raw samples, for completeness.")
     auth_mode: Literal["none", "basic", "oauth2"] = "oauth2"
-    token_url: str | None = Field(default=None, description="UAA token endpoint, e.g. https://host/uaa/oauth/token.")
+    token_url: str | None = Field(
+        default=None,
+        description="UAA token endpoint, e.g. https://host/uaa/oauth/token (a path: on base_url's host).",
+    )
     client_id: str | None = None
     username: str | None = None
     max_count: int = Field(default=5000, gt=0)
@@ -242,7 +245,8 @@ def proficy_from_source(source: ProficySource, **secrets: Any) -> ProficyHistori
         base_url=source.base_url,
         source_name=source.source_name,
         auth_mode=source.auth_mode,
-        token_url=source.token_url,
+        # A path follows base_url's host, so an instance moved by `endpoint_env` keeps its token endpoint.
+        token_url=urljoin(source.base_url, source.token_url) if source.token_url else None,
         client_id=source.client_id,
         username=source.username,
         max_count=source.max_count,

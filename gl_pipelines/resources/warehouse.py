@@ -32,7 +32,7 @@ from typing import Literal
 
 import duckdb
 import pandas as pd
-from dagster import AssetKey, ConfigurableResource, RetryRequested
+from dagster import AssetKey, AssetSpec, ConfigurableResource, Definitions, RetryRequested
 from dagster._core.definitions.partitions.utils import TimeWindow
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice, static_where_clause
 from dagster_duckdb.io_manager import DuckDbClient
@@ -537,6 +537,9 @@ class WarehouseSettings(BaseModel):
         default=None, description="Folder or object-store URI of the Parquet data files (kind iceberg)."
     )
     schema_name: str = Field(default="plant", description="Schema (namespace) the assets' tables go to.")
+    snapshot_retention_hours: float = Field(
+        default=168.0, ge=0, description="Kind iceberg: history kept for time travel; older snapshots are expired."
+    )
 
     @model_validator(mode="after")
     def _shared_needs_catalog_and_data(self) -> WarehouseSettings:
@@ -551,13 +554,32 @@ class WarehouseSettings(BaseModel):
 
     @classmethod
     def from_environment(cls, default_path: str | Path, environ: Mapping[str, str] = os.environ) -> WarehouseSettings:
-        """$GL_WAREHOUSE_KIND (duckdb | iceberg), $GL_WAREHOUSE (the file), $GL_ICEBERG_CATALOG, $GL_ICEBERG_DATA."""
+        """$GL_WAREHOUSE_KIND (duckdb | iceberg), $GL_WAREHOUSE (the file), $GL_ICEBERG_CATALOG, $GL_ICEBERG_DATA,
+        $GL_ICEBERG_SNAPSHOT_RETENTION_HOURS."""
         return cls(
             kind=environ.get("GL_WAREHOUSE_KIND", "duckdb"),
             path=environ.get("GL_WAREHOUSE", str(default_path)),
             catalog_dsn=environ.get("GL_ICEBERG_CATALOG"),
             data_path=environ.get("GL_ICEBERG_DATA"),
+            snapshot_retention_hours=environ.get("GL_ICEBERG_SNAPSHOT_RETENTION_HOURS", 168.0),
         )
+
+    def kinds(self) -> set[str]:
+        """The storage kinds the UI shows on every asset the `warehouse` IO manager stores."""
+        return {"duckdb"} if self.kind == "duckdb" else {"iceberg", "parquet"}
+
+    def with_storage_kinds(self, definitions: Definitions) -> Definitions:
+        """`definitions` with each asset's `duckdb` kind (how the asset modules name the warehouse) replaced by
+        the selected warehouse's kinds, so a site on the shared warehouse does not read as DuckDB in the UI."""
+        if self.kind == "duckdb":
+            return definitions
+
+        def relabel(spec: AssetSpec) -> AssetSpec:
+            if "duckdb" not in spec.kinds:
+                return spec
+            return spec.replace_attributes(kinds=(spec.kinds - {"duckdb"}) | self.kinds())
+
+        return definitions.map_asset_specs(func=relabel)
 
     def staging_database(self) -> str:
         """Where audits stage rows: the DuckDB warehouse itself, or for the shared warehouse a scratch file
@@ -582,7 +604,10 @@ class WarehouseSettings(BaseModel):
 
             shared = {"catalog_dsn": self.catalog_dsn, "data_path": self.data_path}
             io_manager = SharedWarehouseIOManager(
-                **shared, staging_database=staging.database, schema_name=self.schema_name
+                **shared,
+                staging_database=staging.database,
+                schema_name=self.schema_name,
+                snapshot_retention_hours=self.snapshot_retention_hours,
             )
             reader = WarehouseReader(database=self.path, schema_name=self.schema_name, **shared)
         return {"warehouse": io_manager, "warehouse_staging": staging, "warehouse_reader": reader}

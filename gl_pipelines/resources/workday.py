@@ -29,10 +29,11 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gl_pipelines.resources.erp import EntityQuery, ErpExtract
 from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceResource
@@ -134,10 +135,12 @@ class WorkdayResource(HttpSourceResource):
         query: EntityQuery,
         window: tuple[datetime, datetime] | None = None,
         prompts: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> ErpExtract:
         """Rows of RaaS report `query.entity_set` owned by `owner`. `prompts` names the report's start and
-        end date prompts ({"start": "Start_Date", "end": "End_Date"}) that select the window's plant days."""
-        return asyncio.run(self._report(owner, query, window, dict(prompts or {})))
+        end date prompts ({"start": "Start_Date", "end": "End_Date"}) that select the window's plant days;
+        `params` are further prompts sent as they are."""
+        return asyncio.run(self._report(owner, query, window, dict(prompts or {}), dict(params or {})))
 
     def read_collection(
         self,
@@ -145,10 +148,12 @@ class WorkdayResource(HttpSourceResource):
         query: EntityQuery,
         types: Mapping[str, str],
         window: tuple[datetime, datetime] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> ErpExtract:
         """Rows of REST collection `<service>/<tenant>/<query.entity_set>` (e.g. service `staffing/v6`);
-        `types` gives each mapped field's xsd type (the REST API publishes no schema to read)."""
-        return asyncio.run(self._collection(service, query, dict(types), window))
+        `types` gives each mapped field's xsd type (the REST API publishes no schema to read); `params` are
+        further query parameters (filters) sent with every page."""
+        return asyncio.run(self._collection(service, query, dict(types), window, dict(params or {})))
 
     async def _get(
         self, client: HttpClient, path: str, params: Any, what: str, accept: str = "application/json"
@@ -161,7 +166,12 @@ class WorkdayResource(HttpSourceResource):
             raise vendor_refusal(error, workday_error_detail(error.body_excerpt), what) from None
 
     async def _report(
-        self, owner: str, query: EntityQuery, window: tuple[datetime, datetime] | None, prompts: dict[str, str]
+        self,
+        owner: str,
+        query: EntityQuery,
+        window: tuple[datetime, datetime] | None,
+        prompts: dict[str, str],
+        extra: dict[str, str],
     ) -> ErpExtract:
         began = time.perf_counter()
         path = f"service/customreport2/{self.tenant}/{owner}/{query.entity_set}"
@@ -175,7 +185,7 @@ class WorkdayResource(HttpSourceResource):
                 query,
                 self.source_name,
             )
-            params = {"format": "json"}
+            params = {**extra, "format": "json"}
             if window is not None and prompts:
                 first, last = (
                     window[0].astimezone(zone).date(),
@@ -186,10 +196,17 @@ class WorkdayResource(HttpSourceResource):
             requests = client.stats["requests"]
         if not isinstance(body, dict) or not isinstance(body.get("Report_Entry"), list):
             raise VendorError(f'{source}: not a RaaS JSON answer (expected {{"Report_Entry": [...]}})')
-        return self._extract(body["Report_Entry"], entity, query, window, f"GET {path}?{params}", 1, requests, began)
+        return self._extract(
+            body["Report_Entry"], entity, query, window, f"GET {path}?{urlencode(params)}", 1, requests, began
+        )
 
     async def _collection(
-        self, service: str, query: EntityQuery, types: dict[str, str], window: tuple[datetime, datetime] | None
+        self,
+        service: str,
+        query: EntityQuery,
+        types: dict[str, str],
+        window: tuple[datetime, datetime] | None,
+        extra: dict[str, str],
     ) -> ErpExtract:
         began = time.perf_counter()
         path = f"api/{service}/{self.tenant}/{query.entity_set}"
@@ -204,7 +221,8 @@ class WorkdayResource(HttpSourceResource):
         async with self.http_client() as client:
             total = None
             while total is None or len(rows) < total:
-                body = await self._get(client, path, {"limit": REST_PAGE_MAX, "offset": len(rows)}, query.entity_set)
+                page = {**extra, "limit": REST_PAGE_MAX, "offset": len(rows)}
+                body = await self._get(client, path, page, query.entity_set)
                 if not isinstance(body, dict) or not isinstance(body.get("data"), list) or "total" not in body:
                     raise VendorError(f'{source}: not a Workday REST collection (expected {{"total", "data": [...]}})')
                 pages += 1
@@ -216,7 +234,8 @@ class WorkdayResource(HttpSourceResource):
         absent = [f for f in query.fields.values() if rows and all(f not in row for row in rows)]
         if absent:
             raise VendorError(f"{source}: field {', '.join(map(repr, absent))} is in no row the API returned")
-        return self._extract(rows, entity, query, window, f"GET {path}?limit={REST_PAGE_MAX}", pages, requests, began)
+        described = f"GET {path}?{urlencode({**extra, 'limit': REST_PAGE_MAX})}"
+        return self._extract(rows, entity, query, window, described, pages, requests, began)
 
     def _extract(
         self,
@@ -238,46 +257,124 @@ class WorkdayResource(HttpSourceResource):
                                                    mode=mode)  # fmt: skip
 
 
-class WorkdayReport(BaseModel):
-    """One RaaS report stored per plant day: its owner, our column -> report field, keys and date column."""
+class WorkdaySet(BaseModel):
+    """What a report and a collection share with an OData entity set: asset name, our column -> Workday field,
+    key, optional date column (daily partitions on the site's clock; none: replaced whole), required columns."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Asset name, e.g. hours_worked.")
+    fields: dict[str, str] = Field(min_length=1, description="Our column -> Workday field.")
+    key: list[str] = Field(min_length=1, description="Columns that identify a row (checked unique).")
+    date_column: str | None = Field(default=None, description="Column the daily partitions window on.")
+    required: list[str] = Field(default=[], description="Columns every row must have (checked not null).")
+    filter: dict[str, str] = Field(
+        default={}, description="Extra query parameters Workday filters on (RaaS prompts, REST query parameters)."
+    )
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _columns_mapped(self) -> WorkdaySet:
+        named = [*self.key, *self.required, *([self.date_column] if self.date_column else [])]
+        missing = [column for column in named if column not in self.fields]
+        if missing:
+            raise ValueError(f"{self.name}: {', '.join(missing)} must be in fields")
+        return self
+
+    @property
+    def path(self) -> str:
+        """The report or resource name, as `EntityQuery.entity_set` and in errors."""
+        raise NotImplementedError
+
+    def query(self) -> EntityQuery:
+        return EntityQuery(self.path, dict(self.fields), tuple(self.key), self.date_column)
+
+
+class WorkdayReport(WorkdaySet):
+    """A custom report as a service (RaaS): its owner and web service name, and its date prompts."""
+
     owner: str = Field(min_length=1, description="The report owner (an integration system user), e.g. ISU_GL.")
     report: str = Field(min_length=1, description="The report's web service name, e.g. GL_Plant_Hours_Worked.")
-    fields: dict[str, str] = Field(min_length=1, description="Our column -> report field.")
-    keys: list[str] = Field(min_length=1, description="Our columns that identify one row.")
-    date_column: str = Field(description="Our column holding the row's plant day (the partition).")
     start_prompt: str = Field(default="Start_Date", description="The report's first-date prompt.")
     end_prompt: str = Field(default="End_Date", description="The report's last-date prompt (inclusive).")
 
-    def query(self) -> EntityQuery:
-        return EntityQuery(self.report, dict(self.fields), tuple(self.keys), self.date_column)
+    @property
+    def path(self) -> str:
+        return self.report
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        return {"start": self.start_prompt, "end": self.end_prompt}
+
+
+class WorkdayCollection(WorkdaySet):
+    """A REST API collection, e.g. service staffing/v6, resource workers; it publishes no schema, so each
+    mapped column's xsd type is declared here."""
+
+    service: str = Field(pattern=r"^[A-Za-z]\w*/v\d+$", description="API service and version, e.g. staffing/v6.")
+    resource: str = Field(min_length=1, description="Collection under the tenant, e.g. workers.")
+    types: dict[str, str] = Field(
+        default={}, description="Our column -> xsd type (string, decimal, date, dateTime, boolean...); default string."
+    )
+
+    @model_validator(mode="after")
+    def _types_known(self) -> WorkdayCollection:
+        unknown = [f"{column}: {kind}" for column, kind in self.types.items() if kind not in XSD_TYPES]
+        unmapped = [column for column in self.types if column not in self.fields]
+        if unknown or unmapped:
+            raise ValueError(
+                f"{self.name}: "
+                + "; ".join([f"type {item!r} is not one of {', '.join(XSD_TYPES)}" for item in unknown]
+                            + [f"types names {column!r}, which is not in fields" for column in unmapped])
+            )  # fmt: skip
+        return self
+
+    @property
+    def path(self) -> str:
+        return self.resource
+
+    def column_types(self) -> dict[str, str]:
+        return {column: self.types.get(column, "string") for column in self.fields}
 
 
 class WorkdaySource(BaseModel):
-    """A Workday tenant and the reports stored from it; the password or client secret comes from the environment."""
+    """A Workday tenant and the reports and collections stored from it; secrets come from the environment."""
 
     model_config = ConfigDict(extra="forbid")
     base_url: str = Field(pattern=r"^https?://", description="Host root ending in /ccx/.")
-    tenant: str = Field(min_length=1)
-    source_name: str = Field(default="workday", description="Recorded in the `source` column.")
-    auth: Literal["basic", "oauth2", "bearer"] = Field(default="basic", description="ISU basic auth or OAuth2.")
-    username: str | None = None
-    token_url: str | None = None
-    client_id: str | None = None
-    reports: dict[str, WorkdayReport] = Field(default_factory=dict, description="Asset name suffix -> report.")
+    tenant: str = Field(min_length=1, description="Workday tenant name.")
+    source_name: str = Field(default="workday", description="Recorded in the `source` column and in errors.")
+    auth: Literal["basic", "oauth2", "bearer"] = Field(
+        default="basic", description="Integration system user (basic), OAuth2 client credentials or a bearer token."
+    )
+    token_url: str | None = Field(default=None, description="OAuth2 token endpoint (auth oauth2).")
+    reports: list[WorkdayReport] = Field(default=[], description="RaaS reports, one asset each.")
+    collections: list[WorkdayCollection] = Field(default=[], description="REST collections, one asset each.")
+
+    @model_validator(mode="after")
+    def _sets(self) -> WorkdaySource:
+        names = [item.name for item in (*self.reports, *self.collections)]
+        if not names:
+            raise ValueError("no report or collection: give reports or collections")
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate report or collection name {duplicates[0]!r}")
+        if self.auth == "oauth2" and not self.token_url:
+            raise ValueError("auth 'oauth2' needs token_url")
+        return self
+
+    def sets(self) -> list[WorkdayReport | WorkdayCollection]:
+        return [*self.reports, *self.collections]
 
 
-def workday_from_source(source: WorkdaySource, timezone: str, **secrets: Any) -> WorkdayResource:
-    """The resource for one tenant; `secrets` (password, client_secret, token) are EnvVars."""
+def workday_from_source(source: WorkdaySource, timezone: str, **options: Any) -> WorkdayResource:
+    """The resource for one tenant; `options` are further resource fields (health_path) and the secrets
+    (username, password, client_id, client_secret, token) as EnvVars."""
     return WorkdayResource(
         base_url=source.base_url,
         tenant=source.tenant,
         source_name=source.source_name,
         auth_mode=source.auth,
-        username=source.username,
         token_url=source.token_url,
-        client_id=source.client_id,
         timezone=timezone,
-        **{key: value for key, value in secrets.items() if value is not None},
+        **{key: value for key, value in options.items() if value is not None},
     )

@@ -4,8 +4,9 @@ The daily ERP run reads a closed plant day once. A goods receipt corrected later
 or a posting date moved to another day) would leave the stored day stale, and a moved document
 would be counted in both its old and its new month by the GHG inventory. This sensor asks the
 service for what changed since its last look (the OData delta link kept in the cursor; a full
-read of the look-back window the first time, once every `full_compare_hours` because a delta shows
-no deleted document nor one that left the filter, and whenever the service refuses the token), compares
+read of the look-back window the first time, once every `full_compare_hours` because an OData v2 delta shows
+no deleted document nor one that left the filter, and whenever the service refuses the token; an OData v4
+delta lists removed keys, and their stored days are re-read too), compares
 those documents with the warehouse, and requests one `erp_daily_job` run per stored plant day whose
 documents differ: the day a document moved from and the day it moved to. The runs re-read whole
 days, so the warehouse stays one row per document and a day is replaced atomically. It watches every
@@ -136,6 +137,21 @@ def differing_days(
     return days, differs
 
 
+def removed_rows(
+    stored: pd.DataFrame, removed: Sequence[dict[str, str]], key_properties: dict[str, str]
+) -> pd.DataFrame | None:
+    """Stored rows whose key a delta reported removed (OData v4 `@removed` / `$deletedEntity`); the re-run of
+    their day re-reads it without them and replaces it whole, so the deletion lands with the day's replace.
+    None when a removed key lacks one of our key properties (its entity key is not ours)."""
+    if not removed:
+        return stored.iloc[0:0]
+    if any(prop not in key for key in removed for prop in key_properties.values()):
+        return None
+    gone = {tuple(str(key[prop]) for prop in key_properties.values()) for key in removed}
+    labels = stored[list(key_properties)].astype(str).itertuples(index=False, name=None)
+    return stored[[label in gone for label in labels]]
+
+
 def find_changed_days(
     erp: ErpResource,
     reader: WarehouseReader,
@@ -172,6 +188,13 @@ def find_changed_days(
         days, differs = differing_days(
             extract.frame, stored, query.keys, columns[kind], timezone, stored_days[kind], full, query.date_column
         )
+        gone = removed_rows(stored, extract.removed_keys, {column: query.fields[column] for column in query.keys})
+        if gone is None:  # removed keys we cannot match to ours: the next tick compares in full instead
+            found.delta_links[kind] = None
+        elif not gone.empty:
+            removed_days = set(plant_days(gone[query.date_column], timezone)) & stored_days[kind]
+            days |= removed_days
+            differs = pd.concat([differs, gone[list(query.keys)].assign(removed=True)], ignore_index=True)
         found.documents[kind] = len(differs)
         digest.update(differs.sort_values(list(query.keys)).to_csv(index=False).encode())
         for day in days:

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
+from gl_demo_plant import cems_model
+from gl_demo_plant.cems_dahs import lst_day_window, write_day
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.components.site_file import build_definitions
-from gl_pipelines.simulators import cems_model
-from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
 from tests.epa_data import EPA_DIR
 from tests.runs import run
 
@@ -160,7 +160,7 @@ def test_rerun_replaces_the_partition_and_rewritten_file_is_reprocessed(cems):
 def test_malformed_file_is_quarantined_named_and_never_loaded(cems):
     """Every malformed kind is refused by the parser (tests/cems/test_dahs.py); here one goes the whole way."""
     kind = "non_numeric"
-    from gl_pipelines.simulators.cems_dahs import write_malformed
+    from gl_demo_plant.cems_dahs import write_malformed
 
     defs, instance, warehouse, source = cems
     path, line = write_malformed(source.dahs_drop_folder, "B1", DAY, LST, kind)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
+from gl_demo_plant import cems_model
+from gl_demo_plant.cems_dahs import lst_day_window, write_day
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.sensors.cems_gaps import GAP_TAG, build_cems_open_gap_sensor
-from gl_pipelines.simulators import cems_model
-from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
 from tests.assets.test_cems import LST, load_files, table
 from tests.runs import run
 

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 from dagster import AssetSelection, instance_for_test
 
+from gl_demo_plant.sap_odata import DEMO_CLIENT_SECRET
 from gl_pipelines.components.site_file import build_definitions
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_SECRET
 from tests.runs import run
 
 DAY = "2026-11-01"  # plant day in America/Chicago: 25 hours, 25 hourly gas receipts

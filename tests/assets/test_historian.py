@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from dagster import AssetSelection, instance_for_test, materialize, serialize_value
 
+from gl_demo_plant.pi_web_api import Mark
 from gl_pipelines.components.site_file import build_definitions, site_from_environment
-from gl_pipelines.simulators.pi_web_api import Mark
 from tests.expected import expected_readings
 from tests.fixtures_historian import PI_CLIENT_ID, PI_CLIENT_SECRET
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from dagster import AssetSelection, instance_for_test, partition_loading_context
 
+from gl_demo_plant import meter_model
 from gl_pipelines.assets.meters import snapshot_refusal
 from gl_pipelines.assets.partitions import site_hourly_partitions, utc_window
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import ModbusPoint
-from gl_pipelines.simulators import meter_model
 from tests.runs import run
 
 READINGS = AssetSelection.assets("meter_readings")
@@ -109,15 +109,24 @@ def test_consumption_from_two_live_snapshots_matches_the_physics(meters):
         assert row["consumption"] == pytest.approx(expected, rel=0.02, abs=quantum), meter
 
 
+WRAP_AFTER_S = 15
+
+
 def test_counter_rollover_and_meter_reset_between_snapshots(meters):
     defs, instance, warehouse, server = meters
     previous, last = closed_hours(defs)
     rollover = 4_294_967_296
-    raw_now = meter_model.engineering_value("SteamMeter.Total", datetime.now(UTC)) / 0.001
-    server.faults.counter_shift["SteamMeter.Total"] = rollover - (raw_now % rollover) - 12  # ~1 s before it wraps
+    # The counter wraps WRAP_AFTER_S from now: later than the first snapshot takes on a loaded machine (the
+    # test checks that), earlier than the second, which waits for it.
+    now = datetime.now(UTC)
+    raw_now = meter_model.engineering_value("SteamMeter.Total", now) / 0.001
+    counts_per_s = meter_model.engineering_value("SteamMeter.Total", now + timedelta(seconds=1)) / 0.001 - raw_now
+    wraps_at = now + timedelta(seconds=WRAP_AFTER_S)
+    server.faults.counter_shift["SteamMeter.Total"] = rollover - (raw_now % rollover) - counts_per_s * WRAP_AFTER_S
     assert run(defs, instance, READINGS, previous).success
+    assert datetime.now(UTC) < wraps_at, "the first snapshot took longer than WRAP_AFTER_S: raise it"
     server.faults.reset_at["PowerMeter.Energy"] = datetime.now(UTC)
-    time.sleep(1.5)
+    time.sleep((wraps_at - datetime.now(UTC)).total_seconds() + 1.5)
     assert run(defs, instance, READINGS, last).success
     result = run(defs, instance, CONSUMPTION, last)
     assert result.success

@@ -25,6 +25,8 @@ from dagster import (
     instance_for_test,
 )
 
+from gl_demo_plant import cems_model
+from gl_demo_plant.cems_dahs import write_day
 from gl_pipelines.assets.cems import cems_daily_partitions
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.assets.reports import overlapping_partition_keys, site_monthly_partitions
@@ -32,8 +34,6 @@ from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import load_site_config
 from gl_pipelines.reporting.factors import fuel_factors
 from gl_pipelines.resources.warehouse_reader import WINDOW_ROWS, WarehouseReader, WindowRead
-from gl_pipelines.simulators import cems_model
-from gl_pipelines.simulators.cems_dahs import write_day
 from tests.runs import run
 
 LST = -6

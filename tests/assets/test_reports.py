@@ -28,6 +28,8 @@ from dagster import (
     instance_for_test,
 )
 
+from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH, DemoSapODataService
 from gl_pipelines.assets.partitions import backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.reports import build_report_assets
 from gl_pipelines.checks.reports import ENERGY_BALANCE_CLOSES, ENERGY_NON_NEGATIVE, energy_balance_checks
@@ -38,8 +40,6 @@ from gl_pipelines.reporting.exports import read_parquet
 from gl_pipelines.reporting.html_report import format_value
 from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.warehouse_reader import WarehouseReader
-from gl_pipelines.simulators.http_server import HttpServerThread
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH, DemoSapODataService
 from tests.expected import expected_readings
 from tests.runs import run
 

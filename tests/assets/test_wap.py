@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
+from gl_demo_plant import cems_model
+from gl_demo_plant.cems_dahs import lst_day_window, write_day
+from gl_demo_plant.pi_web_api import Mark
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources.warehouse import WarehouseSettings
-from gl_pipelines.simulators import cems_model
-from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day
-from gl_pipelines.simulators.pi_web_api import Mark
 from tests.resources.shared_warehouse import read_shared
 from tests.runs import run
 

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
+from gl_demo_plant import cems_model
+from gl_demo_plant.cems_dahs import lst_day_window
+from gl_demo_plant.cems_plc import last_completed_hour
 from gl_pipelines.cems import equations as eq
 from gl_pipelines.cems.plc import PlcBlockError, plc_block_rows
 from gl_pipelines.components.site_file import with_cems_environment
 from gl_pipelines.config import PROJECT_ROOT, ModbusSource, SiteConfigError, load_site_config, parse_site_config
 from gl_pipelines.resources.modbus import ModbusResource
-from gl_pipelines.simulators import cems_model
-from gl_pipelines.simulators.cems_dahs import lst_day_window
-from gl_pipelines.simulators.cems_plc import last_completed_hour
 
 LST = -6
 

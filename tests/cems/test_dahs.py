@@ -7,10 +7,8 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from gl_pipelines.cems.dahs import DAHS_COLUMNS, DahsFormatError, parse_dahs_csv, parse_dahs_file
-from gl_pipelines.cems.schema import RAW_COLUMNS, RAW_DTYPES
-from gl_pipelines.simulators import cems_model
-from gl_pipelines.simulators.cems_dahs import (
+from gl_demo_plant import cems_model
+from gl_demo_plant.cems_dahs import (
     MALFORMED_KINDS,
     dahs_lines,
     lst_day_window,
@@ -18,6 +16,8 @@ from gl_pipelines.simulators.cems_dahs import (
     write_hour,
     write_malformed,
 )
+from gl_pipelines.cems.dahs import DAHS_COLUMNS, DahsFormatError, parse_dahs_csv, parse_dahs_file
+from gl_pipelines.cems.schema import RAW_COLUMNS, RAW_DTYPES
 
 DAY, LST = date(2026, 11, 1), -6
 HEADER = ",".join(DAHS_COLUMNS)

@@ -11,10 +11,10 @@ from datetime import date
 
 import pytest
 
+from gl_demo_plant.cems_dahs import write_day
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.cems.dahs_store import entries
 from gl_pipelines.sensors.cems_files import FILE_TAG, MAX_FILE_BYTES
-from gl_pipelines.simulators.cems_dahs import write_day
 
 DAY, LST = date(2026, 11, 1), -6
 SECRET = "Sup3rS3cretEnvValue-4411"

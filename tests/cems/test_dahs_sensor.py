@@ -8,11 +8,11 @@ from datetime import date
 import pytest
 from dagster import build_sensor_context, instance_for_test
 
+from gl_demo_plant import cems_model
+from gl_demo_plant.cems_dahs import lst_day_window, write_day, write_malformed
 from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
 from gl_pipelines.cems.dahs_store import current_entries, rows_for_window
 from gl_pipelines.sensors.cems_files import build_cems_file_sensor
-from gl_pipelines.simulators import cems_model
-from gl_pipelines.simulators.cems_dahs import lst_day_window, write_day, write_malformed
 
 DAY, LST = date(2026, 11, 1), -6
 

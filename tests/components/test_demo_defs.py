@@ -10,9 +10,9 @@ import duckdb
 from dagster import AssetKey, DagsterInstance, Definitions, load_from_defs_folder, materialize
 
 import gl_pipelines
+from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH
 from gl_pipelines.components.shared import shared_definitions
 from gl_pipelines.resources.warehouse import table_name
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH
 
 DAY = "2026-11-01"  # the US fall-back day: 25 hours on the demo plant's clock
 

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, EnvVar, materialize
 
+from gl_demo_plant.http_server import HttpServerThread
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.scrub import MASK, scrub
-from gl_pipelines.simulators.http_server import HttpServerThread
 from tests.components.gwsample import SERVICE_PATH, gwsample_app
 from tests.components.project import OPCUA, SITE, load_project, write_project
 

@@ -85,7 +85,7 @@ def demo_plant(*extra_args: str) -> Iterator[str]:
     """Run the demo plant (with `extra_args`) until the block ends; yield its OPC UA endpoint."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gl_pipelines.simulators", "--opcua-port", str(port), "--synthetic-tags", "0"]
+        [sys.executable, "-m", "gl_demo_plant", "--opcua-port", str(port), "--synthetic-tags", "0"]
         # Only OPC UA is read here; the other servers on free ports or off, never on the fixed default ports
         # another run of the demo plant on this machine may hold.
         + ["--modbus-port", "0", "--pi-port", "0", "--odata-port", "-1", "--cems-plc-port", "-1", *extra_args],
@@ -181,15 +181,21 @@ def cems_folders(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def deployment(
-    tmp_path: Path, pg_database: str, plant_endpoint: str, cems_folders: dict[str, Path]
+    tmp_path: Path,
+    pg_database: str,
+    plant_endpoint: str,
+    cems_folders: dict[str, Path],
+    instance_yaml: str | None = None,
 ) -> Iterator[Deployment]:
     """The deployment: a code server (`dagster code-server start`), `dagster-daemon run` and `dagster-webserver`
     as separate processes on the deployment dagster.yaml, storage in `pg_database`, the webserver and daemon
     loading the location from the code server through deploy/workspace.yaml; the warehouse and report files
-    under tmp_path."""
+    under tmp_path. `instance_yaml` (for benches comparing settings) replaces the deployment dagster.yaml."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    if instance_yaml is not None:
+        (home / "dagster.yaml").write_text(instance_yaml)
     code_server_port, port = free_port(), free_port()
     env = {
         **os.environ,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
+from gl_demo_plant.cems_dahs import write_day, write_malformed
 from gl_pipelines.assets.cems import RAW_CHECKS
-from gl_pipelines.simulators.cems_dahs import write_day, write_malformed
 from tests.e2e.conftest import Deployment, pg_connect
 
 pytestmark = pytest.mark.e2e

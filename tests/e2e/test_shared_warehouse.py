@@ -23,6 +23,7 @@ PARTITIONS = ["2026-11-01-00:00", "2026-11-01-01:00", "2026-11-01-02:00"]
 WORKERS = 4  # dagster_home/dagster.yaml: concurrency.runs.max_concurrent_runs
 ROWS_PER_HOUR = 6 * 360  # the demo site's 6 tags, one value per 10 s
 SET_POOL_LIMIT = "mutation($key: String!, $limit: Int!) { setConcurrencyLimit(concurrencyKey: $key, limit: $limit) }"
+KINDS = 'query { assetNodes(assetKeys: [{path: ["scada_readings"]}]) { kinds } }'
 
 
 @pytest.fixture
@@ -37,6 +38,9 @@ def shared_warehouse(tmp_path, monkeypatch):
 
 
 def test_backfill_over_several_workers_stores_every_partition_once(shared_warehouse, deployment: Deployment):
+    # The UI names the warehouse the code server was configured with.
+    (node,) = deployment.graphql(KINDS)["assetNodes"]
+    assert sorted(node["kinds"]) == ["iceberg", "opcua", "parquet"]
     assert deployment.graphql(SET_POOL_LIMIT, {"key": "duckdb_warehouse", "limit": WORKERS})["setConcurrencyLimit"]
     params = {"assetSelection": [{"path": ["scada_readings"]}], "partitionNames": PARTITIONS, "title": "workers"}
     launched = deployment.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]

@@ -10,6 +10,7 @@ Receipts carry an `Edm.Date` posting date (a plant day), production confirmation
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -155,7 +156,7 @@ class MockService:
     confirmations: int
 
 
-def write_service(folder: Path, receipts: int, per_day: int, confirmations: int) -> None:
+def write_service(folder: Path, receipts: int, per_day: int, confirmations: int, track_changes: bool = False) -> None:
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     (folder / "metadata.xml").write_text(METADATA)
@@ -167,15 +168,20 @@ def write_service(folder: Path, receipts: int, per_day: int, confirmations: int)
     }
     for name, rows in tables.items():
         (data / f"{name}.json").write_text(json.dumps(rows))
+    if track_changes:  # the receipts answer Prefer: odata.track-changes (see change_tracking.js)
+        shutil.copyfile(SERVER_DIR / "change_tracking.js", data / "MaterialDocumentItem.js")
 
 
 @contextmanager
-def odata_v4_mock_server(receipts: int = 75, per_day: int = 25, confirmations: int = 96) -> Iterator[MockService]:
-    """server.js on a free loopback port, serving the service until the block ends."""
+def odata_v4_mock_server(
+    receipts: int = 75, per_day: int = 25, confirmations: int = 96, track_changes: bool = False
+) -> Iterator[MockService]:
+    """server.js on a free loopback port, serving the service until the block ends; `track_changes`: the
+    receipts offer delta links and report removed entities (change_tracking.js)."""
     ensure_node_modules(SERVER_DIR, "@sap-ux/fe-mockserver-core")
     with tempfile.TemporaryDirectory(prefix="fe-mockserver-") as scratch:
         base = Path(scratch)
-        write_service(base, receipts, per_day, confirmations)
+        write_service(base, receipts, per_day, confirmations, track_changes)
         port = free_port()
         service = {
             "urlPath": SERVICE_PATH.rstrip("/"),

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
+from gl_demo_plant.mqtt_broker import CollectorProcess, PrivateMosquitto
+from gl_demo_plant.mqtt_publisher import DemoMqttPlant
 from gl_pipelines.mqtt.config import DEMO_MQTT_CONFIG, MqttSourceConfig, load_mqtt_source
-from gl_pipelines.simulators.mqtt_broker import CollectorProcess, PrivateMosquitto
-from gl_pipelines.simulators.mqtt_publisher import DemoMqttPlant
 
 _ids = itertools.count()
 

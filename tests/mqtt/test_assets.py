@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 from dagster import DagsterInstance, build_sensor_context, materialize
 
+from gl_demo_plant.mqtt_broker import wait_for
+from gl_demo_plant.mqtt_publisher import EDGE_METRICS, GATEWAY_SENSORS, demo_value, gateway_topic
 from gl_pipelines.assets.mqtt import build_mqtt_definitions
 from gl_pipelines.mqtt.landing_reader import count_rows
-from gl_pipelines.simulators.mqtt_broker import wait_for
-from gl_pipelines.simulators.mqtt_publisher import EDGE_METRICS, GATEWAY_SENSORS, demo_value, gateway_topic
 
 TAGS = [f"gw1.{sensor}" for sensor in GATEWAY_SENSORS] + [f"edge1/kiln1/{metric}" for metric in EDGE_METRICS]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import threading
 
+from gl_demo_plant.mqtt_broker import CollectorProcess, PrivateMosquitto, wait_for
+from gl_demo_plant.mqtt_publisher import EDGE_METRICS, gateway_topic
 from gl_pipelines.mqtt.landing import read_status
 from gl_pipelines.mqtt.landing_reader import count_rows, read_table
 from gl_pipelines.resources.mqtt import MqttHealthResource
-from gl_pipelines.simulators.mqtt_broker import CollectorProcess, PrivateMosquitto, wait_for
-from gl_pipelines.simulators.mqtt_publisher import EDGE_METRICS, gateway_topic
 
 BASE_MS = 1_796_000_000_000
 

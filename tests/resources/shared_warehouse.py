@@ -14,7 +14,7 @@ import pyarrow as pa
 from dagster import DailyPartitionsDefinition, TimeWindow
 from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 
-from gl_pipelines.resources.iceberg_warehouse import open_catalog, replace_slice, scratch_duckdb
+from gl_pipelines.resources.iceberg_warehouse import SnapshotRetention, open_catalog, replace_slice, scratch_duckdb
 from gl_pipelines.resources.warehouse import WarehouseSettings
 
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -60,7 +60,7 @@ def read_shared(settings: WarehouseSettings, sql: str) -> pd.DataFrame:
 days = DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
 
 
-def write_days(settings: WarehouseSettings, keys: list[str]) -> int:
+def write_days(settings: WarehouseSettings, keys: list[str], retention: SnapshotRetention | None = None) -> int:
     """One writer: replace the days `keys` of `plant.metered`, one commit each, with 24 hourly rows whose
     value is the day of the month (a lost or doubled write shows). Returns the number written."""
     catalog = open_catalog(settings.catalog_dsn, settings.data_path)
@@ -69,5 +69,5 @@ def write_days(settings: WarehouseSettings, keys: list[str]) -> int:
         hours = [window.start + timedelta(hours=hour) for hour in range(24)]
         rows = pa.table({"ts": pa.array(hours, pa.timestamp("us", tz="UTC")), "value": [float(window.start.day)] * 24})
         dimension = TablePartitionDimension("ts", TimeWindow(window.start, window.end))
-        replace_slice(catalog, TableSlice("metered", "plant", partition_dimensions=[dimension]), rows)
+        replace_slice(catalog, TableSlice("metered", "plant", partition_dimensions=[dimension]), rows, retention)
     return len(keys)

@@ -12,12 +12,12 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gl_demo_plant.erp_model import ENTITY_BY_SET
+from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.sap_odata import format_decimal, metadata_xml
 from gl_pipelines.resources.erp import EntityQuery, ErpPagingError, ErpResource, merge_delta, to_exact_decimals
 from gl_pipelines.resources.http import HttpResponseFormatError, HttpSourceError
 from gl_pipelines.resources.odata import ODataError, parse_metadata
-from gl_pipelines.simulators.erp_model import ENTITY_BY_SET
-from gl_pipelines.simulators.http_server import HttpServerThread
-from gl_pipelines.simulators.sap_odata import format_decimal, metadata_xml
 
 RECEIPTS = EntityQuery(
     "GoodsReceiptSet",

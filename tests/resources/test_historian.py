@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gl_demo_plant.pi_web_api import Mark
+from gl_demo_plant.plant_model import PROCESS_TAGS, sample_times
 from gl_pipelines.resources.historian import HistorianError, HistorianResource, PiTag, quality_and_status, split_window
 from gl_pipelines.resources.http import HttpResponseFormatError, HttpSourceError
-from gl_pipelines.simulators.pi_web_api import Mark
-from gl_pipelines.simulators.plant_model import PROCESS_TAGS, sample_times
 from tests.expected import expected_readings
 from tests.fixtures_historian import PI_CLIENT_ID, PI_CLIENT_SECRET
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from gl_demo_plant.http_server import HttpServerThread
 from gl_pipelines.resources.http import (
     BasicAuth,
     BearerAuth,
@@ -30,7 +31,6 @@ from gl_pipelines.resources.http import (
     parse_retry_after,
     same_origin,
 )
-from gl_pipelines.simulators.http_server import HttpServerThread
 
 CLIENT_ID = "gl-client"
 CLIENT_SECRET = "s3cr3t-Cl1ent-V4lue-9f2c"
@@ -365,7 +365,8 @@ def test_rate_limit_spaces_requests(server):
     _, stats = run(settings(server, requests_per_second=20), burst)
     times = sorted(server.state.request_times)
     assert times[-1] - times[0] >= 4 / 20 * 0.95
-    assert stats["rate_limited_waits"] == 4
+    # At most the 4 requests after the first wait; fewer when a loaded machine already spaced them.
+    assert stats["rate_limited_waits"] <= 4
 
 
 def test_max_in_flight_caps_concurrency(server):

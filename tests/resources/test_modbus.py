@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 from dagster import build_sensor_context
 
+from gl_demo_plant.meter_model import value_function
+from gl_demo_plant.modbus_server import ModbusFaults, ThreadedDemoModbusServer
+from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.register_maps import contiguous_1000
 from gl_pipelines.config import REGISTER_COUNT, ModbusDevice, ModbusPoint, load_site_config
 from gl_pipelines.resources import modbus as modbus_module
 from gl_pipelines.resources.modbus import READINGS_COLUMNS, ModbusReadError, ModbusResource
 from gl_pipelines.resources.modbus_plan import AddressRange
-from gl_pipelines.simulators.meter_model import value_function
-from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
-from gl_pipelines.simulators.register_maps import contiguous_1000
 from tests.conftest import free_port
 
 DEMO = load_site_config().modbus

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from gl_demo_plant.sap_odata import metadata_xml
 from gl_pipelines.resources.odata import (
     ODataError,
     ODataSchemaError,
@@ -20,7 +21,6 @@ from gl_pipelines.resources.odata import (
     validate_fields,
     window_filter,
 )
-from gl_pipelines.simulators.sap_odata import metadata_xml
 
 CHICAGO = ZoneInfo("America/Chicago")
 

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gl_demo_plant.http_server import HttpServerThread
 from gl_pipelines.assets.erp import build_erp_assets
 from gl_pipelines.resources.erp import EntityQuery
 from gl_pipelines.resources.http import HttpResponseFormatError, HttpSourceError
@@ -35,7 +36,6 @@ from gl_pipelines.resources.odata_v4 import (
     removed_key,
 )
 from gl_pipelines.resources.warehouse import warehouse_io_manager
-from gl_pipelines.simulators.http_server import HttpServerThread
 from tests.resources.vendor_auth import CLIENT_ID, CLIENT_SECRET, TokenIssuer
 
 TENANT = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"

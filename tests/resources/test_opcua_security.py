@@ -17,8 +17,8 @@ from asyncua.server.user_managers import UserManager
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from gl_demo_plant.threaded import ThreadedServer
 from gl_pipelines.resources.opcua import OpcUaError, OpcUaResource, TagRef
-from gl_pipelines.simulators.threaded import ThreadedServer
 from tests.conftest import free_port
 
 PASSWORD = "pw-Sekr1t-9f3b"  # must never appear in any message

@@ -20,13 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gl_demo_plant.http_server import HttpServerThread
 from gl_pipelines.assets.proficy import build_proficy_assets
 from gl_pipelines.config import CheckThresholds
 from gl_pipelines.resources.historian import HistorianError
 from gl_pipelines.resources.http import HttpResponseFormatError
 from gl_pipelines.resources.proficy import ProficyHistorianResource, ProficySource, proficy_from_source
 from gl_pipelines.resources.warehouse import WarehouseStaging, table_name, warehouse_io_manager
-from gl_pipelines.simulators.http_server import HttpServerThread
 from tests.components.project import SITE, load_project
 from tests.resources.vendor_auth import CLIENT_ID, CLIENT_SECRET, TokenIssuer
 

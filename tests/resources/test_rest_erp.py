@@ -10,9 +10,6 @@ report schema at `?xsd`, REST `{"total", "data"}` at limit 100.
 
 from __future__ import annotations
 
-import base64
-import json
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -20,11 +17,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from dagster import EnvVar, materialize
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
+from gl_demo_plant.http_server import HttpServerThread
 from gl_pipelines.assets.erp import build_erp_assets
 from gl_pipelines.assets.workday import build_workday_assets
 from gl_pipelines.resources.erp import EntityQuery
@@ -34,16 +28,18 @@ from gl_pipelines.resources.oracle_fusion import OracleFusionResource, OracleFus
 from gl_pipelines.resources.rest_tables import VendorError
 from gl_pipelines.resources.warehouse import warehouse_io_manager
 from gl_pipelines.resources.workday import WorkdayResource, WorkdaySource, workday_date, workday_from_source
-from gl_pipelines.simulators.http_server import HttpServerThread
+from tests.resources.rest_erp_servers import (
+    ORACLE_ROOT,
+    PASSWORD,
+    REPORT,
+    TENANT,
+    USER,
+    Fusion,
+    Workday,
+)
 
 CHICAGO = ZoneInfo("America/Chicago")
-USER, PASSWORD = "GL_INTEGRATION", "fusion-Pa55-never-logged-31f7"
 DAY = (datetime(2026, 11, 2, tzinfo=CHICAGO), datetime(2026, 11, 3, tzinfo=CHICAGO))
-ORACLE_ROOT = "/fscmRestApi/resources/11.13.18.05/"
-ORACLE_ATTRIBUTES = {"TransactionId": "integer", "ReceiptNumber": "string", "ReceiptLineNumber": "string",
-                     "TransactionDate": "date", "OrganizationCode": "string", "ItemNumber": "string",
-                     "Quantity": "number", "UnitOfMeasure": "string", "Amount": "number", "CurrencyCode": "string",
-                     "LastUpdateDate": "datetime"}  # fmt: skip
 RECEIPTS = EntityQuery(
     "receivingReceiptTransactions",
     {
@@ -60,74 +56,6 @@ RECEIPTS = EntityQuery(
     "posting_date",
     "OrganizationCode = 'P1'",
 )
-
-
-def _basic_ok(request: Request) -> bool:
-    expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    return request.headers.get("authorization") == expected
-
-
-@dataclass
-class Fusion:
-    """30 receipts, three per plant day from 2026-11-01; pages of at most 4 items (as a busy pod caps `limit`)."""
-
-    rows: list[dict] = field(
-        default_factory=lambda: [
-            {"TransactionId": 300100 + k, "ReceiptNumber": f"RCV{k:04d}",
-             "TransactionDate": (date(2026, 11, 1) + timedelta(days=k // 3)).isoformat(), "OrganizationCode": "P1",
-             "ItemNumber": "NATGAS", "Quantity": float(Decimal(k) + Decimal("0.5")), "UnitOfMeasure": "MMBtu",
-             "LastUpdateDate": "2026-11-05T09:12:42.001+00:00", "ReceiptLineNumber": "1", "Amount": k * 3.25,
-             "CurrencyCode": "USD"}
-            for k in range(30)
-        ]
-    )  # fmt: skip
-    fault: str | None = None
-    queries: list[dict] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route(ORACLE_ROOT + "receivingReceiptTransactions/describe", self.describe),
-                Route(ORACLE_ROOT + "receivingReceiptTransactions", self.collection),
-            ]
-        )
-
-    def refused(self, request: Request) -> Response | None:
-        if self.fault == "login_page":
-            return Response("<html><body>Oracle Cloud sign in</body></html>", media_type="text/html")
-        if not _basic_ok(request):
-            return Response("", status_code=401, headers={"WWW-Authenticate": 'Basic realm="fusion"'})
-        return None
-
-    async def describe(self, request: Request) -> Response:
-        attributes = [{"name": name, "type": kind, "updatable": False} for name, kind in ORACLE_ATTRIBUTES.items()]
-        body = {"Resources": {"receivingReceiptTransactions": {"attributes": attributes, "links": []}}}
-        return self.refused(request) or JSONResponse(body, media_type="application/vnd.oracle.adf.description+json")
-
-    async def collection(self, request: Request) -> Response:
-        refusal = self.refused(request)
-        if refusal:
-            return refusal
-        params = dict(request.query_params)
-        self.queries.append(params)
-        if "Bogus" in params.get("q", ""):
-            return JSONResponse(
-                {"title": "Bad Request", "status": "400",
-                 "o:errorDetails": [{"detail": "URL request parameter q with value Bogus = 1 is not valid.",
-                                     "o:errorCode": "27501"}]},
-                status_code=400,
-                media_type="application/vnd.oracle.adf.error+json",
-            )  # fmt: skip
-        q = params["q"].split("'")
-        low, high = q[3], q[5]
-        rows = [r for r in self.rows if low <= r["TransactionDate"] < high]
-        offset, limit = int(params["offset"]), min(int(params["limit"]), 4)
-        page = rows[offset : offset + limit]
-        body = {"items": page, "count": len(page), "hasMore": offset + limit < len(rows), "limit": limit,
-                "offset": offset, "totalResults": len(rows)}  # fmt: skip
-        if self.fault == "malformed" and offset:
-            body["hasMore"] = "yes"
-        return Response(json.dumps(body), media_type="application/vnd.oracle.adf.resourcecollection+json")
 
 
 @pytest.fixture
@@ -235,22 +163,6 @@ def test_oracle_as_the_site_erp_stores_a_day_and_a_bad_answer_changes_nothing(fu
 
 # -- Workday ---------------------------------------------------------------------------------------
 
-TENANT = "plantco"
-REPORT = "GL_Plant_Hours_Worked"
-REPORT_PATH = f"/ccx/service/customreport2/{TENANT}/ISU_GL/{REPORT}"
-XSD = """<?xml version="1.0" encoding="UTF-8"?>
-<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:wd="urn:com.workday.report/GL_Plant_Hours_Worked"
-            targetNamespace="urn:com.workday.report/GL_Plant_Hours_Worked" elementFormDefault="qualified">
-  <xsd:element name="Report_Data"><xsd:complexType><xsd:sequence>
-    <xsd:element name="Report_Entry" minOccurs="0" maxOccurs="unbounded"><xsd:complexType><xsd:sequence>
-      <xsd:element name="Time_Block_ID" type="xsd:string"/>
-      <xsd:element name="Worker_ID" type="xsd:string"/>
-      <xsd:element name="Location" type="xsd:string"/>
-      <xsd:element name="Reported_Date" type="xsd:date"/>
-      <xsd:element name="Hours" type="xsd:decimal"/>
-    </xsd:sequence></xsd:complexType></xsd:element>
-  </xsd:sequence></xsd:complexType></xsd:element>
-</xsd:schema>"""
 HOURS = EntityQuery(
     REPORT,
     {
@@ -264,51 +176,6 @@ HOURS = EntityQuery(
     "work_date",
 )
 PROMPTS = {"start": "Start_Date", "end": "End_Date"}
-
-
-@dataclass
-class Workday:
-    """A RaaS report whose prompts are inclusive at both ends and which adds one row of the day after
-    (a report's filter is the report author's), plus a REST collection of workers."""
-
-    fault: str | None = None
-    prompts: list[dict] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route(REPORT_PATH, self.report),
-                Route(f"/ccx/api/staffing/v6/{TENANT}/workers", self.workers),
-            ]
-        )
-
-    async def report(self, request: Request) -> Response:
-        if not _basic_ok(request):
-            return JSONResponse({"error": "invalid username or password"}, status_code=401)
-        if "xsd" in request.query_params:
-            return Response(XSD, media_type="application/xml")
-        self.prompts.append(dict(request.query_params))
-        if self.fault == "html":
-            return Response("<html>Workday: sign in</html>", media_type="text/html")
-        if self.fault == "prompt":
-            errors = [{"error": "Invalid date", "field": "Start_Date"}]
-            return JSONResponse({"error": "Validation error occurred. Invalid prompt value", "errors": errors}, 400)
-        entries = [
-            {"Time_Block_ID": f"TB{k}", "Worker_ID": f"W{k % 3}", "Location": "P1",
-             "Reported_Date": f"2026-11-0{2 + k // 4}-06:00", "Hours": f"{7 + k}.25"}
-            for k in range(5)
-        ]  # fmt: skip
-        if self.fault == "malformed":
-            return JSONResponse({"Report_Entry": {"Time_Block_ID": "TB0"}})
-        return JSONResponse({"Report_Entry": entries})
-
-    async def workers(self, request: Request) -> Response:
-        if not _basic_ok(request):
-            return JSONResponse({"error": "invalid username or password"}, status_code=401)
-        offset, limit = int(request.query_params["offset"]), int(request.query_params["limit"])
-        data = [{"id": f"w{k:03d}", "descriptor": f"Worker {k}", "hireDate": "2022-03-15", "fte": "1.0"}
-                for k in range(230)][offset : offset + limit]  # fmt: skip
-        return JSONResponse({"total": 230, "data": data})
 
 
 @pytest.fixture
@@ -381,22 +248,27 @@ def test_a_workday_report_is_stored_per_plant_day_with_its_checks(workday, tmp_p
         base_url=workday.url + "/ccx/",
         tenant=TENANT,
         source_name="workday-test",
-        username=USER,
-        reports={"hours": {"owner": "ISU_GL", "report": REPORT, "fields": HOURS.fields, "keys": ["block"],
-                           "date_column": "work_date"}},
+        reports=[{"name": "workday_hours", "owner": "ISU_GL", "report": REPORT, "fields": HOURS.fields,
+                  "key": ["block"], "date_column": "work_date", "required": ["hours"]}],
     )  # fmt: skip
     warehouse = str(tmp_path / "w.duckdb")
     result = materialize(
         build_workday_assets(source, "America/Chicago"),
         resources={
-            "workday": workday_from_source(source, "America/Chicago", password=EnvVar("GL_TEST_WORKDAY_PASSWORD")),
+            "workday": workday_from_source(
+                source, "America/Chicago", username=USER, password=EnvVar("GL_TEST_WORKDAY_PASSWORD")
+            ),
             "warehouse": warehouse_io_manager(warehouse),
         },
         partition_key="2026-11-02",
     )
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"workday_hours_keys_unique": True, "workday_hours_in_window": True}
+    assert checks == {
+        "workday_hours_keys_unique": True,
+        "workday_hours_required_present": True,
+        "workday_hours_in_window": True,
+    }
     with duckdb.connect(warehouse, read_only=True) as con:
         stored = con.execute("select count(*), sum(hours), min(source) from plant.workday_hours").fetchall()
     assert stored == [(4, Decimal("35.000"), "workday-test")]  # 7.25 + 8.25 + 9.25 + 10.25

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
-from dagster import asset, instance_for_test, materialize
+from dagster import AssetKey, Output, asset, instance_for_test, materialize
 
 from gl_pipelines.components.site_file import build_definitions
-from gl_pipelines.resources.warehouse import WarehouseSettings
+from gl_pipelines.resources import iceberg_warehouse
+from gl_pipelines.resources.iceberg_warehouse import (
+    METADATA_VERSIONS_KEPT,
+    SharedWarehouseIOManager,
+    SnapshotRetention,
+    append,
+    expire_snapshots,
+    load_table,
+    open_catalog,
+)
+from gl_pipelines.resources.warehouse import ENTRIES, WAP_KEY, WarehouseSettings
+from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 from tests.assets.test_wap import assert_wap_cycle, read
 from tests.resources.shared_warehouse import days, scratch_catalog, write_days
 from tests.runs import run
@@ -141,3 +154,184 @@ def test_reports_read_the_shared_warehouse_as_they_read_the_file(shared):
     assert result.success
     stored = read(shared, "select rows, total from plant.daily")
     assert (stored["rows"].item(), stored["total"].item()) == (24, 72.0)
+
+
+def test_assets_show_the_shared_warehouse_kinds(site, shared, tmp_path):
+    on_file = WarehouseSettings(path=str(tmp_path / "w.duckdb"))
+    kinds = {
+        settings.kind: {
+            node.key: node.kinds
+            for node in settings.with_storage_kinds(build_definitions(site, settings)).resolve_asset_graph().asset_nodes
+        }
+        for settings in (on_file, shared)
+    }
+    stored = [key for key, found in kinds["duckdb"].items() if "duckdb" in found]
+    assert AssetKey("scada_readings") in stored
+    for key in stored:
+        assert kinds["iceberg"][key] == kinds["duckdb"][key] - {"duckdb"} | {"iceberg", "parquet"}
+
+
+def audited(verdict: list[str], value: float):
+    """`metered` as a source asset writes it: one day of rows and its audit's verdict (failed check names)."""
+
+    @asset(name="metered", partitions_def=days, io_manager_key="warehouse", metadata={"partition_expr": "ts"})
+    def metered(context) -> Output[pd.DataFrame]:
+        start = context.partition_time_window.start
+        frame = pd.DataFrame({"ts": pd.date_range(start, periods=24, freq="h"), "value": [value] * 24})
+        return Output(frame, metadata={WAP_KEY: {"failed_checks": verdict, "staged_table": None}})
+
+    return metered
+
+
+def open_entries_point_to_their_rows(shared) -> list[tuple[str, int]]:
+    """(run, rows) of every open quarantine entry, asserting the quarantine holds exactly that many rows of it."""
+    found = read(
+        shared,
+        "select e.run_id, e.row_count, (select count(*) from quarantine.metered q where q._wap_run_id = e.run_id) "
+        "as stored from quarantine.entries e where superseded_by_run is null order by quarantined_at",
+    )
+    assert list(found["row_count"]) == list(found["stored"])
+    return list(zip(found["run_id"], found["row_count"], strict=True))
+
+
+def test_a_crash_between_the_quarantine_commits_is_settled_by_the_next_run(shared, monkeypatch):
+    """Rows then entry (Iceberg commits one table at a time): a crash after the rows leaves rows no entry points
+    to, never an entry without its rows; the next run of the day deletes them, failing or passing."""
+    day = "2026-11-01"
+    resources = {"warehouse": shared.resources()["warehouse"]}
+    crash = RuntimeError("killed between the two commits")
+
+    def crashing_append(catalog, identifier, rows):
+        if identifier == ENTRIES:
+            raise crash
+        return append(catalog, identifier, rows)
+
+    with instance_for_test() as instance:
+
+        def write(verdict, value):
+            return materialize(
+                [audited(verdict, value)],
+                partition_key=day,
+                resources=resources,
+                instance=instance,
+                raise_on_error=False,
+            )
+
+        assert write([], 1.0).success
+        with monkeypatch.context() as patched:
+            patched.setattr(iceberg_warehouse, "append", crashing_append)
+            crashed = write(["range"], 2.0)
+        assert not crashed.success
+        assert set(read(shared, "select _wap_run_id from quarantine.metered")["_wap_run_id"]) == {crashed.run_id}
+        assert load_table(open_catalog(shared.catalog_dsn, shared.data_path), ENTRIES) is None
+
+        failing = write(["range"], 3.0)
+        assert open_entries_point_to_their_rows(shared) == [(failing.run_id, 24)]
+        assert set(read(shared, "select _wap_run_id from quarantine.metered")["_wap_run_id"]) == {failing.run_id}
+
+        # A crash after a publish superseded the entry but before its rows were deleted: the next run deletes them.
+        with monkeypatch.context() as patched:
+            patched.setattr(iceberg_warehouse, "settle_quarantine", lambda *args: (_ for _ in ()).throw(crash))
+            assert not write([], 4.0).success
+        assert open_entries_point_to_their_rows(shared) == []
+        assert len(read(shared, "select * from quarantine.metered")) == 24
+
+        assert write([], 5.0).success
+        assert open_entries_point_to_their_rows(shared) == []
+        assert len(read(shared, "select * from quarantine.metered")) == 0
+        assert list(read(shared, "select distinct value from plant.metered")["value"]) == [5.0]
+
+
+def files_under(folder: Path, suffix: str) -> set[str]:
+    return {path.as_uri() for path in folder.rglob(f"*{suffix}")}
+
+
+def test_expiry_drops_old_snapshots_and_their_files_and_keeps_the_data(shared, tmp_path):
+    for _ in range(3):  # each day written three times: 9 data files, 6 of them replaced
+        write_days(shared, ["2026-11-01", "2026-11-02", "2026-11-03"])
+    catalog = open_catalog(shared.catalog_dsn, shared.data_path)
+    table = catalog.load_table("plant.metered")
+    first = table.metadata.snapshots[0].snapshot_id
+    snapshots = len(table.metadata.snapshots)  # a replace is two (delete, then append)
+    assert snapshots >= 9
+    assert len(table.scan(snapshot_id=first).to_arrow()) == 24  # time travel to the first write
+    before = read(shared, "select * from plant.metered order by ts")
+    data = files_under(tmp_path / "lake", ".parquet")
+    assert len(data) == 9
+
+    assert expire_snapshots(catalog, "plant.metered", hours=1.0) == (0, 0)  # all inside the history kept
+    expired, deleted = expire_snapshots(catalog, "plant.metered", hours=0.0)
+
+    table = catalog.load_table("plant.metered")
+    assert expired == snapshots - 1
+    assert [snapshot.snapshot_id for snapshot in table.metadata.snapshots] == [table.current_snapshot().snapshot_id]
+    pd.testing.assert_frame_equal(read(shared, "select * from plant.metered order by ts"), before)
+    current = {task.file.file_path for task in table.scan().plan_files()}
+    assert files_under(tmp_path / "lake", ".parquet") == current  # the 6 replaced files are gone
+    assert len(current) == 3 and deleted >= 6
+    assert len(files_under(tmp_path / "lake", ".metadata.json")) <= METADATA_VERSIONS_KEPT + 1
+    with pytest.raises(ValueError, match=str(first)):
+        table.scan(snapshot_id=first).to_arrow()
+
+
+def test_expiry_beside_concurrent_writers_loses_no_partition(shared):
+    """Every writer expires everything but the current snapshot after each second commit, while the others
+    commit: each day is still stored exactly once, and every file the table references is there."""
+    keys = days.get_partition_keys()[:8]
+    work = [keys[0:6], [*keys[3:8], keys[0]], [*keys[6:8], *keys[0:3]]]
+    retention = SnapshotRetention(hours=0.0, expire_every=2)
+    with ProcessPoolExecutor(len(work), mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert list(pool.map(write_days, [shared] * len(work), work, [retention] * len(work))) == [6, 6, 5]
+    stored = read(shared, "select ts, value from plant.metered order by ts")
+    assert len(stored) == 8 * 24
+    assert stored["ts"].is_unique
+    assert list(stored["value"]) == [float(day) for day in range(1, 9) for _ in range(24)]
+    table = open_catalog(shared.catalog_dsn, shared.data_path).load_table("plant.metered")
+    assert len(table.metadata.snapshots) < 17  # at least 17 snapshots were committed; expiry ran
+
+
+def test_the_io_manager_expires_by_its_configured_history(shared):
+    """The `warehouse` IO manager passes its settings to every write: with no history kept and expiry at each
+    aged snapshot, a table rewritten three times keeps only its current snapshot."""
+    warehouse = SharedWarehouseIOManager(
+        catalog_dsn=shared.catalog_dsn,
+        data_path=shared.data_path,
+        staging_database=shared.staging_database(),
+        snapshot_retention_hours=0.0,
+        expire_every=1,
+    )
+    with instance_for_test() as instance:
+        for value in (1.0, 2.0, 3.0):
+            assert materialize(
+                [audited([], value)], partition_key="2026-11-01", resources={"warehouse": warehouse}, instance=instance
+            ).success
+    table = open_catalog(shared.catalog_dsn, shared.data_path).load_table("plant.metered")
+    assert len(table.metadata.snapshots) == 1
+    assert list(read(shared, "select distinct value from plant.metered")["value"]) == [3.0]
+
+
+def test_the_daily_maintenance_job_expires_every_table(shared, tmp_path):
+    """Also the tables no writer touches any more: the job expires each table's history by the settings."""
+    write_days(shared, ["2026-11-01"])
+    write_days(shared, ["2026-11-01"])
+    catalog = open_catalog(shared.catalog_dsn, shared.data_path)
+    rows = pa.table({"n": [1]})
+    append(catalog, "quarantine.retired", rows)
+    append(catalog, "quarantine.retired", rows)
+    no_history = shared.model_copy(update={"snapshot_retention_hours": 0.0})
+
+    result = (
+        warehouse_maintenance_definitions(no_history).resolve_job_def("warehouse_maintenance_job").execute_in_process()
+    )
+
+    assert result.success
+    expired = result.output_for_node("expire_warehouse_snapshots")
+    assert expired["plant.metered"][0] == 2
+    # The first append's manifest list; its manifest and data file are the current snapshot's too.
+    assert expired["quarantine.retired"] == [1, 1]
+    for table in ("plant.metered", "quarantine.retired"):
+        assert len(catalog.load_table(table).metadata.snapshots) == 1
+    assert read(shared, "select count(*) as n from quarantine.retired")["n"].item() == 2
+    schedule = warehouse_maintenance_definitions(shared).resolve_schedule_def("warehouse_maintenance_schedule")
+    assert schedule.cron_schedule == "0 4 * * *"
+    assert not warehouse_maintenance_definitions(WarehouseSettings(path=str(tmp_path / "w.duckdb"))).jobs

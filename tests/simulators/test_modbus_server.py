@@ -16,10 +16,10 @@ import pytest
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
+from gl_demo_plant import meter_model, plant_model
+from gl_demo_plant.modbus_server import ModbusFaults, ThreadedDemoModbusServer, _Table
 from gl_pipelines.config import REGISTER_COUNT, ModbusDevice, ModbusPoint, ModbusSource, load_site_config
 from gl_pipelines.resources.modbus_codec import decode_registers
-from gl_pipelines.simulators import meter_model, plant_model
-from gl_pipelines.simulators.modbus_server import ModbusFaults, ThreadedDemoModbusServer, _Table
 from tests.conftest import free_port
 
 TYPES = ("int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from gl_pipelines.simulators.pi_web_api import Mark, web_id_of
-from gl_pipelines.simulators.plant_model import PROCESS_TAGS, sample_times
+from gl_demo_plant.pi_web_api import Mark, web_id_of
+from gl_demo_plant.plant_model import PROCESS_TAGS, sample_times
 
 START = datetime(2026, 11, 1, 9, tzinfo=UTC)
 

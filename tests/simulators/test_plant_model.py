@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from gl_pipelines.simulators import plant_model
+from gl_demo_plant import plant_model
 
 DAY = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ import httpx
 import numpy as np
 import pytest
 
-from gl_pipelines.simulators.erp_model import ErpModel
-from gl_pipelines.simulators.plant_model import PROCESS_TAGS
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH, TOKEN_PATH
+from gl_demo_plant.erp_model import ErpModel
+from gl_demo_plant.plant_model import PROCESS_TAGS
+from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, SERVICE_PATH, TOKEN_PATH
 
 TAGS = {tag.name: tag for tag in PROCESS_TAGS}
 

@@ -16,10 +16,10 @@ import numpy as np
 from asyncua import Server, ua
 from asyncua.common.utils import Buffer
 
+from gl_demo_plant import plant_model
+from gl_demo_plant.plant_model import DEFAULT_SEED, SAMPLE_INTERVAL_S, TagModel
+from gl_demo_plant.threaded import ThreadedServer
 from gl_pipelines.resources.opcua_codec import HISTORY_DATA_BINARY, encode_history_data
-from gl_pipelines.simulators import plant_model
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED, SAMPLE_INTERVAL_S, TagModel
-from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
 

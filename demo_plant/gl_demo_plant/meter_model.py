@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from gl_demo_plant.plant_model import DEFAULT_SEED, FULL_LOAD_STEAM_T_H, GAS_M3_PER_T_STEAM, boiler_load
 from gl_pipelines.config import ModbusPoint
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED, FULL_LOAD_STEAM_T_H, GAS_M3_PER_T_STEAM, boiler_load
 
 Value = float | np.ndarray
 ValueFunction = Callable[[Value], Value | bool]

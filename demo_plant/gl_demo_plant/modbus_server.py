@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import errno
 import functools
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,13 +33,38 @@ from pymodbus.pdu import ModbusPDU
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from gl_demo_plant.meter_model import ValueBank
+from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.threaded import ThreadedServer
 from gl_pipelines.config import BIT_TABLES, ModbusDevice, ModbusPoint, ModbusSource
 from gl_pipelines.resources.modbus_codec import NUMPY_TYPES, encode_registers
-from gl_pipelines.simulators.meter_model import ValueBank
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
-from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
+
+
+async def listen(server: ModbusTcpServer, what: str, host: str, port: int) -> int:
+    """Start `server` in the background and return the port it listens on. pymodbus only logs why a bind
+    failed and raises a bare RuntimeError ("please check address"); this names the server, the address and
+    the reason (e.g. the port is held by another process)."""
+    try:
+        await server.serve_forever(background=True)
+    except RuntimeError as exc:
+        reason = _bind_error(host, port)
+        code, text = (reason.errno, reason.strerror) if reason else (errno.EADDRINUSE, "pymodbus could not bind it")
+        raise OSError(code, f"{what} cannot listen on {host}:{port}: {text}") from exc
+    return server.transport.sockets[0].getsockname()[1]
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why (host, port) cannot be bound, asked again as asyncio's server binds (SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc
+    return None
+
 
 _TABLE_BY_FUNCTION = {1: "coil", 2: "discrete", 3: "holding", 4: "input", 23: "holding"}
 SIM_TABLES = ("coil", "discrete", "holding", "input")  # the order SimDevice wants its four blocks in
@@ -265,9 +292,8 @@ class DemoModbusServer:
         self._server = ModbusTcpServer(
             devices, address=(self.host, self.port), trace_pdu=self._on_pdu, trace_connect=self._on_connect
         )
-        await self._server.serve_forever(background=True)
+        self.port = await listen(self._server, "the demo Modbus server", self.host, self.port)
         self._loop = asyncio.get_running_loop()
-        self.port = self._server.transport.sockets[0].getsockname()[1]
         log.info("demo Modbus server on %s:%d serving %d devices", self.host, self.port, len(self.source.devices))
 
     async def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""`python -m gl_pipelines.simulators` / `gl-demo-plant`: run the demo plant until interrupted."""
+"""`python -m gl_demo_plant` / `gl-demo-plant`: run the demo plant until interrupted."""
 
 from __future__ import annotations
 
@@ -7,18 +7,23 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 
-from gl_pipelines.config import DEMO_SITE_CONFIG, load_site_config
-from gl_pipelines.simulators.cems_dahs import write_day, write_hour
-from gl_pipelines.simulators.cems_plc import DemoCemsPlc
-from gl_pipelines.simulators.http_server import HttpServerThread
-from gl_pipelines.simulators.modbus_server import DemoModbusServer
-from gl_pipelines.simulators.opcua_server import DemoOpcUaServer
-from gl_pipelines.simulators.pi_web_api import start_pi_web_api
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
-from gl_pipelines.simulators.sap_odata import DEMO_CLIENT_ID, SERVICE_PATH, DemoSapODataService
+import yaml
+
+from gl_demo_plant.cems_dahs import write_day, write_hour
+from gl_demo_plant.cems_plc import DemoCemsPlc
+from gl_demo_plant.http_server import HttpServerThread
+from gl_demo_plant.modbus_server import DemoModbusServer
+from gl_demo_plant.opcua_server import DemoOpcUaServer
+from gl_demo_plant.pi_web_api import start_pi_web_api
+from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.sap_odata import DEMO_CLIENT_ID, SERVICE_PATH, DemoSapODataService
+from gl_pipelines.components.cems import CemsInstance
+from gl_pipelines.components.modbus import ModbusInstance
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -41,6 +46,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 STOP_TIMEOUT_S = 5
+DEMO_SITE = "demo_plant"
+
+
+def declared(schema, instance: str):
+    """The demo site's `instance` as gl_pipelines/defs/ declares it (package data of gl-pipelines), so the plant
+    serves the register layouts the code location reads, installed or in a checkout."""
+    text = files("gl_pipelines.defs").joinpath(DEMO_SITE, instance, "defs.yaml").read_text()
+    return schema.model_validate(yaml.safe_load(text)["attributes"])
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -56,7 +69,7 @@ async def _serve(args: argparse.Namespace) -> None:
     if args.opcua2_port >= 0:
         opcua2 = DemoOpcUaServer(args.host, args.opcua2_port, seed=args.seed + 1, n_synthetic=0)
         await opcua2.start()
-    modbus = DemoModbusServer(load_site_config(DEMO_SITE_CONFIG).modbus, args.host, args.modbus_port, seed=args.seed)
+    modbus = DemoModbusServer(declared(ModbusInstance, "meters"), args.host, args.modbus_port, seed=args.seed)
     await modbus.start()
     try:
         pi = await start_pi_web_api(args.host, args.pi_port, seed=args.seed, n_synthetic=args.synthetic_tags)
@@ -111,7 +124,7 @@ async def _start_odata(args: argparse.Namespace) -> tuple[HttpServerThread | Non
 async def _start_cems(args: argparse.Namespace) -> tuple[DemoCemsPlc | None, asyncio.Task | None, str]:
     """The CEMS PLC server and the DAHS files (those of past days now, then each hour as it closes),
     when asked for; and the text the ready line adds."""
-    cems = load_site_config(DEMO_SITE_CONFIG).cems
+    cems = declared(CemsInstance, "cems")
     note, plc, export = "", None, None
     if cems and cems.plc and args.cems_plc_port >= 0:
         plc = DemoCemsPlc(cems, args.host, args.cems_plc_port, seed=args.seed)
@@ -148,8 +161,11 @@ async def _export_hours(folder: Path, cems) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(_parse(argv)))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(_parse(argv)))
+    except OSError as exc:  # an essential server's port (OPC UA, Modbus) is taken: say which, not a traceback
+        sys.exit(f"gl-demo-plant: {exc}")
 
 
 if __name__ == "__main__":

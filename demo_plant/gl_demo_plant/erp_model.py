@@ -18,7 +18,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from gl_pipelines.simulators.plant_model import FULL_LOAD_STEAM_T_H, GAS_M3_PER_T_STEAM, boiler_load
+from gl_demo_plant.plant_model import FULL_LOAD_STEAM_T_H, GAS_M3_PER_T_STEAM, boiler_load
 
 EPOCH_START = datetime(2025, 1, 1, tzinfo=UTC)
 DEFAULT_END = datetime(2027, 1, 1, tzinfo=UTC)

@@ -27,8 +27,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from gl_demo_plant.plant_model import DEFAULT_SEED, PROCESS_TAGS, SAMPLE_INTERVAL_S, _unit_noise
 from gl_pipelines.reporting.units import registry
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED, PROCESS_TAGS, SAMPLE_INTERVAL_S, _unit_noise
 
 _UREG = registry()
 GAS_HHV_GJ_PER_M3 = 0.0378

@@ -16,9 +16,9 @@ from typing import Literal
 
 import pandas as pd
 
+from gl_demo_plant.cems_model import CemsFaults, cems_hours, demo_faults, hour_starts
+from gl_demo_plant.plant_model import DEFAULT_SEED
 from gl_pipelines.cems.dahs import DAHS_COLUMNS, DAHS_PARAMETERS, STATUS_TO_MDC
-from gl_pipelines.simulators.cems_model import CemsFaults, cems_hours, demo_faults, hour_starts
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
 
 _FORMATS = {
     "OP_TIME": "{:.2f}",

@@ -20,13 +20,13 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import SimDevice
 
+from gl_demo_plant.cems_model import cems_hours, demo_faults
+from gl_demo_plant.modbus_server import listen, sim_blocks
+from gl_demo_plant.plant_model import DEFAULT_SEED
+from gl_demo_plant.threaded import ThreadedServer
 from gl_pipelines.cems.plc import CODES_BY_STATUS
 from gl_pipelines.config import CemsSource, ModbusPoint
 from gl_pipelines.resources.modbus_codec import encode_registers
-from gl_pipelines.simulators.cems_model import cems_hours, demo_faults
-from gl_pipelines.simulators.modbus_server import sim_blocks
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED
-from gl_pipelines.simulators.threaded import ThreadedServer
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,7 @@ class DemoCemsPlc:
         blocks = sim_blocks(self.device.points)
         device = SimDevice(self.device.device_id, simdata=blocks, action=functools.partial(self._on_access))
         self._server = ModbusTcpServer([device], address=(self.host, self.port))
-        await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]
+        self.port = await listen(self._server, "the demo CEMS PLC", self.host, self.port)
         log.info("demo CEMS PLC on %s:%d", self.host, self.port)
 
     async def stop(self) -> None:

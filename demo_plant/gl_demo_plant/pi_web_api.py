@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gl_pipelines.simulators.plant_model import DEFAULT_SEED, SAMPLE_INTERVAL_S, TagModel, catalogue
+from gl_demo_plant.plant_model import DEFAULT_SEED, SAMPLE_INTERVAL_S, TagModel, catalogue
 
 DATA_SERVER = "DEMO-PI"
 DEFAULT_SERVER_MAX_COUNT = 150_000
@@ -515,7 +515,7 @@ async def start_pi_web_api(host: str, port: int, **kwargs: object) -> PiWebApiSe
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the historian alone (bench scripts run it in its own process)."""
-    parser = argparse.ArgumentParser(prog="python -m gl_pipelines.simulators.pi_web_api")
+    parser = argparse.ArgumentParser(prog="python -m gl_demo_plant.pi_web_api")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5450)
     parser.add_argument("--synthetic-tags", type=int, default=0)

@@ -148,7 +148,7 @@ class DemoMqttPlant:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gl_pipelines.simulators.mqtt_publisher", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m gl_demo_plant.mqtt_publisher", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1883)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between two values of a tag")

@@ -38,8 +38,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gl_pipelines.simulators.erp_model import ENTITIES, EntityDef, ErpModel, Prop, Table
-from gl_pipelines.simulators.http_server import HttpServerThread
+from gl_demo_plant.erp_model import ENTITIES, EntityDef, ErpModel, Prop, Table
+from gl_demo_plant.http_server import HttpServerThread
 
 SERVICE_NAME = "ZGL_PLANT_SRV"
 SERVICE_PATH = f"/sap/opu/odata/sap/{SERVICE_NAME}/"
@@ -439,7 +439,7 @@ def _offset_minutes(epoch_ms: np.ndarray, zone: str) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve the demo ERP alone (the bench runs it in its own process); prints a ready line."""
-    parser = argparse.ArgumentParser(prog="python -m gl_pipelines.simulators.sap_odata")
+    parser = argparse.ArgumentParser(prog="python -m gl_demo_plant.sap_odata")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5460)
     parser.add_argument("--page-size", type=int, default=1000, help="server-driven page size (__next)")
