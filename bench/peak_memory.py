@@ -6,9 +6,11 @@ that loads the definitions, then materializes one hour of `scada_readings` with 
 a temporary DuckDB warehouse: extracted, staged, checked and published. Its peak RSS (VmHWM) before and after
 the run is recorded, and the stored row count is checked against tags x 3,600.
 
-In the same script run, as the baseline, 1,000 tags x 1 h at 1 s (3.6 M values) are run twice: with chunking
-off (`chunk_values` larger than the window, i.e. the whole window as one frame, as before this change) and
-with the default chunk size, so the bytes per value above the process baseline can be compared.
+The plant-scale run is repeated with `chunk_values` 250,000, then also with $GL_DUCKDB_MEMORY_LIMIT 256MB, to
+show which setting sets the peak. In the same script run, as the baseline, 1,000 tags x 1 h at 1 s (3.6 M
+values) are run twice: with chunking off (`chunk_values` larger than the window: the whole window read into one
+frame, as the asset read it before this change; staging, checks and publish are today's) and with the default
+chunk size, so the bytes per value above the process baseline can be compared.
 
 Run: `python bench/peak_memory.py [--tags 5000]`. Prints one JSON object per figure per line and writes them
 to bench/results/peak_memory.jsonl. Takes several minutes on a loaded 2-core machine.
@@ -27,10 +29,15 @@ from pathlib import Path
 
 from _common import QUIET_RUN_CONFIG, emit, free_port, plant_day_hours, quiet, scada_definitions, started_process
 
+from gl_pipelines.resources.opcua import DEFAULT_CHUNK_VALUES
+from gl_pipelines.resources.warehouse import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
+
 BENCH = "peak_memory"
 SAMPLE_INTERVAL_S = 1
 PER_TAG = 3600 // SAMPLE_INTERVAL_S
 BASELINE_TAGS = 1000
+SMALL_CHUNK = 250_000
+SMALL_DUCKDB = "256MB"
 CHUNKING_OFF = 10**12  # more values than any window: the whole window is one chunk
 
 
@@ -45,7 +52,7 @@ def peak_rss_mb() -> float:
 
 def child_server(tags: int) -> None:
     """The demo OPC UA server with `tags` synthetic tags at 1 s, until terminated."""
-    from gl_pipelines.simulators.opcua_server import ThreadedDemoOpcUaServer
+    from gl_demo_plant.opcua_server import ThreadedDemoOpcUaServer
 
     with ThreadedDemoOpcUaServer(port=free_port(), n_synthetic=tags, sample_interval_s=SAMPLE_INTERVAL_S) as plant:
         print(f"ready {plant.endpoint}", flush=True)
@@ -108,22 +115,27 @@ def child_run(endpoint: str, tags: int, chunk_values: int) -> None:
     print(json.dumps({"peak_mb": peak, "before_run_mb": before, "rows": stored, "wall_s": wall}))
 
 
-def measure(endpoint: str, tags: int, chunk_values: int) -> dict:
+def measure(endpoint: str, tags: int, chunk_values: int, duckdb_memory: str | None = None) -> dict:
+    environment = dict(os.environ)
+    if duckdb_memory:
+        environment[MEMORY_LIMIT_ENV] = duckdb_memory
+    else:
+        environment.pop(MEMORY_LIMIT_ENV, None)
     out = subprocess.run(
         [sys.executable, __file__, "--run-child", endpoint, str(tags), str(chunk_values)],
         check=True,
         capture_output=True,
         text=True,
         timeout=3600,
+        env=environment,
     ).stdout
     got = json.loads(out.strip().splitlines()[-1])
+    got["duckdb_memory_limit"] = duckdb_memory or DEFAULT_MEMORY_LIMIT
     got["bytes_per_value_above_baseline"] = round((got["peak_mb"] - got["before_run_mb"]) * 2**20 / got["rows"], 1)
     return got
 
 
 def main(tags: int) -> None:
-    from gl_pipelines.resources.opcua import DEFAULT_CHUNK_VALUES
-
     began, load_before = time.perf_counter(), os.getloadavg()
     command = [sys.executable, __file__, "--server-child", str(tags)]
     with started_process(command, "ready", timeout_s=600) as (_, line):
@@ -131,6 +143,8 @@ def main(tags: int) -> None:
         unchunked = measure(endpoint, BASELINE_TAGS, CHUNKING_OFF)
         chunked_small = measure(endpoint, BASELINE_TAGS, DEFAULT_CHUNK_VALUES)
         plant = measure(endpoint, tags, DEFAULT_CHUNK_VALUES)
+        plant_small_chunks = measure(endpoint, tags, SMALL_CHUNK)
+        plant_small = measure(endpoint, tags, SMALL_CHUNK, SMALL_DUCKDB)
     context = {
         "method": "VmHWM (peak RSS) of a fresh process running one checked hour of scada_readings (extract, stage, "
         "2 blocking checks, publish) into a temporary DuckDB file; demo OPC UA server in its own process",
@@ -152,6 +166,28 @@ def main(tags: int) -> None:
                 "values": values,
                 "chunk_values": DEFAULT_CHUNK_VALUES,
                 "run": plant,
+                **context,
+            },
+            {
+                "figure": f"{figure}_chunk_{SMALL_CHUNK // 1000}k",
+                "value": round(plant_small_chunks["peak_mb"], 1),
+                "unit": "MB",
+                "target": None,
+                "tags": tags,
+                "values": plant_small_chunks["rows"],
+                "chunk_values": SMALL_CHUNK,
+                "run": plant_small_chunks,
+                **context,
+            },
+            {
+                "figure": f"{figure}_chunk_{SMALL_CHUNK // 1000}k_duckdb_{SMALL_DUCKDB.lower()}",
+                "value": round(plant_small["peak_mb"], 1),
+                "unit": "MB",
+                "target": None,
+                "tags": tags,
+                "values": plant_small["rows"],
+                "chunk_values": SMALL_CHUNK,
+                "run": plant_small,
                 **context,
             },
             {

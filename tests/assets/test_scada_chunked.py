@@ -10,10 +10,10 @@ import pytest
 from asyncua import ua
 from dagster import instance_for_test, materialize
 
+from gl_demo_plant.opcua_server import ThreadedDemoOpcUaServer
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources.opcua import OpcUaResource, TagRef, chunk_plan
 from gl_pipelines.resources.warehouse import MEMORY_LIMIT_ENV, connect_warehouse
-from gl_pipelines.simulators.opcua_server import ThreadedDemoOpcUaServer
 from tests.assets.test_scada import HOUR_KEY, READINGS_ONLY, step_failure_message, table, tag_names
 from tests.conftest import free_port
 
