@@ -20,7 +20,7 @@ from gl_pipelines.components.cems import cems_definitions
 from gl_pipelines.components.modbus import modbus_definitions
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.components.odata import odata_definitions
-from gl_pipelines.components.opcua import opcua_definitions
+from gl_pipelines.components.opcua import chunking, opcua_definitions
 from gl_pipelines.components.pi import pi_definitions
 from gl_pipelines.components.shared import secret_if_set, shared_definitions
 from gl_pipelines.config import SiteConfig, load_site_config
@@ -41,6 +41,7 @@ def build_definitions(site: SiteConfig, warehouse: str | Path | WarehouseSetting
         source_name=opcua.source_name,
         username=secret_if_set("GL_OPCUA_USERNAME"),
         password=secret_if_set("GL_OPCUA_PASSWORD"),
+        **chunking(opcua),
     )
     definitions, monitored_opcua = opcua_definitions(
         opcua, site.checks, timezone, InstanceNames.single("opcua"), resource
