@@ -106,6 +106,12 @@ class OpcUaSource(_Strict):
     source_name: str = Field(default="opcua", description="Name recorded in the `source` column.")
     sample_interval_s: float = Field(gt=0, description="Expected spacing of raw samples, for completeness.")
     tags: list[OpcUaTag] = Field(min_length=1)
+    chunk_values: int | None = Field(
+        default=None,
+        gt=0,
+        description="Values one chunked history read holds at once: what bounds a run's memory (about 0.5 KB "
+        "a value). Unset: the resource's default (1,000,000).",
+    )
 
     @field_validator("endpoint")
     @classmethod

@@ -32,8 +32,9 @@ def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     for opcua in ("demo_plant__boiler1_opcua", "demo_plant__boiler2_opcua"):
         assert f"plant.{opcua}__scada_readings: 54000 rows" in out  # 25 hours: the fall-back day in Chicago
         assert f"plant.{opcua}__scada_daily_summary: 6 rows" in out
-    # Two tags at 10 s over a 24-hour day: Berlin left summer time on 25 October.
-    assert "plant.north_plant__line1_opcua__scada_readings: 17280 rows" in out
+    # Three tags (steam, stack temperature, fuel for the site's energy balance) at 10 s over a 24-hour day:
+    # Berlin left summer time on 25 October.
+    assert "plant.north_plant__line1_opcua__scada_readings: 25920 rows" in out
     assert "plant.demo_plant__meters__meter_hourly_consumption: 3 rows" in out
     assert "plant.demo_plant__pi__historian_recorded: 45000 rows" in out  # 5 tags at 10 s over 25 hours
     assert "plant.demo_plant__proficy__proficy_recorded: 18000 rows" in out  # 2 tags at 10 s over 25 hours
@@ -41,8 +42,12 @@ def test_demo_materializes_the_declared_sites_and_prints_a_summary(tmp_path):
     # The CMMS and MES entity sets of the SAP instance, by YAML alone.
     assert "plant.demo_plant__sap__work_orders: " in out and "plant.demo_plant__sap__production_orders: 1 rows" in out
     assert "cems_hourly_emissions: 24 rows" in out  # a Part 75 day in local standard time
-    assert "plant_energy_balance: 1 rows" in out
-    assert "checks: 38 passed, 0 failed" in out
+    # Each site's reports, on its own day: Line 1's Berlin day is 24 hours, Boiler 1's Chicago day 25.
+    assert "north_plant/reports" in out
+    for site in ("demo_plant", "north_plant"):
+        assert f"plant.{site}__reports__plant_energy_balance: 1 rows" in out
+    assert "energy balance Line1: fuel 2,582 mmBtu in" in out and "energy balance Boiler1: fuel 2,684 mmBtu in" in out
+    assert "checks: 40 passed, 0 failed" in out  # with the Proficy instance's two
     assert "PASS demo_plant/boiler2_opcua/scada_readings:scada_readings_completeness" in out
     assert "efficiency 85.0%" in out  # the plant model's boiler efficiency is 0.85
     assert "CEMS B1: heat input" in out

@@ -238,15 +238,15 @@ def demo_steps(defs: Definitions, sources: list[SourceComponent], reports: list,
                 (key("cems_hourly_emissions"), {"partition_key": plant_day}),
                 (key("cems_daily_emissions"), {"partition_key": plant_day}),
             ]
-    for component in reports:
-        key = instance_asset(keys, component.site.name, "reports")
+    for component in reports:  # each site's energy balance, on that site's day
+        key = instance_asset(keys, component.site.name, component.instance)
         steps.append((key("plant_energy_balance"), {"partition_key": plant_day}))
     return steps
 
 
 def instance_asset(keys: set[AssetKey], site: str, instance: str) -> Callable[[str], AssetKey]:
-    """An instance's asset by name: under its `<site>/<instance>` key prefix, or the short key of a kind that
-    keeps one instance per code location (CEMS, the reports) when that name is unique."""
+    """An instance's asset by name: under its `<site>/<instance>` key prefix, or (a single-site file's short
+    keys) the one asset of that name when it is unique."""
 
     def key(name: str) -> AssetKey:
         prefixed = AssetKey([site, instance, name])
@@ -323,7 +323,7 @@ def run_demo(day: date, warehouse: Path) -> bool:
         print(
             "instances: "
             + ", ".join(f"{c.site.name}/{c.instance} ({c.kind})" for c in sources)
-            + "".join(f", {c.site.name}/reports" for c in reports)
+            + "".join(f", {c.site.name}/{c.instance}" for c in reports)
         )
         if any(isinstance(component, ModbusComponent) for component in sources):
             print(f"meters are read live now; late-read limit raised to {DEMO_READ_DELAY_S} s for the demo")

@@ -2,7 +2,8 @@
 
 The great-expectations readings suite (not null, value within tag range, unique (ts, tag), ts in
 window) and completeness (share of expected samples present, share good). The asset stages its new
-rows in the warehouse and both checks run there in SQL before anything is published (`checks.wap`).
+rows in the warehouse and both checks run there in SQL before anything is published (`checks.wap`):
+from one frame (`run`), or from rows it staged chunk by chunk (`run_staged`), which no step then holds whole.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from gl_pipelines.checks.completeness import completeness_of_counts
 from gl_pipelines.checks.expectations import validate_staged
 from gl_pipelines.checks.wap import audited, blocking_specs
 from gl_pipelines.config import CheckThresholds
-from gl_pipelines.resources.warehouse import WarehouseStaging, connect_warehouse
+from gl_pipelines.resources.warehouse import StagedRows, WarehouseStaging, connect_warehouse
 
 
 def readings_check_names(asset: str) -> tuple[str, str]:
@@ -63,13 +64,30 @@ class ReadingsAudit:
 
     def run(self, context, frame: pd.DataFrame, metadata: Mapping[str, object], staging: WarehouseStaging) -> Iterator:
         """Stage `frame`, check it in the warehouse, and yield the Output with the verdict and the results."""
+        staged = StagedRows(staging.stage(self.asset, frame), len(frame))
+        yield from self._audit(context, frame, staged, metadata, staging)
+
+    def run_staged(
+        self, context, staged: StagedRows, metadata: Mapping[str, object], staging: WarehouseStaging
+    ) -> Iterator:
+        """Check rows already staged (`WarehouseStaging.stage_chunks`) and yield `staged` itself as the Output,
+        which the IO manager publishes or quarantines inside DuckDB."""
+        yield from self._audit(context, staged, staged, metadata, staging)
+
+    def _audit(
+        self,
+        context,
+        value: pd.DataFrame | StagedRows,
+        staged: StagedRows,
+        metadata: Mapping[str, object],
+        staging: WarehouseStaging,
+    ) -> Iterator:
         start, end = utc_window(context.partition_time_window)
-        staged = staging.stage(self.asset, frame)
         try:
-            validation = validate_staged(staging.database, staged, self.tag_ranges, start, end)
-            per_tag, good = _counts(staging.database, staged)
+            validation = validate_staged(staging.database, staged.table, self.tag_ranges, start, end)
+            per_tag, good = _counts(staging.database, staged.table)
         except BaseException:
-            staging.drop(staged)
+            staging.drop(staged.table)
             raise
         expectations, complete = self.check_names
         failed = validation.failed()
@@ -79,9 +97,9 @@ class ReadingsAudit:
                 passed=validation.success,
                 severity=AssetCheckSeverity.ERROR,
                 description="; ".join(f"{o.expectation}: {o.unexpected_count} unexpected" for o in failed)
-                or f"all {len(validation.outcomes)} expectations met on {len(frame)} rows",
+                or f"all {len(validation.outcomes)} expectations met on {staged.rows} rows",
                 metadata={
-                    "rows": len(frame),
+                    "rows": staged.rows,
                     "failed_expectations": [o.expectation for o in failed],
                     "results": MetadataValue.md(validation.as_markdown()),
                 },
@@ -111,7 +129,18 @@ class ReadingsAudit:
                 },
             )
         )
-        yield from audited(context, frame, metadata, results, staged_table=staged)
+        yield from audited(context, value, metadata, results, staged_table=staged.table)
+
+
+def staged_profile(database: str, table: str, preview_rows: int = 10) -> tuple[dict[str, int], pd.DataFrame]:
+    """(rows per quality, the first `preview_rows` rows) of staged rows, for provenance metadata without a frame."""
+    connection = connect_warehouse(database)
+    try:
+        qualities = dict(connection.execute(f"SELECT quality, count(*) FROM {table} GROUP BY quality").fetchall())
+        preview = connection.execute(f"SELECT * FROM {table} LIMIT {int(preview_rows)}").fetchdf()
+    finally:
+        connection.close()
+    return {str(quality): int(count) for quality, count in qualities.items()}, preview
 
 
 def _counts(database: str, table: str) -> tuple[pd.Series, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
 
 ENERGY_BALANCE_CLOSES = "energy_balance_closes"
 ENERGY_NON_NEGATIVE = "energy_balance_non_negative"
@@ -37,10 +37,12 @@ _DESCRIPTIONS = {
 }
 
 
-def report_check_specs(asset: str) -> list[AssetCheckSpec]:
-    names = list(REPORT_BLOCKING_CHECKS[asset])
+def report_check_specs(report: str, asset: AssetKey | None = None) -> list[AssetCheckSpec]:
+    """The checks of `report` on its asset: `asset` when the report carries an instance prefix."""
+    asset = asset or AssetKey(report)
+    names = list(REPORT_BLOCKING_CHECKS[report])
     specs = [AssetCheckSpec(name, asset=asset, blocking=True, description=_DESCRIPTIONS[name]) for name in names]
-    if asset == "cems_fuel_reconciliation":
+    if report == "cems_fuel_reconciliation":
         specs.append(
             AssetCheckSpec(
                 RECONCILIATION_WITHIN_TOLERANCE,
@@ -63,7 +65,7 @@ def negative_rows(frame: pd.DataFrame, columns: Sequence[str], allow_null: Seque
     return frame[bad]
 
 
-def _result(name: str, asset: str, failing: pd.DataFrame, ok: str, problem: str, *, warn: bool = False):
+def _result(name: str, asset: AssetKey, failing: pd.DataFrame, ok: str, problem: str, *, warn: bool = False):
     return AssetCheckResult(
         asset_key=asset,
         check_name=name,
@@ -78,8 +80,8 @@ def _examples(frame: pd.DataFrame) -> str:
     return "_none_" if frame.empty else frame.head(5).to_markdown(index=False)
 
 
-def energy_balance_checks(balance: pd.DataFrame) -> list[AssetCheckResult]:
-    asset = "plant_energy_balance"
+def energy_balance_checks(balance: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("plant_energy_balance")  # an instance's report passes its prefixed key
     open_rows = balance[~balance["closes"].astype(bool)]
     negative = negative_rows(balance, ["fuel_energy_mmbtu", "steam_energy_mmbtu"])
     closes = _result(
@@ -103,13 +105,14 @@ def energy_balance_checks(balance: pd.DataFrame) -> list[AssetCheckResult]:
     ]
 
 
-def ghg_checks(inventory: pd.DataFrame) -> list[AssetCheckResult]:
+def ghg_checks(inventory: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("ghg_inventory")  # an instance's report passes its prefixed key
     bad = negative_rows(inventory, ["co2_t", "ch4_t", "n2o_t", "co2e_t"])
-    return [_result(GHG_NON_NEGATIVE, "ghg_inventory", bad, "no negative or missing emissions", "negative or missing")]
+    return [_result(GHG_NON_NEGATIVE, asset, bad, "no negative or missing emissions", "negative or missing")]
 
 
-def reconciliation_checks(reconciliation: pd.DataFrame) -> list[AssetCheckResult]:
-    asset = "cems_fuel_reconciliation"
+def reconciliation_checks(reconciliation: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("cems_fuel_reconciliation")  # an instance's report passes its prefixed key
     negative = negative_rows(reconciliation, ["cems_co2_t", "fuel_co2_t"], allow_null=["cems_co2_t", "fuel_co2_t"])
     outside = reconciliation[~reconciliation["within_tolerance"].astype(bool)]
     return [
@@ -125,10 +128,11 @@ def reconciliation_checks(reconciliation: pd.DataFrame) -> list[AssetCheckResult
     ]
 
 
-def intensity_checks(intensity: pd.DataFrame) -> list[AssetCheckResult]:
+def intensity_checks(intensity: pd.DataFrame, asset: AssetKey | None = None) -> list[AssetCheckResult]:
+    asset = asset or AssetKey("emissions_intensity")  # an instance's report passes its prefixed key
     bad = negative_rows(
         intensity,
         ["co2e_t", "production_quantity", "intensity_t_per_unit"],
         allow_null=["production_quantity", "intensity_t_per_unit"],
     )
-    return [_result(INTENSITY_NON_NEGATIVE, "emissions_intensity", bad, "no negative values", "negative")]
+    return [_result(INTENSITY_NON_NEGATIVE, asset, bad, "no negative values", "negative")]

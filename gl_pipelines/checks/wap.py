@@ -37,7 +37,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from gl_pipelines.checks.gate import latest_materializations
-from gl_pipelines.resources.warehouse import WAP_KEY
+from gl_pipelines.resources.warehouse import WAP_KEY, StagedRows
 
 
 def blocking_specs(
@@ -52,16 +52,17 @@ def blocking_specs(
 
 def audited(
     context: AssetExecutionContext,
-    frame: pd.DataFrame,
+    value: pd.DataFrame | StagedRows,
     metadata: Mapping[str, object],
     results: Sequence[AssetCheckResult],
     staged_table: str | None = None,
 ) -> Iterator[Output | AssetCheckResult | AssetCheckEvaluation]:
-    """The Output carrying the audit's verdict (failed check names; where the rows are staged), then the results,
-    then (a step over several partitions) each result per partition."""
+    """The Output of `value` (the rows, or a reference to their staging table) carrying the audit's verdict (failed
+    check names; where the rows are staged), then the results, then (a step over several partitions) each result
+    per partition."""
     failed = [result.check_name for result in results if not result.passed]
     verdict = {"failed_checks": failed, "staged_table": staged_table}
-    yield Output(frame, metadata={**metadata, WAP_KEY: MetadataValue.json(verdict)})
+    yield Output(value, metadata={**metadata, WAP_KEY: MetadataValue.json(verdict)})
     yield from results
     yield from per_partition(context, results)
 

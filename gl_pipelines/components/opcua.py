@@ -33,6 +33,11 @@ class OpcUaComponent(SourceComponent):
         return with_health(*opcua_definitions(self.spec, self.site.spec.checks, self.timezone, self.names), self.names)
 
 
+def chunking(spec: OpcUaSource) -> dict:
+    """The resource's chunk size when the instance sets one (else the resource's default)."""
+    return {"chunk_values": spec.chunk_values} if spec.chunk_values else {}
+
+
 def opcua_definitions(spec, thresholds, timezone: str, names, resource=None) -> dg.Definitions:
     """Assets, job, schedule and resource of one OPC UA instance, and what its health sensor watches."""
     hourly = site_hourly_partitions(timezone)
@@ -55,6 +60,7 @@ def opcua_definitions(spec, thresholds, timezone: str, names, resource=None) -> 
                 source_name=spec.source_name,
                 username=env_secret(spec.username_env, secret=False),
                 password=env_secret(spec.password_env),
+                **chunking(spec),
             )
         },
     )

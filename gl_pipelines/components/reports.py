@@ -4,8 +4,9 @@
 `inputs` says which instance (and entity set) plays each role: the energy balance's tag summaries
 (an OPC UA or PI instance), the fuel receipts and production (entity sets of an OData instance) and
 the CEMS. An input naming an instance, entity set or tag that does not exist fails the load naming
-the file, line and field. The report assets keep their short keys (`plant_energy_balance`, ...): one
-site with reports per code location (see the README's known gaps)."""
+the file, line and field. The reports are named like every instance (`<site>/<instance>/plant_energy_balance`,
+tables `<site>__<instance>__<report>`, jobs `<site>__<instance>__reports_daily_job`, files under
+`<reports_dir>/<site>/<instance>/`), so each site of a code location has its own, on its own clock."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from gl_pipelines.assets.reports import build_report_assets
 
 # Modules, not classes: dg lists every Component class a components module holds as one of its own.
 from gl_pipelines.components import base, cems, odata, opcua, pi
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.components.site_file import report_jobs_and_schedules
 from gl_pipelines.config import SiteConfigError, SiteInfo
 from gl_pipelines.reporting.settings import ReportingConfig
@@ -45,9 +47,13 @@ class ReportsComponent(dg.Component):
     """Energy balance, GHG inventory, CEMS reconciliation, intensity and the monthly HTML of one site."""
 
     def __init__(
-        self, spec: ReportsSpec, site: base.SiteComponent, sources: dict[str, tuple[base.SourceComponent, Path]]
+        self,
+        spec: ReportsSpec,
+        site: base.SiteComponent,
+        instance: str,
+        sources: dict[str, tuple[base.SourceComponent, Path]],
     ):
-        self.spec, self.site, self.sources = spec, site, sources
+        self.spec, self.site, self.instance, self.sources = spec, site, instance, sources
 
     @classmethod
     def get_model_cls(cls) -> type[BaseModel]:
@@ -58,6 +64,7 @@ class ReportsComponent(dg.Component):
         where = context.path / "defs.yaml"
         if attributes is None:
             raise SiteConfigError(f"{where}: field 'attributes' is missing")
+        name = base._checked_name(context.path.name, context.path, "instance")
         site = context.load_component(context.path.parent / base.SITE_FOLDER, base.SiteComponent)
         inputs = attributes.inputs
         expected = {"readings": (opcua.OpcUaComponent, pi.PiComponent), "fuel_receipts": (odata.ODataComponent,)}
@@ -92,7 +99,18 @@ class ReportsComponent(dg.Component):
                     tag = getattr(unit, field)
                     if tag and tag not in tags:
                         raise _input_error(where, f"units[{index}].{field}", tag, f"not a tag of {inputs.readings!r}")
-        return cls(attributes, site, sources)
+        return cls(attributes, site, name, sources)
+
+    @property
+    def names(self) -> InstanceNames:
+        """Keys, jobs and export folder under `<site>/<instance>`, grouped with the site's sources."""
+        return InstanceNames(
+            "reports",
+            site=self.site.name,
+            instance=self.instance,
+            group=self.site.name,
+            owners=tuple(self.site.spec.owners),
+        )
 
     @property
     def history_start(self) -> date:
@@ -127,8 +145,8 @@ class ReportsComponent(dg.Component):
         site = SimpleNamespace(site=SiteInfo(name=self.site.name, timezone=timezone), reporting=reporting, erp=erp)
         # A report period exists only where every input has history: a day before the latest start is no partition.
         with history_starting(self.history_start):
-            reports = build_report_assets(site, upstream, keys)
-            jobs, schedules = report_jobs_and_schedules(reports, timezone)
+            reports = build_report_assets(site, upstream, keys, self.names)
+            jobs, schedules = report_jobs_and_schedules(reports, timezone, self.names)
         # Shown with each report: why its first period is what it is.
         starts = {name: day.isoformat() for name, day in self.history_starts().items()}
         reports = [

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagster import AssetKey, Definitions, define_asset_job
+from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
 from gl_pipelines.assets.partitions import site_daily_partitions
 from gl_pipelines.assets.reports import build_report_assets, site_monthly_partitions
@@ -20,7 +20,7 @@ from gl_pipelines.components.cems import cems_definitions
 from gl_pipelines.components.modbus import modbus_definitions
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.components.odata import odata_definitions
-from gl_pipelines.components.opcua import opcua_definitions
+from gl_pipelines.components.opcua import chunking, opcua_definitions
 from gl_pipelines.components.pi import pi_definitions
 from gl_pipelines.components.shared import secret_if_set, shared_definitions
 from gl_pipelines.config import SiteConfig, load_site_config
@@ -41,6 +41,7 @@ def build_definitions(site: SiteConfig, warehouse: str | Path | WarehouseSetting
         source_name=opcua.source_name,
         username=secret_if_set("GL_OPCUA_USERNAME"),
         password=secret_if_set("GL_OPCUA_PASSWORD"),
+        **chunking(opcua),
     )
     definitions, monitored_opcua = opcua_definitions(
         opcua, site.checks, timezone, InstanceNames.single("opcua"), resource
@@ -90,18 +91,20 @@ def build_definitions(site: SiteConfig, warehouse: str | Path | WarehouseSetting
     return Definitions.merge(shared_definitions(warehouse), *parts)
 
 
-def report_jobs_and_schedules(reports: list, timezone: str) -> tuple[list, list]:
+def report_jobs_and_schedules(reports: list, timezone: str, names: InstanceNames | None = None) -> tuple[list, list]:
     """A daily job for the daily reports (03:00 plant time, after the sources' daily jobs) and a monthly
-    one for the monthly reports (06:00 on the 1st). A report whose inputs are missing or failed a
-    blocking check fails its run, naming the check, and run_failure_alert reports it."""
-    names = [key.to_user_string() for report in reports for key in report.keys]
-    daily = [name for name in names if name == "plant_energy_balance"]
-    monthly = [name for name in names if name not in daily]
+    one for the monthly reports (06:00 on the 1st), named by the reports instance (`names.job`). A report
+    whose inputs are missing or failed a blocking check fails its run, naming the check, and
+    run_failure_alert reports it."""
+    names = names or InstanceNames.single("reports")
+    keys = [key for report in reports for key in report.keys]
+    daily = [key for key in keys if key.path[-1] == "plant_energy_balance"]
+    monthly = [key for key in keys if key not in daily]
     jobs, schedules = [], []
     if daily:
         job = define_asset_job(
-            "reports_daily_job",
-            selection=daily,
+            names.job("reports_daily_job"),
+            selection=AssetSelection.assets(*daily),
             tags=max_runtime(DAILY_JOB_MAX_RUNTIME_S),
             description="The daily reports.",
         )
@@ -109,8 +112,8 @@ def report_jobs_and_schedules(reports: list, timezone: str) -> tuple[list, list]
         schedules.append(partition_schedule(job, site_daily_partitions(timezone), minute_of_hour=0, hour_of_day=3))
     if monthly:
         job = define_asset_job(
-            "reports_monthly_job",
-            selection=monthly,
+            names.job("reports_monthly_job"),
+            selection=AssetSelection.assets(*monthly),
             tags=max_runtime(DAILY_JOB_MAX_RUNTIME_S),
             description="The monthly reports.",
         )

@@ -34,10 +34,11 @@ def _evaluations(instance, run_id: str, asset_key: AssetKey) -> dict[tuple[str, 
         cursor = page.cursor
 
 
-def stored_check_results(instance, asset_name: str, partition_keys: Sequence[str]) -> pd.DataFrame:
-    """One row per check evaluation that judged the stored partitions of `asset_name` (a run-wide
-    evaluation appears once, with partition None)."""
-    key = AssetKey(asset_name)
+def stored_check_results(instance, asset: AssetKey | str, partition_keys: Sequence[str]) -> pd.DataFrame:
+    """One row per check evaluation that judged the stored partitions of `asset` (a run-wide evaluation
+    appears once, with partition None). A string is a user string: `site/instance/name` is that prefixed key."""
+    key = AssetKey.from_user_string(asset) if isinstance(asset, str) else asset
+    asset_name = key.to_user_string()
     writers = writer_runs(instance, key, list(partition_keys))
     rows = []
     for run_id in sorted(set(writers.values())):

@@ -57,6 +57,7 @@ from gl_pipelines.resources.warehouse import (
     ENTRY_SELECT,
     QUARANTINE_SCHEMA,
     InstanceTablesIOManager,
+    StagedRows,
     audit_verdict,
     published,
     quarantine_entry,
@@ -402,7 +403,7 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
 
     @property
     def supported_types(self) -> Sequence[type[object]]:
-        return [pd.DataFrame]
+        return [pd.DataFrame, StagedRows]  # StagedRows: rows a chunked audit staged (`_rows` reads them)
 
     def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection: IcebergConnection):
         verdict = audit_verdict(context) or {"failed_checks": [], "staged_table": None}

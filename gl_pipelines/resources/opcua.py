@@ -1,7 +1,9 @@
 """OPC UA history extraction: batched, limit-aware, retried, read-only.
 
 The resource talks to one OPC UA server. It reads raw history for many tags over [start, end)
-and returns the canonical long frame; it knows nothing about partitions or the warehouse.
+and returns the canonical long frame, whole (`read_raw_history`) or in chunks of at most about
+`chunk_values` values (`read_raw_history_chunks`), so a plant-size window never sits in memory at
+once; it knows nothing about partitions or the warehouse.
 It offers no write method on purpose: SCADA access is read-only.
 """
 
@@ -9,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +39,7 @@ READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status_code", "sta
 RESOURCE_VERSION = f"gl-pipelines-opcua/1 asyncua/{version('asyncua')}"
 ASYNCUA_TESTED = ">=2.1,<3"  # as pinned in pyproject.toml: the private hook below exists there
 RAW_SEND_HOOK = "client.uaclient.session._send_request"
+DEFAULT_CHUNK_VALUES = 1_000_000
 
 # Service results that mean "the link or the session went away", worth a reconnect and retry.
 TRANSIENT_STATUS = {
@@ -150,6 +154,13 @@ class OpcUaResource(ConfigurableResource):
     step_retry_wait_s: float = Field(
         default=120.0, ge=0, description="After the retries above fail, wait this long before the step tries again."
     )
+    chunk_values: int = Field(
+        default=DEFAULT_CHUNK_VALUES,
+        gt=0,
+        description="Values a chunked read holds at once (tags read in batches, a long window in time slices): "
+        "what bounds a SCADA step's memory, whatever the window. About 0.5 KB per value across read, frame "
+        "and staging; the default keeps a step under about 1 GB.",
+    )
 
     @property
     def safe_endpoint(self) -> str:
@@ -168,6 +179,30 @@ class OpcUaResource(ConfigurableResource):
         self, tags: Sequence[TagRef], start: datetime, end: datetime, *, attempts: int | None = None
     ) -> RawHistory:
         began = time.perf_counter()
+        samples, requests = await self._read_retried(tags, start, end, attempts)
+        digest = PayloadDigest()
+        frame, dropped = self._to_frame(tags, samples, (start, end), (start, end), digest)
+        return RawHistory(frame, digest.hexdigest(tags), requests, time.perf_counter() - began, dropped)
+
+    def read_raw_history_chunks(
+        self,
+        tags: Sequence[TagRef],
+        start: datetime,
+        end: datetime,
+        *,
+        sample_interval_s: float,
+        attempts: int | None = None,
+    ) -> HistoryChunks:
+        """The rows of `read_raw_history`, as frames of about `chunk_values` values each (planned from the
+        tags' `sample_interval_s`); iterate it once, then read its provenance."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware (UTC)")
+        plan = chunk_plan(tags, start, end, sample_interval_s, self.chunk_values)
+        return HistoryChunks(self, tags, (start, end), plan, attempts)
+
+    async def _read_retried(
+        self, tags: Sequence[TagRef], start: datetime, end: datetime, attempts: int | None
+    ) -> tuple[dict[str, list[RawValues]], int]:
         requests = 0
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(_is_transient),
@@ -178,8 +213,7 @@ class OpcUaResource(ConfigurableResource):
             with attempt:
                 samples, made = await self._read_once(tags, start, end)
                 requests += made
-        frame, dropped, digest = self._to_frame(tags, samples, start, end)
-        return RawHistory(frame, digest, requests, time.perf_counter() - began, dropped)
+        return samples, requests
 
     def health_check(self) -> HealthStatus:
         """Connect and read the server state: what a sensor asks before launching runs."""
@@ -411,15 +445,21 @@ class OpcUaResource(ConfigurableResource):
         )
 
     def _to_frame(
-        self, tags: Sequence[TagRef], samples: dict[str, list[RawValues]], start: datetime, end: datetime
-    ) -> tuple[pd.DataFrame, dict[str, int], str]:
-        """All tags' pages as one canonical frame in [start, end), built column-wise (no per-tag
-        DataFrames), the per-tag count of values outside the window dropped, and the payload digest."""
+        self,
+        tags: Sequence[TagRef],
+        samples: dict[str, list[RawValues]],
+        window: tuple[datetime, datetime],
+        read: tuple[datetime, datetime],
+        digest: PayloadDigest,
+    ) -> tuple[pd.DataFrame, dict[str, int]]:
+        """All tags' pages as one canonical frame of the rows in the `read` slice of the partition `window`,
+        built column-wise (no per-tag DataFrames), and the per-tag count of values dropped outside `window`;
+        adds what was read to `digest`."""
         pages = [(tag, page) for tag in tags for page in samples[tag.name] if len(page)]
         if not pages:
             empty = _empty_frame()
             empty["source"] = pd.Series([], dtype=object)
-            return empty[READINGS_COLUMNS], {}, hashlib.sha256().hexdigest()
+            return empty[READINGS_COLUMNS], {}
         ticks = np.concatenate([page.ticks for _, page in pages])
         codes = np.concatenate([page.codes for _, page in pages])
         counts = [len(page) for _, page in pages]
@@ -427,19 +467,12 @@ class OpcUaResource(ConfigurableResource):
         if (ticks == 0).any():
             tag = pages[tag_of_row[np.flatnonzero(ticks == 0)[0]]][0]
             raise OpcUaError(f"{self.safe_endpoint}: tag {tag.name}: a value came without any timestamp")
+        for tag, page in pages:
+            digest.update(tag, page)
         if all(isinstance(page.values, np.ndarray) for _, page in pages):
             values, reasons = np.concatenate([page.values for _, page in pages]), {}
-            raw_values = values.tobytes()
         else:
-            listed = [item for _, page in pages for item in list(page.values)]
-            values, reasons = _numeric(listed)
-            raw_values = repr(listed).encode()
-        digest = hashlib.sha256()
-        for tag, _ in pages:
-            digest.update(tag.node_id.encode())
-        for column in (ticks, codes):
-            digest.update(column.tobytes())
-        digest.update(raw_values)
+            values, reasons = _numeric([item for _, page in pages for item in list(page.values)])
         quality = quality_of(codes)
         names = {code: status_name(int(code)) for code in np.unique(codes)}
         status = (
@@ -461,8 +494,102 @@ class OpcUaResource(ConfigurableResource):
                 "source": self.source_name,
             }
         )
+        start, end = window
         windowed = keep_window(frame[READINGS_COLUMNS], start, end, source=self.safe_endpoint, error=OpcUaError)
-        return windowed.frame, windowed.dropped, digest.hexdigest()
+        frame = windowed.frame
+        if read != window:
+            # A value of the window outside this slice (e.g. stamped at the slice's end) is the
+            # neighbouring slice's: it reads it itself, so it is neither kept here nor counted as dropped.
+            ts = frame["ts"]
+            frame = frame[((ts >= pd.Timestamp(read[0])) & (ts < pd.Timestamp(read[1]))).to_numpy()]
+        return frame, windowed.dropped
+
+
+def chunk_plan(
+    tags: Sequence[TagRef], start: datetime, end: datetime, sample_interval_s: float, chunk_values: int
+) -> list[tuple[Sequence[TagRef], datetime, datetime]]:
+    """(tags, slice start, slice end) reads of about `chunk_values` values each, covering [start, end) for every
+    tag: whole-window reads of as many tags as fit, or, when one tag's window alone is larger, one tag at a time
+    in time slices of `chunk_values` samples. A tag's slices follow each other in time (PayloadDigest needs it)."""
+    per_tag = max(1, math.ceil((end - start).total_seconds() / sample_interval_s))
+    if per_tag <= chunk_values:
+        slices = [(start, end)]
+        batch = max(1, chunk_values // per_tag)
+    else:
+        step = timedelta(seconds=chunk_values * sample_interval_s)
+        bounds = [start + k * step for k in range(math.ceil((end - start) / step))] + [end]
+        slices = list(zip(bounds[:-1], bounds[1:], strict=True))
+        batch = 1
+    return [
+        (tags[i : i + batch], slice_start, slice_end)
+        for i in range(0, len(tags), batch)
+        for slice_start, slice_end in slices
+    ]
+
+
+class PayloadDigest:
+    """SHA-256 of what the server sent: per tag (in the order asked) its NodeId, then the digests of its
+    timestamps, status codes and values in the order received. The same for any tag batching or paging of a
+    read, so a re-run with another `chunk_values` proves it read the same payload (time slices differ only by
+    the bound values a server adds at each slice's end, which are read but not stored)."""
+
+    def __init__(self) -> None:
+        self._columns: dict[str, tuple] = {}
+
+    def update(self, tag: TagRef, page: RawValues) -> None:
+        ticks, codes, values = self._columns.setdefault(
+            tag.node_id, (hashlib.sha256(), hashlib.sha256(), hashlib.sha256())
+        )
+        ticks.update(page.ticks.tobytes())
+        codes.update(page.codes.tobytes())
+        if isinstance(page.values, np.ndarray):
+            values.update(page.values.tobytes())
+        else:
+            values.update("".join(f"{item!r}\n" for item in page.values).encode())
+
+    def hexdigest(self, tags: Sequence[TagRef]) -> str:
+        digest = hashlib.sha256()
+        for tag in tags:
+            digest.update(tag.node_id.encode())
+            for column in self._columns.get(tag.node_id, ()):
+                digest.update(column.digest())
+        return digest.hexdigest()
+
+
+class HistoryChunks:
+    """A chunked raw-history read: iterating it yields one canonical frame per planned chunk (each read with
+    the resource's retries; the next is read only when asked for), after which it holds the provenance of the
+    whole read."""
+
+    def __init__(
+        self,
+        resource: OpcUaResource,
+        tags: Sequence[TagRef],
+        window: tuple[datetime, datetime],
+        plan: list[tuple[Sequence[TagRef], datetime, datetime]],
+        attempts: int | None,
+    ) -> None:
+        self.resource, self.tags, self.window, self.plan, self.attempts = resource, tags, window, plan, attempts
+        self.requests = 0
+        self.duration_s = 0.0
+        self.dropped_outside_window: dict[str, int] = {}
+        self._digest = PayloadDigest()
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        for tags, start, end in self.plan:
+            began = time.perf_counter()
+            samples, requests = asyncio.run(self.resource._read_retried(tags, start, end, self.attempts))
+            frame, dropped = self.resource._to_frame(tags, samples, self.window, (start, end), self._digest)
+            del samples
+            self.requests += requests
+            for tag, count in dropped.items():
+                self.dropped_outside_window[tag] = self.dropped_outside_window.get(tag, 0) + count
+            self.duration_s += time.perf_counter() - began
+            yield frame
+
+    @property
+    def payload_sha256(self) -> str:
+        return self._digest.hexdigest(self.tags)
 
 
 def _certificate_uris(certificate: x509.Certificate) -> list[str]:

@@ -13,7 +13,9 @@ Failed: the stored partition is left as it is and the rows go to `quarantine.<ta
 plus one line in `quarantine.entries` (window, partitions, failed checks, row count, time). A later
 publish of the same window marks those entries superseded and deletes their rows (the entry stays as
 history). Rows the audit staged in the warehouse (`staging.*`, see `stage_rows`) are published or
-quarantined from there, so a large partition is converted from pandas once.
+quarantined from there, so a large partition is converted from pandas once. An asset that staged its rows
+chunk by chunk (`stage_chunks`) outputs only `StagedRows`, a reference to the staged table: its window's
+rows are never one pandas frame, and publishing is one INSERT ... SELECT inside the write transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -48,6 +50,24 @@ def _is_lock_conflict(error: BaseException) -> bool:
     return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
 
 
+MEMORY_LIMIT_ENV = "GL_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "512MB"
+"""DuckDB's own memory in a step (staging, the checks' aggregations, the publish): beyond it DuckDB spills to a
+temporary folder beside the file instead of growing with the window (its default is 80 % of the machine's RAM)."""
+
+
+def limit_memory(connection: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Apply $GL_DUCKDB_MEMORY_LIMIT (default DEFAULT_MEMORY_LIMIT) to the connection's database: a SET, not a
+    connect option, so connections opened with other options in this process do not conflict."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)
+    try:
+        connection.execute("SET memory_limit = ?", [limit])
+    except duckdb.Error as error:
+        connection.close()
+        raise ValueError(f"${MEMORY_LIMIT_ENV} = {limit!r} is not a DuckDB memory size (e.g. 512MB, 2GB)") from error
+    return connection
+
+
 def open_warehouse(config) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file for writing, waiting up to `lock_wait_s` while another process holds it.
 
@@ -62,7 +82,7 @@ def open_warehouse(config) -> duckdb.DuckDBPyConnection:
         reraise=True,
     )
     try:
-        return retrying(
+        connection = retrying(
             duckdb.connect,
             database=config["database"],
             read_only=False,
@@ -75,6 +95,9 @@ def open_warehouse(config) -> duckdb.DuckDBPyConnection:
             max_retries=config.get("lock_step_retries", LOCK_STEP_RETRIES),
             seconds_to_wait=config.get("lock_step_retry_wait_s", LOCK_STEP_RETRY_WAIT_S),
         ) from error
+    if "memory_limit" in config["connection_config"]:
+        return connection
+    return limit_memory(connection)
 
 
 WAP_KEY = "wap"
@@ -103,7 +126,9 @@ def connect_warehouse(database: str) -> duckdb.DuckDBPyConnection:
         wait=wait_exponential_jitter(multiplier=0.05, max=5.0, jitter=0.05),
         reraise=True,
     )
-    return retrying(duckdb.connect, database=database, read_only=False, config={"custom_user_agent": "gl-pipelines"})
+    return limit_memory(
+        retrying(duckdb.connect, database=database, read_only=False, config={"custom_user_agent": "gl-pipelines"})
+    )
 
 
 def stage_rows(database: str, table: str, frame: pd.DataFrame) -> str:
@@ -119,6 +144,52 @@ def stage_rows(database: str, table: str, frame: pd.DataFrame) -> str:
     finally:
         connection.close()
     return name
+
+
+@dataclass(frozen=True)
+class StagedRows:
+    """An audited output whose rows are already staged in the warehouse: the IO manager publishes or quarantines
+    them from `table` (and drops it), without a DataFrame."""
+
+    table: str
+    rows: int
+
+
+def stage_chunks(database: str, table: str, frames: Iterable[pd.DataFrame]) -> StagedRows:
+    """Append each frame of `frames` to one new staging table as it arrives, so only one chunk is ever in
+    memory; the first frame with rows sets the columns (an empty frame's object columns carry no type).
+    Anything failing part-way (the source, a frame) drops the table: nothing half-staged outlives the step."""
+    name = f"{STAGING_SCHEMA}.{table}__{uuid.uuid4().hex[:12]}"
+    rows, created, last = 0, False, None
+    try:
+        for frame in frames:
+            last = frame
+            if frame.empty:
+                continue
+            _append(database, name, frame, create=not created)
+            created, rows = True, rows + len(frame)
+        if not created:
+            if last is None:
+                raise ValueError(f"stage_chunks({table!r}): no frame at all, not even an empty one")
+            _append(database, name, last, create=True)
+    except BaseException:
+        drop_staged(database, name)
+        raise
+    return StagedRows(name, rows)
+
+
+def _append(database: str, name: str, frame: pd.DataFrame, *, create: bool) -> None:
+    connection = connect_warehouse(database)
+    try:
+        connection.register("_staged_frame", frame)
+        if create:
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {STAGING_SCHEMA}")
+            connection.execute(f"CREATE TABLE {name} AS SELECT * FROM _staged_frame")
+        else:
+            connection.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _staged_frame")
+        connection.unregister("_staged_frame")
+    finally:
+        connection.close()
 
 
 def drop_staged(database: str, name: str) -> None:
@@ -140,6 +211,9 @@ class WarehouseStaging(ConfigurableResource):
 
     def stage(self, table: str, frame: pd.DataFrame) -> str:
         return stage_rows(self.database, table, frame)
+
+    def stage_chunks(self, table: str, frames: Iterable[pd.DataFrame]) -> StagedRows:
+        return stage_chunks(self.database, table, frames)
 
     def drop(self, name: str) -> None:
         drop_staged(self.database, name)
@@ -226,18 +300,15 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         if verdict is None:
             return super().handle_output(context, table_slice, obj, connection)
         source = verdict.get("staged_table")
-        if source is None:
-            connection.register("_wap_rows", obj)
-            source = "_wap_rows"
-        rows = connection.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+        if source is not None:
+            return _publish_staged(context, table_slice, connection, source, verdict["failed_checks"])
+        connection.register("_wap_rows", obj)
+        rows = connection.execute("SELECT count(*) FROM _wap_rows").fetchall()[0][0]
         if verdict["failed_checks"]:
-            metadata = _quarantine(context, table_slice, connection, source, rows, verdict["failed_checks"])
+            metadata = _quarantine(context, table_slice, connection, "_wap_rows", rows, verdict["failed_checks"])
         else:
-            metadata = _publish(context, table_slice, connection, source, rows)
-        if source == "_wap_rows":
-            connection.unregister("_wap_rows")
-        else:
-            connection.execute(f"DROP TABLE {source}")
+            metadata = _publish(context, table_slice, connection, "_wap_rows", rows)
+        connection.unregister("_wap_rows")
         return metadata
 
     def load_input(self, context, table_slice: TableSlice, connection) -> pd.DataFrame:
@@ -246,6 +317,34 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         if not _table_exists(connection, table_slice.schema, table_slice.table):
             return pd.DataFrame()  # nothing published yet (e.g. the first run was quarantined): the gate says why
         return connection.execute(TransactionalDuckDbClient.get_select_statement(table_slice)).fetchdf()
+
+
+class WarehouseStagedRowsTypeHandler(DbTypeHandler[StagedRows]):
+    """Publishes or quarantines `StagedRows` inside the write transaction, all in DuckDB."""
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [StagedRows]
+
+    def handle_output(self, context, table_slice: TableSlice, obj: StagedRows, connection):
+        failed = (audit_verdict(context) or {}).get("failed_checks", [])
+        return _publish_staged(context, table_slice, connection, obj.table, failed)
+
+    def load_input(self, context, table_slice: TableSlice, connection) -> StagedRows:
+        raise TypeError(
+            f"{table_slice.schema}.{table_slice.table}: staged rows exist only inside their own step; "
+            "load the input as a pandas DataFrame or query it through warehouse_reader"
+        )
+
+
+def _publish_staged(context, table_slice: TableSlice, connection, source: str, failed: list[str]) -> dict:
+    rows = connection.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    if failed:
+        metadata = _quarantine(context, table_slice, connection, source, rows, failed)
+    else:
+        metadata = _publish(context, table_slice, connection, source, rows)
+    connection.execute(f"DROP TABLE {source}")
+    return metadata
 
 
 def _publish(context, table_slice: TableSlice, connection, source: str, rows: int) -> dict:
@@ -404,7 +503,7 @@ class WarehouseIOManager(DuckDBPandasIOManager):
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
-        return [WarehousePandasTypeHandler()]
+        return [WarehousePandasTypeHandler(), WarehouseStagedRowsTypeHandler()]
 
     def create_io_manager(self, context) -> DbIOManager:
         return InstanceTablesIOManager(

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from dagster import AssetSelection, instance_for_test, materialize
 
-from gl_pipelines.assets.scada import daily_summary
+from gl_pipelines.assets.scada import daily_summary, daily_summary_query
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources.opcua import OpcUaResource
 from tests.conftest import free_port
@@ -215,6 +215,34 @@ def test_unknown_node_fails_the_run_naming_the_tag(site, tmp_path, instance):
 def test_daily_summary_function_on_an_empty_frame():
     empty = daily_summary(pd.DataFrame(columns=["ts", "tag", "value", "unit", "quality"]), "America/Chicago")
     assert empty.empty and "pct_good" in empty.columns
+
+
+def test_daily_summary_query_groups_by_plant_day_and_summarises_good_values_only():
+    """The SQL the asset runs in the warehouse agrees with the pandas summary the historian reports use."""
+    rows = [
+        ("2026-11-01 05:00:00+00", 1.0, "good"),  # local midnight of Nov 1 (CDT)
+        ("2026-11-01 06:00:00+00", 100.0, "bad"),
+        ("2026-11-02 05:59:59+00", 3.0, "good"),  # 23:59:59 CST, the 25th hour of Nov 1
+        ("2026-11-02 06:00:00+00", 7.0, "good"),  # local midnight of Nov 2
+    ]
+    with duckdb.connect() as con:
+        con.execute(
+            "CREATE TABLE window_rows (ts TIMESTAMPTZ, tag VARCHAR, unit VARCHAR, value DOUBLE, quality VARCHAR)"
+        )
+        con.executemany("INSERT INTO window_rows VALUES (?::TIMESTAMPTZ, 'a', 'bar', ?, ?)", rows)
+        summary = con.execute(daily_summary_query("America/Chicago")).fetchdf()
+        readings = con.execute("SELECT * FROM window_rows").fetchdf()
+    assert list(pd.to_datetime(summary["day"], utc=True)) == [
+        pd.Timestamp("2026-11-01 05:00", tz="UTC"),
+        pd.Timestamp("2026-11-02 06:00", tz="UTC"),
+    ]
+    assert list(summary["count"]) == [3, 1] and list(summary["count_good"]) == [2, 1]
+    assert list(summary["mean"]) == [2.0, 7.0] and list(summary["max"]) == [3.0, 7.0]
+    assert summary["pct_good"].iloc[0] == pytest.approx(200 / 3)
+    readings["ts"] = pd.to_datetime(readings["ts"], utc=True)
+    in_pandas = daily_summary(readings, "America/Chicago")
+    summary["day"] = pd.to_datetime(summary["day"], utc=True)
+    pd.testing.assert_frame_equal(summary, in_pandas, check_dtype=False)
 
 
 def materialize_with_dead_server(site, tmp_path, instance, tags=None):

@@ -41,12 +41,18 @@ def test_demo_declares_two_sites_and_two_opcua_servers(tmp_path):
     changes = defs.resolve_sensor_def("demo_plant__sap__erp_document_changes")
     assert changes.job_name == "demo_plant__sap__erp_daily_job"
     assert changes.required_resource_keys == {"odata__demo_plant__sap", "warehouse_reader"}
-    balance = defs.resolve_assets_def("plant_energy_balance")
+    balance = defs.resolve_assets_def(AssetKey(["demo_plant", "reports", "plant_energy_balance"]))
     assert balance.asset_deps[balance.key] == {AssetKey(["demo_plant", "boiler1_opcua", "scada_daily_summary"])}
-    reconciliation = defs.resolve_assets_def("cems_fuel_reconciliation")  # the reports find the CEMS instance
+    # the reports find the CEMS instance
+    reconciliation = defs.resolve_assets_def(AssetKey(["demo_plant", "reports", "cems_fuel_reconciliation"]))
     assert AssetKey(["demo_plant", "cems", "cems_hourly_emissions"]) in reconciliation.asset_deps[reconciliation.key]
     # The north plant starts later than the demo plant (its site's history_start).
     assert line1.partitions_def.get_first_partition_key() == "2026-01-01-00:00"
+    # Its reports: Line 1's energy balance on Berlin days, beside the demo plant's on Chicago days.
+    north = defs.resolve_assets_def(AssetKey(["north_plant", "reports", "plant_energy_balance"]))
+    assert north.asset_deps[north.key] == {AssetKey(["north_plant", "line1_opcua", "scada_daily_summary"])}
+    assert north.partitions_def.timezone == "Europe/Berlin" and balance.partitions_def.timezone == "America/Chicago"
+    assert north.partitions_def.get_first_partition_key() == "2026-01-01"
     boiler2 = defs.resolve_assets_def(AssetKey(["demo_plant", "boiler2_opcua", "scada_readings"]))
     assert boiler2.partitions_def.get_first_partition_key() == "2025-01-01-00:00"
 

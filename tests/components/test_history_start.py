@@ -65,17 +65,17 @@ def test_schedule_of_a_later_instance_skips_days_before_its_start(defs):
 
 
 def test_report_over_instances_begins_on_their_latest_start_and_refuses_earlier_days(defs):
-    assert first_key(defs, "plant_energy_balance") == "2026-01-15"  # unit_a's start, later than the site's
-    assert first_key(defs, "monthly_report") == "2026-02-01"  # the first whole month with every day covered
-    balance = defs.resolve_assets_def("plant_energy_balance")  # the UI shows why it starts there
+    balance_key = AssetKey(["p", "reports", "plant_energy_balance"])
+    assert first_key(defs, balance_key) == "2026-01-15"  # unit_a's start, later than the site's
+    # the first whole month with every day covered
+    assert first_key(defs, AssetKey(["p", "reports", "monthly_report"])) == "2026-02-01"
+    balance = defs.resolve_assets_def(balance_key)  # the UI shows why it starts there
     assert balance.metadata_by_key[balance.key]["history_start"].data == {
         "site p": "2026-01-01",
         "unit_a": "2026-01-15",
     }
     with pytest.raises(DagsterUnknownPartitionError, match="2026-01-10"):
-        run(
-            defs, DagsterInstance.ephemeral(), AssetSelection.assets("plant_energy_balance"), partition_key="2026-01-10"
-        )
+        run(defs, DagsterInstance.ephemeral(), AssetSelection.assets(balance_key), partition_key="2026-01-10")
     with pytest.raises(DagsterUnknownPartitionError, match="2026-01-14-23:00"):
         run(
             defs,

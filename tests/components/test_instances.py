@@ -65,6 +65,16 @@ def test_two_sites_three_servers_each_named_scheduled_and_on_its_clock(tmp_path)
         for site, unit in (("plant_a", "unit1"), ("plant_a", "unit2"), ("plant_b", "unit1"))
     }
 
+    assert defs.resources["opcua__plant_a__unit1"].chunk_values == 1_000_000  # the resource's default
+
+
+def test_chunk_size_declared_in_yaml_bounds_the_instances_reads(tmp_path):
+    chunked = OPCUA.format(endpoint="opc.tcp://127.0.0.1:4840/a") + "  chunk_values: 50000\n"
+    defs = load_project(
+        tmp_path, {"plant_a/site/defs.yaml": SITE.format(timezone="UTC"), "plant_a/unit1/defs.yaml": chunked}
+    )
+    assert defs.resources["opcua__plant_a__unit1"].chunk_values == 50_000
+
 
 SALES_ORDERS = """# SAP's own sample service: sales orders as an asset without any Python.
 type: gl_pipelines.components.odata.ODataComponent

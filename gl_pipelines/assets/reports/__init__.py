@@ -36,6 +36,7 @@ from gl_pipelines.assets.reports.monthly import monthly_report_asset, rows_in, s
 from gl_pipelines.assets.reports.reconciliation import cems_hours_in_balance_days, reconciliation_asset
 from gl_pipelines.assets.scada import daily_summary
 from gl_pipelines.checks.reports import REPORT_BLOCKING_CHECKS
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting.exports import reports_root
 
@@ -59,14 +60,20 @@ __all__ = [
 
 
 def build_report_assets(
-    site: SiteConfig, upstream: Sequence[Definition], inputs: Mapping[str, AssetKey] | None = None
+    site: SiteConfig,
+    upstream: Sequence[Definition],
+    inputs: Mapping[str, AssetKey] | None = None,
+    names: InstanceNames | None = None,
 ) -> list[AssetsDefinition]:
     """The report assets whose inputs are among the `upstream` assets (checks on them gate the reports).
 
     `inputs` maps an input's role (scada_daily_summary, scada_readings, historian_recorded, erp_fuel_receipts,
     erp_production, cems_hourly_emissions) to the key of the instance's asset that plays it; a role not
-    mapped is looked up by its own name (the single-site file's short keys)."""
+    mapped is looked up by its own name (the single-site file's short keys). `names`: how the reports
+    instance names its assets (`<site>/<instance>/<report>`) and its export folder (`<reports_dir>/<site>/
+    <instance>`), so several sites' reports live in one code location; default the short names."""
     inputs = dict(inputs or {})
+    names = names or InstanceNames.single("reports")
 
     def key_of(role: str) -> AssetKey:
         return inputs.get(role, AssetKey(role))
@@ -78,9 +85,12 @@ def build_report_assets(
     if reporting is None:
         return []
     timezone = site.site.timezone
-    root = reports_root(reporting.reports_dir)
+    root = reports_root(reporting.reports_dir).joinpath(*names.prefix)
     hourly = site_hourly_partitions(timezone)
     built: list[AssetsDefinition] = []
+
+    def present(report: str) -> bool:
+        return names.key(report) in keys or any(names.key(report) in d.keys for d in built)
 
     settings = reporting.energy_balance
     has_tags = any(u.fuel_flow_tag and u.steam_flow_tag for u in reporting.units)
@@ -93,7 +103,7 @@ def build_report_assets(
             gate(context, key_of("scada_readings"), scada_checks, hours)
 
         built.append(
-            energy_balance_asset(site, key_of("scada_daily_summary"), lambda summary: summary, scada_gate, root)
+            energy_balance_asset(site, key_of("scada_daily_summary"), lambda summary: summary, scada_gate, root, names)
         )
     elif has_tags and settings.source == "historian" and "historian_recorded" in available:
         historian_checks = blocking_checks_of(upstream_checks, key_of("historian_recorded"))
@@ -108,22 +118,22 @@ def build_report_assets(
                 lambda recorded: daily_summary(recorded, timezone),
                 historian_gate,
                 root,
+                names,
             )
         )
 
     if "erp_fuel_receipts" in available:
-        built.append(ghg_inventory_asset(site, upstream, key_of("erp_fuel_receipts")))
+        built.append(ghg_inventory_asset(site, upstream, key_of("erp_fuel_receipts"), root, names))
 
-    names = available | {key.to_user_string() for key in keys} | {a.key.to_user_string() for a in built}
-    if "cems_hourly_emissions" in names and "plant_energy_balance" in names:
+    if "cems_hourly_emissions" in available and present("plant_energy_balance"):
         cems_key = key_of("cems_hourly_emissions")
-        built.append(reconciliation_asset(site, assets_def_of(upstream, cems_key), cems_key, upstream_checks))
+        built.append(
+            reconciliation_asset(site, assets_def_of(upstream, cems_key), cems_key, upstream_checks, root, names)
+        )
 
-    names = available | {key.to_user_string() for key in keys} | {a.key.to_user_string() for a in built}
-    if "erp_production" in names and "ghg_inventory" in names:
-        built.append(emissions_intensity_asset(site, upstream, key_of("erp_production")))
+    if "erp_production" in available and present("ghg_inventory"):
+        built.append(emissions_intensity_asset(site, upstream, key_of("erp_production"), root, names))
 
-    present = {key.to_user_string() for key in keys} | {a.key.to_user_string() for a in built}
-    reports = [name for name in REPORT_BLOCKING_CHECKS if name in present]
-    built += monthly_report_asset(site, reports, [*upstream, *built])
+    reports = [name for name in REPORT_BLOCKING_CHECKS if present(name)]
+    built += monthly_report_asset(site, reports, [*upstream, *built], root, names)
     return built

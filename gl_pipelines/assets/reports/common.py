@@ -26,6 +26,7 @@ from gl_pipelines.assets.partitions import (
     utc_window,
 )
 from gl_pipelines.checks.gate import require_checks_passed, writer_runs
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.reporting import energy_balance as eb
 from gl_pipelines.reporting import ghg, intensity, reconciliation
 from gl_pipelines.reporting.exports import (
@@ -33,11 +34,10 @@ from gl_pipelines.reporting.exports import (
     plant_months,
     write_partition_exports,
 )
+from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
 REPORT_GROUP = "reports"
-REPORT_ASSET_ARGS = {"io_manager_key": "warehouse", "group_name": REPORT_GROUP, "pool": WAREHOUSE_POOL}
-"""The @asset arguments every report shares: the warehouse, the reports group, the DuckDB pool."""
 INPUT_ROLES = (
     "scada_daily_summary",
     "scada_readings",
@@ -65,6 +65,13 @@ REPORT_COLUMNS = {
 PRODUCTION_COLUMNS = ["posting_date", "plant", "product", "quantity", "unit"]
 """The `erp_production` columns `emissions_intensity` reads."""
 _DTYPES = {"datetime64": "TIMESTAMP WITH TIME ZONE", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN"}
+
+
+def report_asset_args(names: InstanceNames, *, stored: bool = True) -> dict:
+    """The @asset arguments every report of an instance shares: its key prefix, group and owners (the
+    reports group when single-site), the DuckDB pool and, for a report `stored` as a table, the warehouse."""
+    args = names.asset_args(REPORT_GROUP) | {"pool": WAREHOUSE_POOL}
+    return args | ({"io_manager_key": "warehouse"} if stored else {})
 
 
 def site_monthly_partitions(timezone: str) -> MonthlyPartitionsDefinition:
@@ -145,7 +152,8 @@ def report_output(
     Dagster stores a yielded Output (the warehouse IO manager's transaction) before it resumes the
     generator, so the files are written only once the table holds the same rows: a failed warehouse
     write leaves the previous export files as they were. A run that covers only part of a month (a
-    daily report's day) rewrites that month's file from the warehouse, the other days included."""
+    daily report's day) rewrites that month's file from the warehouse, the other days included. The
+    table read back is the asset's own (`<site>__<instance>__<name>` for an instance's report)."""
     time_column = next(iter(descriptions))
     start, end = utc_window(context.partition_time_window)
     months = plant_months(start, end, timezone)
@@ -169,7 +177,9 @@ def report_output(
     rows = frame
     if (start, end) != (months_start, months_end):
         reader = getattr(context.resources, WAREHOUSE_READER_KEY)
-        stored = reader.read_window(name, time_column, months_start, months_end, list(descriptions))
+        stored = reader.read_window(
+            table_name(context.asset_key), time_column, months_start, months_end, list(descriptions)
+        )
         rows = stored.sort_values(time_column, kind="stable", ignore_index=True)  # days in order, whatever the runs
     write_partition_exports(rows, root, name, months, time_column, csv)
 
@@ -192,11 +202,17 @@ def read_frames(reader, reads: Mapping[str, WindowRead], window: tuple[datetime,
     }
 
 
-def stored_reports(reader, names: Sequence[str], window: tuple[datetime, datetime]) -> dict[str, pd.DataFrame]:
-    """The reports' rows in a UTC window, read through one warehouse connection."""
-    return read_frames(reader, {name: report_read(name) for name in names}, window)
+def stored_reports(
+    reader, names: Sequence[str], window: tuple[datetime, datetime], instance: InstanceNames | None = None
+) -> dict[str, pd.DataFrame]:
+    """The reports' rows in a UTC window, by report name, read through one warehouse connection; an
+    `instance`'s reports from its own tables."""
+    key = (instance or InstanceNames.single("reports")).key
+    return read_frames(reader, {name: report_read(name, key(name)) for name in names}, window)
 
 
-def report_read(name: str) -> WindowRead:
-    """How a report is read back: its documented columns, windowed on its time column."""
-    return WindowRead(name, next(iter(REPORT_COLUMNS[name])), list(REPORT_COLUMNS[name]))
+def report_read(name: str, key: AssetKey | None = None) -> WindowRead:
+    """How a report is read back: its documented columns, windowed on its time column, from the table of `key`
+    (default: the short key `name`)."""
+    columns = REPORT_COLUMNS[name]
+    return WindowRead(table_name(key or AssetKey(name)), next(iter(columns)), list(columns))

@@ -14,27 +14,30 @@ from dagster import (
 
 from gl_pipelines.assets.charts import bar_chart
 from gl_pipelines.assets.partitions import (
-    WAREHOUSE_POOL,
     backfill_policy,
     site_daily_partitions,
 )
 from gl_pipelines.assets.reports.common import (
-    REPORT_GROUP,
     WAREHOUSE_READER_KEY,
+    report_asset_args,
     report_output,
 )
 from gl_pipelines.checks.reports import (
     energy_balance_checks,
     report_check_specs,
 )
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting import energy_balance as eb
 
 
-def energy_balance_asset(site: SiteConfig, input_key: AssetKey, summarize, gate, root) -> AssetsDefinition:
+def energy_balance_asset(
+    site: SiteConfig, input_key: AssetKey, summarize, gate, root, names: InstanceNames
+) -> AssetsDefinition:
     """`plant_energy_balance` from per-day tag summaries: `scada_daily_summary` as stored, or the
     historian's recorded values summarized the same way (`scada.daily_summary`)."""
     reporting, timezone = site.reporting, site.site.timezone
+    key = names.key("plant_energy_balance")
 
     @asset(
         name="plant_energy_balance",
@@ -43,11 +46,9 @@ def energy_balance_asset(site: SiteConfig, input_key: AssetKey, summarize, gate,
         ins={"upstream": AssetIn(key=input_key, partition_mapping=TimeWindowPartitionMapping())},
         metadata={"partition_expr": "day"},
         kinds={"pandas", "duckdb"},
-        check_specs=report_check_specs("plant_energy_balance"),
+        check_specs=report_check_specs("plant_energy_balance", key),
         required_resource_keys={WAREHOUSE_READER_KEY},  # the day's month file is rewritten from the warehouse
-        io_manager_key="warehouse",
-        group_name=REPORT_GROUP,
-        pool=WAREHOUSE_POOL,
+        **report_asset_args(names),
         description=f"Per plant day and unit, from {input_key.to_user_string()}: fuel energy in (HHV from config) "
         "vs steam energy "
         "out, boiler efficiency, and the good-quality share behind each number.",
@@ -68,7 +69,7 @@ def energy_balance_asset(site: SiteConfig, input_key: AssetKey, summarize, gate,
         yield from report_output(
             context, "plant_energy_balance", balance, eb.COLUMNS, summary, chart, root, reporting.csv_exports, timezone
         )
-        yield from energy_balance_checks(balance)
+        yield from energy_balance_checks(balance, key)
 
     return plant_energy_balance
 

@@ -18,12 +18,12 @@ from gl_pipelines.assets.partitions import (
     utc_window,
 )
 from gl_pipelines.assets.reports.common import (
-    REPORT_ASSET_ARGS,
     WAREHOUSE_READER_KEY,
     Definition,
     assets_def_of,
     blocking_checks_of,
     gate,
+    report_asset_args,
     report_output,
     site_monthly_partitions,
 )
@@ -31,15 +31,17 @@ from gl_pipelines.checks.reports import (
     ghg_checks,
     report_check_specs,
 )
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.reporting import ghg
-from gl_pipelines.reporting.exports import reports_root
 from gl_pipelines.resources.warehouse import table_name
 
 
-def ghg_inventory_asset(site, upstream: Sequence[Definition], receipts_key: AssetKey) -> AssetsDefinition:
+def ghg_inventory_asset(
+    site, upstream: Sequence[Definition], receipts_key: AssetKey, root, names: InstanceNames
+) -> AssetsDefinition:
     """`ghg_inventory` per plant month from the fuel receipts (summed in the warehouse)."""
     reporting, timezone = site.reporting, site.site.timezone
-    root = reports_root(reporting.reports_dir)
+    key = names.key("ghg_inventory")
     monthly = site_monthly_partitions(timezone)
     erp_units = {**reporting.erp_units, **(site.erp.units if getattr(site, "erp", None) else {})}
     receipt_checks = blocking_checks_of(upstream, receipts_key)
@@ -58,10 +60,10 @@ def ghg_inventory_asset(site, upstream: Sequence[Definition], receipts_key: Asse
         required_resource_keys={WAREHOUSE_READER_KEY},
         metadata={"partition_expr": "month"},
         kinds={"pandas", "duckdb"},
-        check_specs=report_check_specs("ghg_inventory"),
+        check_specs=report_check_specs("ghg_inventory", key),
         description=f"Scope 1 CO2, CH4, N2O and CO2e per plant month and fuel from ERP fuel receipts x 40 CFR 98 "
         f"Table C-1/C-2 defaults, GWP set {reporting.gwp_set}.",
-        **REPORT_ASSET_ARGS,
+        **report_asset_args(names),
     )
     def ghg_inventory(context: AssetExecutionContext) -> Iterator:
         gate(
@@ -98,6 +100,6 @@ def ghg_inventory_asset(site, upstream: Sequence[Definition], receipts_key: Asse
         yield from report_output(
             context, "ghg_inventory", inventory, ghg.COLUMNS, summary, chart, root, reporting.csv_exports, timezone
         )
-        yield from ghg_checks(inventory)
+        yield from ghg_checks(inventory, key)
 
     return ghg_inventory

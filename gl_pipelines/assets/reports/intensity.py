@@ -20,13 +20,13 @@ from gl_pipelines.assets.partitions import (
 )
 from gl_pipelines.assets.reports.common import (
     PRODUCTION_COLUMNS,
-    REPORT_ASSET_ARGS,
     WAREHOUSE_READER_KEY,
     Definition,
     assets_def_of,
     blocking_checks_of,
     gate,
     read_frames,
+    report_asset_args,
     report_output,
     report_read,
     site_monthly_partitions,
@@ -36,16 +36,18 @@ from gl_pipelines.checks.reports import (
     intensity_checks,
     report_check_specs,
 )
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.reporting import intensity
-from gl_pipelines.reporting.exports import reports_root
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
 
-def emissions_intensity_asset(site, upstream: Sequence[Definition], production_key: AssetKey) -> AssetsDefinition:
+def emissions_intensity_asset(
+    site, upstream: Sequence[Definition], production_key: AssetKey, root, names: InstanceNames
+) -> AssetsDefinition:
     """`emissions_intensity` per plant month: ghg_inventory over the ERP production."""
     reporting, timezone = site.reporting, site.site.timezone
-    root = reports_root(reporting.reports_dir)
+    key, inventory_key = names.key("emissions_intensity"), names.key("ghg_inventory")
     monthly = site_monthly_partitions(timezone)
     production_checks = blocking_checks_of(upstream, production_key)
     production_read = WindowRead(
@@ -59,7 +61,7 @@ def emissions_intensity_asset(site, upstream: Sequence[Definition], production_k
         backfill_policy=backfill_policy(),
         # Lineage and gating only (Nothing): the step reads both through one warehouse connection.
         ins={
-            "ghg_inventory": AssetIn(dagster_type=Nothing),
+            "ghg_inventory": AssetIn(key=inventory_key, dagster_type=Nothing),
             "erp_production": AssetIn(
                 key=production_key, partition_mapping=TimeWindowPartitionMapping(), dagster_type=Nothing
             ),
@@ -67,14 +69,14 @@ def emissions_intensity_asset(site, upstream: Sequence[Definition], production_k
         required_resource_keys={WAREHOUSE_READER_KEY},
         metadata={"partition_expr": "month"},
         kinds={"pandas", "duckdb"},
-        check_specs=report_check_specs("emissions_intensity"),
+        check_specs=report_check_specs("emissions_intensity", key),
         description="t CO2e per unit of production, per plant month (ghg_inventory / ERP production).",
-        **REPORT_ASSET_ARGS,
+        **report_asset_args(names),
     )
     def emissions_intensity(context: AssetExecutionContext) -> Iterator:
-        gate(context, "ghg_inventory", REPORT_BLOCKING_CHECKS["ghg_inventory"], context.partition_keys)
+        gate(context, inventory_key, REPORT_BLOCKING_CHECKS["ghg_inventory"], context.partition_keys)
         gate(context, production_key, production_checks, context.asset_partition_keys_for_input("erp_production"))
-        reads = {"inventory": report_read("ghg_inventory"), "production": production_read}
+        reads = {"inventory": report_read("ghg_inventory", inventory_key), "production": production_read}
         frames = read_frames(
             getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(context.partition_time_window)
         )
@@ -105,7 +107,7 @@ def emissions_intensity_asset(site, upstream: Sequence[Definition], production_k
             reporting.csv_exports,
             timezone,
         )
-        yield from intensity_checks(result)
+        yield from intensity_checks(result, key)
 
     return emissions_intensity
 

@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetsDefinition,
     MaterializeResult,
     MetadataValue,
@@ -17,56 +18,53 @@ from dagster import (
 
 from gl_pipelines.assets.charts import bar_chart
 from gl_pipelines.assets.partitions import (
-    WAREHOUSE_POOL,
     backfill_policy,
     utc_window,
 )
 from gl_pipelines.assets.reports.common import (
     REPORT_COLUMNS,
-    REPORT_GROUP,
     WAREHOUSE_READER_KEY,
     Definition,
     gate,
     overlapping_partition_keys,
+    report_asset_args,
     site_monthly_partitions,
     stored_reports,
 )
 from gl_pipelines.checks.reports import REPORT_BLOCKING_CHECKS
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting.check_results import stored_check_results
-from gl_pipelines.reporting.exports import reports_root
 from gl_pipelines.reporting.html_report import Section, render_check_results, render_report, write_html
 
 
 def monthly_report_asset(
-    site: SiteConfig, reports: list[str], definitions: Sequence[Definition]
+    site: SiteConfig, reports: list[str], definitions: Sequence[Definition], root, names: InstanceNames
 ) -> list[AssetsDefinition]:
     """The month's HTML report and its validation-results page, from the reports that exist."""
     if not reports:
         return []
     reporting, timezone = site.reporting, site.site.timezone
-    root = reports_root(reporting.reports_dir)
     monthly = site_monthly_partitions(timezone)
     # Lineage and gating only (Nothing): the step reads the four reports through one warehouse connection.
     ins = {
         name: AssetIn(
+            key=names.key(name),
             partition_mapping=TimeWindowPartitionMapping() if name == "plant_energy_balance" else None,
             dagster_type=Nothing,
         )
         for name in reports
     }
-    partitions = {
-        key.to_user_string(): d.partitions_def for d in definitions if isinstance(d, AssetsDefinition) for key in d.keys
-    }
-    checked = {spec.asset_key.to_user_string() for d in definitions for spec in d.check_specs}
-    validated = sorted(name for name in checked if partitions.get(name) is not None)
+    partitions = {key: d.partitions_def for d in definitions if isinstance(d, AssetsDefinition) for key in d.keys}
+    checked = {spec.asset_key for d in definitions for spec in d.check_specs}
+    validated = sorted((key for key in checked if partitions.get(key) is not None), key=AssetKey.to_user_string)
 
     def render_month(instance, month: str, frames: Mapping[str, pd.DataFrame]):
         window = monthly.time_window_for_partition_key(month)
         results = pd.concat(
             [
-                stored_check_results(instance, name, overlapping_partition_keys(partitions[name], window))
-                for name in validated
+                stored_check_results(instance, key, overlapping_partition_keys(partitions[key], window))
+                for key in validated
             ],
             ignore_index=True,
         )
@@ -94,18 +92,17 @@ def monthly_report_asset(
         backfill_policy=backfill_policy(),
         ins=ins,
         required_resource_keys={WAREHOUSE_READER_KEY},
-        group_name=REPORT_GROUP,
         kinds={"html"},
-        pool=WAREHOUSE_POOL,
+        **report_asset_args(names, stored=False),
         description="Self-contained HTML report per plant month (tables, charts as data URIs) and a page of the "
         "month's data-quality check results, in the reports folder.",
     )
     def monthly_report(context: AssetExecutionContext) -> MaterializeResult:
         for name in reports:
             keys = context.asset_partition_keys_for_input(name)
-            gate(context, name, REPORT_BLOCKING_CHECKS[name], keys)
+            gate(context, names.key(name), REPORT_BLOCKING_CHECKS[name], keys)
         reader = getattr(context.resources, WAREHOUSE_READER_KEY)
-        frames = stored_reports(reader, reports, utc_window(context.partition_time_window))
+        frames = stored_reports(reader, reports, utc_window(context.partition_time_window), names)
         # A single-run backfill loads the range's rows once and writes one page pair per month.
         pages = [render_month(context.instance, month, frames) for month in context.partition_keys]
         results = pd.concat([month_results for _, _, month_results in pages], ignore_index=True)

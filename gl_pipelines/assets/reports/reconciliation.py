@@ -20,14 +20,12 @@ from dagster import (
 
 from gl_pipelines.assets.charts import bar_chart
 from gl_pipelines.assets.partitions import (
-    WAREHOUSE_POOL,
     backfill_policy,
     site_daily_partitions,
     utc_window,
 )
 from gl_pipelines.assets.reports.common import (
     CEMS_COLUMNS,
-    REPORT_GROUP,
     WAREHOUSE_READER_KEY,
     Definition,
     blocking_checks_of,
@@ -35,6 +33,7 @@ from gl_pipelines.assets.reports.common import (
     overlapping_partition_keys,
     range_label,
     read_frames,
+    report_asset_args,
     report_output,
     report_read,
     site_monthly_partitions,
@@ -44,19 +43,22 @@ from gl_pipelines.checks.reports import (
     reconciliation_checks,
     report_check_specs,
 )
+from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import SiteConfig
 from gl_pipelines.reporting import reconciliation
-from gl_pipelines.reporting.exports import (
-    reports_root,
-    utc_nanoseconds,
-)
+from gl_pipelines.reporting.exports import utc_nanoseconds
 from gl_pipelines.reporting.settings import ReportingUnit
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
 
 def reconciliation_asset(
-    site: SiteConfig, cems: AssetsDefinition, cems_key: AssetKey, upstream: Sequence[Definition]
+    site: SiteConfig,
+    cems: AssetsDefinition,
+    cems_key: AssetKey,
+    upstream: Sequence[Definition],
+    root,
+    names: InstanceNames,
 ) -> AssetsDefinition:
     """`cems_fuel_reconciliation` per plant month, reading CEMS hours on their own clock.
 
@@ -75,7 +77,7 @@ def reconciliation_asset(
     A plant day whose CEMS hours are missing shows as a CEMS total too low: flagged, not hidden.
     """
     reporting, timezone = site.reporting, site.site.timezone
-    root = reports_root(reporting.reports_dir)
+    key, balance_key = names.key("cems_fuel_reconciliation"), names.key("plant_energy_balance")
     cems_partitions = cems.partitions_def
     cems_expr = cems.metadata_by_key[cems_key]["partition_expr"]
     cems_checks = blocking_checks_of(upstream, cems_key)
@@ -86,17 +88,19 @@ def reconciliation_asset(
         backfill_policy=backfill_policy(),
         deps=[AssetDep(cems_key, partition_mapping=AllPartitionMapping())],
         # Lineage and gating only (Nothing): the step reads the plant days and the CEMS hours through one connection.
-        ins={"plant_energy_balance": AssetIn(partition_mapping=TimeWindowPartitionMapping(), dagster_type=Nothing)},
+        ins={
+            "plant_energy_balance": AssetIn(
+                key=balance_key, partition_mapping=TimeWindowPartitionMapping(), dagster_type=Nothing
+            )
+        },
         required_resource_keys={WAREHOUSE_READER_KEY},
         metadata={"partition_expr": "month"},
         kinds={"pandas", "duckdb"},
-        check_specs=report_check_specs("cems_fuel_reconciliation"),
+        check_specs=report_check_specs("cems_fuel_reconciliation", key),
         description=f"CEMS CO2 vs fuel-based CO2 per unit and plant month; differences beyond "
         f"{reporting.reconciliation_tolerance_pct} % are flagged rows. CEMS hours are selected by UTC instant "
         "(CEMS days are local standard time).",
-        io_manager_key="warehouse",
-        group_name=REPORT_GROUP,
-        pool=WAREHOUSE_POOL,
+        **report_asset_args(names),
     )
     def cems_fuel_reconciliation(context: AssetExecutionContext) -> Iterator:
         window = context.partition_time_window
@@ -104,7 +108,7 @@ def reconciliation_asset(
         lst_days = f"{cems_days[0]}..{cems_days[-1]}" if cems_days else "none"
         cems_missing = gate_materialized(context, cems_key, cems_checks, cems_days)
         plant_days = context.asset_partition_keys_for_input("plant_energy_balance")
-        plant_missing = gate_materialized(context, "plant_energy_balance", balance_checks, plant_days)
+        plant_missing = gate_materialized(context, balance_key, balance_checks, plant_days)
         if len(cems_missing) == len(cems_days) and len(plant_missing) == len(plant_days):
             raise Failure(
                 description=f"cems_fuel_reconciliation[{range_label(context)}]: no CEMS day ({lst_days}) and "
@@ -112,7 +116,7 @@ def reconciliation_asset(
             )
         reads = {
             "hours": WindowRead(table_name(cems_key), cems_expr, list(CEMS_COLUMNS)),
-            "balance": report_read("plant_energy_balance"),
+            "balance": report_read("plant_energy_balance", balance_key),
         }
         frames = read_frames(getattr(context.resources, WAREHOUSE_READER_KEY), reads, utc_window(window))
         hours, plant_energy_balance = frames["hours"].astype(CEMS_COLUMNS), frames["balance"]
@@ -156,7 +160,7 @@ def reconciliation_asset(
             timezone,
             coverage,
         )
-        yield from reconciliation_checks(result)
+        yield from reconciliation_checks(result, key)
 
     return cems_fuel_reconciliation
 
