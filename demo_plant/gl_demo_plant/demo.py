@@ -171,7 +171,7 @@ def point_at_plant(plant: DemoEndpoints, work_folder: Path) -> tuple[ComponentTr
         elif isinstance(component, CemsComponent):
             component.spec = _cems_folders(component.spec, work_folder / "cems")
     for component in tree.get_all_components(of_type=ReportsComponent):
-        reports_dir = str(work_folder / "reports" / component.site.name)
+        reports_dir = str(work_folder / "reports")  # the component files them under <site>/<instance>/
         component.spec = component.spec.model_copy(update={"reports_dir": reports_dir})
     return tree, sources
 
@@ -245,17 +245,13 @@ def demo_steps(defs: Definitions, sources: list[SourceComponent], reports: list,
 
 
 def instance_asset(keys: set[AssetKey], site: str, instance: str) -> Callable[[str], AssetKey]:
-    """An instance's asset by name: under its `<site>/<instance>` key prefix, or (a single-site file's short
-    keys) the one asset of that name when it is unique."""
+    """An instance's asset by name, under its `<site>/<instance>` key prefix (every kind is named so)."""
 
     def key(name: str) -> AssetKey:
         prefixed = AssetKey([site, instance, name])
-        if prefixed in keys:
-            return prefixed
-        short = [candidate for candidate in keys if candidate.path[-1] == name]
-        if len(short) != 1:
-            raise KeyError(f"{site}/{instance}: no asset {name!r} under its prefix and {len(short)} named so")
-        return short[0]
+        if prefixed not in keys:
+            raise KeyError(f"{site}/{instance}: no asset {name!r} under its prefix")
+        return prefixed
 
     return key
 
