@@ -340,11 +340,12 @@ def replace_slice(
     table_slice: TableSlice,
     rows: pa.Table | pa.RecordBatchReader,
     retention: SnapshotRetention | None = None,
+    rows_per_file: int = PUBLISH_BATCH_ROWS,
 ) -> int:
     """Replace the slice's rows with `rows` in one commit (creating the table on the first write), then expire
-    old snapshots by `retention`. `rows` may be a stream: its batches are written to data files one at a time,
-    then one commit deletes the window and adds the files, so readers see the old rows or the new, never part.
-    Returns the rows written."""
+    old snapshots by `retention`. `rows` may be a stream: it is written to data files of `rows_per_file` rows
+    one at a time, then one commit deletes the window and adds the files, so readers see the old rows or the
+    new, never part. Returns the rows written."""
     identifier = f"{table_slice.schema}.{table_slice.table}"
     batches = iter(rows.to_batches() if isinstance(rows, pa.Table) else rows)
     first = next((batch for batch in batches if batch.num_rows), None)
@@ -354,7 +355,9 @@ def replace_slice(
             return 0  # as the DuckDB warehouse: no table until there is a row to type it
         table = ensure_table(catalog, identifier, rows.schema)
     # An empty window deletes only: its typeless frame need not match the table's columns.
-    files = [] if first is None else write_data_files(table, rows.schema, itertools.chain([first], batches))
+    files = (
+        [] if first is None else write_data_files(table, rows.schema, itertools.chain([first], batches), rows_per_file)
+    )
 
     def overwrite(table: Table) -> None:
         with table.transaction() as transaction, warnings.catch_warnings():
@@ -369,12 +372,14 @@ def replace_slice(
     return sum(file.record_count for file in files)
 
 
-def write_data_files(table: Table, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> list[DataFile]:
-    """Write each batch to Parquet data files of `table` as it arrives, before any commit: nothing references
-    them until a commit adds them. Serial on purpose: pyiceberg's own stream write (Transaction.append of a
-    RecordBatchReader) hands every batch to its thread pool at once, so a fast reader fills memory.
-    Files already written are deleted when a batch fails, and a schema that does not fit the table is refused
-    before any file is written."""
+def write_data_files(
+    table: Table, schema: pa.Schema, batches: Iterable[pa.RecordBatch], rows_per_file: int = PUBLISH_BATCH_ROWS
+) -> list[DataFile]:
+    """Write the batches to Parquet data files of `table`, `rows_per_file` rows each, as they arrive and before
+    any commit: nothing references them until a commit adds them. Serial on purpose: pyiceberg's own stream
+    write (Transaction.append of a RecordBatchReader) hands every batch to its thread pool at once, so a fast
+    reader fills memory. Files already written are deleted when a batch fails, and a schema that does not fit
+    the table is refused before any file is written. (The two steps are Transaction.overwrite's own.)"""
     identifier = ".".join(table.name())
     try:
         _check_pyarrow_schema_compatible(
@@ -385,14 +390,30 @@ def write_data_files(table: Table, schema: pa.Schema, batches: Iterable[pa.Recor
     files: list[DataFile] = []
     write_uuid, counter = uuid.uuid4(), itertools.count()
     try:
-        for batch in batches:
-            if batch.num_rows:
-                rows = pa.Table.from_batches([batch])
-                files += _dataframe_to_data_files(table.metadata, rows, table.io, write_uuid, counter)
+        for rows in in_files_of(schema, batches, rows_per_file):
+            files += _dataframe_to_data_files(table.metadata, rows, table.io, write_uuid, counter)
     except BaseException:
         delete_data_files(table.io, files)
         raise
     return files
+
+
+def in_files_of(schema: pa.Schema, batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """The batches regrouped into tables of `rows` rows (the last one shorter), without copying: DuckDB hands
+    over a stream in batches of its own row groups (about 120,000 rows), whatever size is asked."""
+    group: list[pa.RecordBatch] = []
+    grouped = 0
+    for batch in batches:
+        while batch.num_rows:
+            taken = batch.slice(0, rows - grouped)
+            group.append(taken)
+            grouped += taken.num_rows
+            batch = batch.slice(taken.num_rows)
+            if grouped == rows:
+                yield pa.Table.from_batches(group, schema)
+                group, grouped = [], 0
+    if grouped:
+        yield pa.Table.from_batches(group, schema)
 
 
 def add_data_files(transaction: Transaction, files: Sequence[DataFile]) -> None:
@@ -562,7 +583,7 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
                 metadata = self._quarantine(context, table_slice, connection, rows, verdict["failed_checks"])
             else:
                 batches = rows.batches() or pa.table({})
-                replace_slice(connection.catalog, table_slice, batches, connection.retention)
+                replace_slice(connection.catalog, table_slice, batches, connection.retention, connection.batch_rows)
                 superseded = self._supersede(context, table_slice, connection)
                 metadata = published(context, table_slice, rows.count, superseded)
         count = {"partition_row_count" if context.has_partition_key else "row_count": rows.count}
@@ -586,7 +607,9 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
         tagged = rows.batches(
             "?::VARCHAR AS _wap_run_id, ?::TIMESTAMPTZ AS _wap_quarantined_at", [context.run_id, entry.quarantined_at]
         )
-        settle_quarantine(connection.catalog, table_slice, context.run_id, finished_runs(context), tagged)
+        settle_quarantine(
+            connection.catalog, table_slice, context.run_id, finished_runs(context), tagged, connection.batch_rows
+        )
         entry_row = to_arrow(connection.duckdb, ENTRY_SELECT, entry.values())
         append(connection.catalog, ENTRIES, entry_row, connection.retention)
         return quarantined(context, table_slice, entry)
@@ -644,6 +667,7 @@ def settle_quarantine(
     run_id: str,
     finished: Callable[[str], bool],
     add: pa.Table | pa.RecordBatchReader | None = None,
+    rows_per_file: int = PUBLISH_BATCH_ROWS,
 ) -> None:
     """In one commit on `quarantine.<table>`: delete the window's rows that no open entry points to, and add
     `add` (this run's rows). A quarantine is two commits, rows then entry, because Iceberg commits one table
@@ -654,7 +678,8 @@ def settle_quarantine(
     files: list[DataFile] = []
     if add is not None:
         table = ensure_table(catalog, identifier, add.schema)
-        files = write_data_files(table, add.schema, add.to_batches() if isinstance(add, pa.Table) else add)
+        batches = add.to_batches() if isinstance(add, pa.Table) else add
+        files = write_data_files(table, add.schema, batches, rows_per_file)
     elif load_table(catalog, identifier) is None:
         return
     quarantine = TableSlice(table_slice.table, QUARANTINE_SCHEMA, partition_dimensions=table_slice.partition_dimensions)

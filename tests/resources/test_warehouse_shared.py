@@ -22,6 +22,7 @@ from gl_pipelines.resources.iceberg_warehouse import (
     SnapshotRetention,
     append,
     expire_snapshots,
+    in_files_of,
     load_table,
     open_catalog,
     typed_for_iceberg,
@@ -493,3 +494,17 @@ def test_a_refused_commit_deletes_the_data_files_written_for_it(shared, monkeypa
     with pytest.raises(CommitFailedException):
         write_days(shared, ["2026-11-01"])
     assert files_under(tmp_path / "lake", ".parquet") == stored_files
+
+
+def test_batches_are_regrouped_into_files_of_the_asked_rows():
+    """DuckDB hands a stream over in its own row groups; each data file still gets `rows` rows, none lost."""
+    schema = pa.schema([pa.field("n", pa.int64())])
+    sizes = [5, 1, 12, 0, 3]
+    start = [sum(sizes[:index]) for index in range(len(sizes))]
+    batches = [
+        pa.record_batch([pa.array(range(s, s + n), pa.int64())], schema=schema)
+        for s, n in zip(start, sizes, strict=True)
+    ]
+    groups = list(in_files_of(schema, batches, 4))
+    assert [group.num_rows for group in groups] == [4, 4, 4, 4, 4, 1]
+    assert [n for group in groups for n in group.column("n").to_pylist()] == list(range(21))
