@@ -287,15 +287,23 @@ def record(figures: list[dict], iceberg: bool) -> None:
 
 
 def main_iceberg(tags: int, server: str) -> None:
-    """Batched against whole-window publish into the shared warehouse, in the same script run."""
+    """Batched against whole-window publish into the shared warehouse, in the same script run, at `tags` and
+    at twice as many (a bounded publish does not grow with the window; the whole-window one does)."""
     began, load_before = time.perf_counter(), os.getloadavg()
-    command = [sys.executable, __file__, "--server-child", str(tags)]
+    command = [sys.executable, __file__, "--server-child", str(2 * tags)]
+    plan = {
+        "whole_window": (tags, WHOLE_WINDOW),
+        "batched": (tags, PUBLISH_BATCH_ROWS),
+        f"batched_{SMALL_CHUNK // 1000}k": (tags, SMALL_CHUNK),
+        "whole_window_2x": (2 * tags, WHOLE_WINDOW),
+        "batched_2x": (2 * tags, PUBLISH_BATCH_ROWS),
+    }
     runs = {}
     with started_process(command, "ready", timeout_s=600) as (_, line):
         endpoint = line.split()[1]
-        for name, batch_rows in (("whole_window", WHOLE_WINDOW), ("batched", PUBLISH_BATCH_ROWS)):
+        for name, (run_tags, batch_rows) in plan.items():
             with scratch_catalog_database(server) as dsn:
-                runs[name] = measure(endpoint, tags, DEFAULT_CHUNK_VALUES, iceberg=(dsn, batch_rows))
+                runs[name] = measure(endpoint, run_tags, DEFAULT_CHUNK_VALUES, iceberg=(dsn, batch_rows))
     context = {
         "method": "fresh process per run: one checked hour of scada_readings (extract, stage, 2 blocking checks, "
         "publish) into the shared warehouse (Iceberg, catalog in the local PostgreSQL, Parquet in a temporary "
@@ -304,51 +312,58 @@ def main_iceberg(tags: int, server: str) -> None:
         "loadavg_1m_5m_15m": {"before": [round(x, 2) for x in load_before], "after": list(os.getloadavg())},
         "cpus": os.cpu_count(),
     }
-    values = runs["batched"]["rows"]
-    size = f"{values / 1e6:g}m".replace(".", "_")
+    size = f"{runs['batched']['rows'] / 1e6:g}m".replace(".", "_")
 
-    def publish_growth(run: dict) -> float:
-        return run["publish"]["peak_mb"] - run["publish"]["rss_at_start_mb"]
+    def growth(name: str) -> float:
+        """Peak RSS of the publish phase above the RSS it started from."""
+        return runs[name]["publish"]["peak_mb"] - runs[name]["publish"]["rss_at_start_mb"]
+
+    def ratio(figure: str, value: float, what: str, target: str | None = None) -> dict:
+        figure = f"{ICEBERG_PREFIX}{figure}"
+        return {"figure": figure, "value": round(value, 3), "unit": "ratio", "target": target, "what": what, **context}
 
     figures = [
         {
-            "figure": f"{ICEBERG_PREFIX}publish_peak_above_start_mb_{name}_{size}",
-            "value": round(publish_growth(run), 1),
+            "figure": f"{ICEBERG_PREFIX}publish_peak_above_start_mb_{name}",
+            "value": round(growth(name), 1),
             "unit": "MB",
             "target": None,
             "what": "peak RSS of the publish phase above the RSS it started from",
-            "tags": tags,
-            "values": values,
+            "tags": plan[name][0],
+            "values": run["rows"],
             "run": run,
             **context,
         }
         for name, run in runs.items()
     ]
     figures += [
-        {
-            "figure": f"{ICEBERG_PREFIX}publish_memory_batched_vs_whole_window_{size}",
-            "value": round(publish_growth(runs["batched"]) / publish_growth(runs["whole_window"]), 3),
-            "unit": "ratio",
-            "target": "< 1",
-            "what": f"publish-phase RSS growth, batches of {PUBLISH_BATCH_ROWS} rows / the whole window in one",
-            **context,
-        },
-        {
-            "figure": f"{ICEBERG_PREFIX}run_peak_rss_batched_vs_whole_window_{size}",
-            "value": round(runs["batched"]["peak_mb"] / runs["whole_window"]["peak_mb"], 3),
-            "unit": "ratio",
-            "target": None,
-            "what": "peak RSS of the whole run (extract, stage, checks, publish), batched / whole window",
-            **context,
-        },
-        {
-            "figure": f"{ICEBERG_PREFIX}publish_time_batched_vs_whole_window_{size}",
-            "value": round(runs["batched"]["publish"]["wall_s"] / runs["whole_window"]["publish"]["wall_s"], 3),
-            "unit": "ratio",
-            "target": None,
-            "what": "publish-phase wall time, batched / whole window (one data file per batch)",
-            **context,
-        },
+        ratio(
+            f"publish_memory_batched_vs_whole_window_{size}",
+            growth("batched") / growth("whole_window"),
+            f"publish-phase RSS growth, data files of {PUBLISH_BATCH_ROWS} rows / the whole window in one",
+            "< 1",
+        ),
+        ratio(
+            "publish_memory_batched_2x_window_vs_1x",
+            growth("batched_2x") / growth("batched"),
+            "publish-phase RSS growth when the window doubles, batched (bounded: about 1)",
+            "<= 1.2",
+        ),
+        ratio(
+            "publish_memory_whole_window_2x_window_vs_1x",
+            growth("whole_window_2x") / growth("whole_window"),
+            "publish-phase RSS growth when the window doubles, whole window in one batch (baseline: grows)",
+        ),
+        ratio(
+            f"run_peak_rss_batched_vs_whole_window_{size}",
+            runs["batched"]["peak_mb"] / runs["whole_window"]["peak_mb"],
+            "peak RSS of the whole run (extract, stage, checks, publish), batched / whole window",
+        ),
+        ratio(
+            f"publish_time_batched_vs_whole_window_{size}",
+            runs["batched"]["publish"]["wall_s"] / runs["whole_window"]["publish"]["wall_s"],
+            "publish-phase wall time, batched / whole window",
+        ),
     ]
     record(figures, iceberg=True)
     print(f"# {BENCH} (iceberg): {time.perf_counter() - began:.0f} s wall", file=sys.stderr)
