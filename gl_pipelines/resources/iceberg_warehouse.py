@@ -12,9 +12,9 @@ that loses the race commits again on the table's newest state, so each write sta
 no pool slot is needed. Files written for a commit that did not land are never referenced: readers only ever
 see committed snapshots.
 
-A window is published as a stream: DuckDB hands its rows over in Arrow record batches (`PUBLISH_BATCH_ROWS`),
-each batch is written to its own Parquet data file as it arrives, and one commit deletes the window and adds
-every file. Only one batch is in memory, whatever the window's size, and the replace stays one commit.
+A window is published as a stream: DuckDB hands its rows over in Arrow record batches, they are written as
+Parquet data files of `PUBLISH_BATCH_ROWS` rows as they arrive, and one commit deletes the window and adds
+every file. Only one file's rows are in memory, whatever the window's size, and the replace stays one commit.
 """
 
 from __future__ import annotations
@@ -436,12 +436,11 @@ def commit_files(
     identifier: str,
     files: Sequence[DataFile],
     change: Callable[[Table], None],
-    retention: SnapshotRetention | None = None,
 ) -> None:
     """`commit` a change that adds `files`; when it is refused for good (every retry lost the race), the files
     are deleted: the refusal means the commit did not land, so nothing references them."""
     try:
-        commit(catalog, identifier, change, retention)
+        commit(catalog, identifier, change)
     except (CommitFailedException, ValidationException):
         delete_data_files(catalog.load_table(identifier).io, files)
         raise
@@ -582,8 +581,14 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
             if verdict["failed_checks"]:
                 metadata = self._quarantine(context, table_slice, connection, rows, verdict["failed_checks"])
             else:
-                batches = rows.batches() or pa.table({})
-                replace_slice(connection.catalog, table_slice, batches, connection.retention, connection.batch_rows)
+                batches = rows.batches()
+                replace_slice(
+                    connection.catalog,
+                    table_slice,
+                    pa.table({}) if batches is None else batches,  # nothing read: the window is emptied
+                    connection.retention,
+                    connection.batch_rows,
+                )
                 superseded = self._supersede(context, table_slice, connection)
                 metadata = published(context, table_slice, rows.count, superseded)
         count = {"partition_row_count" if context.has_partition_key else "row_count": rows.count}

@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -18,16 +19,26 @@ from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources import iceberg_warehouse
 from gl_pipelines.resources.iceberg_warehouse import (
     METADATA_VERSIONS_KEPT,
+    IcebergConnection,
     SharedWarehouseIOManager,
     SnapshotRetention,
     append,
     expire_snapshots,
     in_files_of,
     load_table,
+    new_rows,
     open_catalog,
     typed_for_iceberg,
 )
-from gl_pipelines.resources.warehouse import ENTRIES, WAP_KEY, StagedRows, WarehouseSettings, WarehouseStaging
+from gl_pipelines.resources.warehouse import (
+    ENTRIES,
+    MEMORY_LIMIT_ENV,
+    WAP_KEY,
+    StagedRows,
+    WarehouseSettings,
+    WarehouseStaging,
+    stage_chunks,
+)
 from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 from tests.assets.test_wap import assert_wap_cycle, read
 from tests.resources.shared_warehouse import days, scratch_catalog, write_days
@@ -487,7 +498,7 @@ def test_a_refused_commit_deletes_the_data_files_written_for_it(shared, monkeypa
     write_days(shared, ["2026-11-01"])
     stored_files = current_files(shared, "plant.metered")
 
-    def refused(catalog, identifier, change, retention=None):
+    def refused(catalog, identifier, change):
         raise CommitFailedException("another writer won every race")
 
     monkeypatch.setattr(iceberg_warehouse, "commit", refused)
@@ -508,3 +519,23 @@ def test_batches_are_regrouped_into_files_of_the_asked_rows():
     groups = list(in_files_of(schema, batches, 4))
     assert [group.num_rows for group in groups] == [4, 4, 4, 4, 4, 1]
     assert [n for group in groups for n in group.column("n").to_pylist()] == list(range(21))
+
+
+def test_the_staged_rows_are_read_under_the_duckdb_memory_cap(tmp_path, monkeypatch):
+    """The publish's scan of the staging file runs under $GL_DUCKDB_MEMORY_LIMIT, as on the DuckDB warehouse; the
+    staged table is dropped afterwards and the emptied file removed."""
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "64MB")
+    database = str(tmp_path / "gl-staging.duckdb")
+    staged = stage_chunks(database, "metered", [pd.DataFrame({"n": range(10)})])
+    connection = IcebergConnection(None, database, SnapshotRetention(hours=1.0), batch_rows=4)
+    with duckdb.connect() as reference:
+        reference.execute("SET memory_limit = '64MB'")
+        (capped,) = reference.execute("SELECT current_setting('memory_limit')").fetchone()
+    try:
+        with new_rows(pd.DataFrame(), staged.table, connection) as rows:
+            ((limit,),) = rows.connection.execute("SELECT current_setting('memory_limit')").fetchall()
+            assert [batch.num_rows for batch in rows.batches()] == [4, 4, 2]
+    finally:
+        connection.duckdb.close()
+    assert (limit, rows.count) == (capped, 10)
+    assert not Path(database).exists()
