@@ -169,7 +169,7 @@ def iceberg_child_run(endpoint: str, tags: int, chunk_values: int, catalog_dsn: 
         open_catalog,
     )
     from gl_pipelines.resources.opcua import OpcUaResource
-    from gl_pipelines.resources.warehouse import WarehouseSettings
+    from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 
     publish: dict = {}
     handle_output = IcebergPandasTypeHandler.handle_output

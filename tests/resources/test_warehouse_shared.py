@@ -35,10 +35,10 @@ from gl_pipelines.resources.warehouse import (
     MEMORY_LIMIT_ENV,
     WAP_KEY,
     StagedRows,
-    WarehouseSettings,
     WarehouseStaging,
     stage_chunks,
 )
+from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 from tests.assets.test_wap import assert_wap_cycle, read
 from tests.resources.shared_warehouse import days, scratch_catalog, write_days
