@@ -96,14 +96,25 @@ def quality_and_status(item: dict[str, Any]) -> tuple[float | None, str, str]:
 
 
 def guard_paging(
-    source: str, tag: str, page: int, since: pd.Timestamp, reached: pd.Timestamp, end: datetime, max_pages: int
+    source: str,
+    tag: str,
+    page: int,
+    since: pd.Timestamp,
+    first: pd.Timestamp,
+    reached: pd.Timestamp,
+    end: datetime,
+    max_pages: int,
 ) -> None:
-    """Stop a paged read that would never end: a full page must move the cursor forward, stay within the
-    window, and the tag must finish within `max_pages` pages. The error names the instance, the tag, the page
-    and the time reached, so the server's behaviour can be reported and looked up."""
+    """Stop a paged read that would never end: a full page must start at or after the time asked (one that
+    starts before it is a page sent again), end within the window, and the tag must finish within `max_pages`
+    pages. A page entirely at the time asked is legitimate (many events at one timestamp): the callers' own
+    count of events already held ends that. The error names the instance, the tag, the page and the times."""
     where = f"{source}: tag {tag}, page {page} (asked from {since.isoformat()}, reached {reached.isoformat()})"
-    if reached <= since:
-        raise HistorianError(f"{where}: the page made no progress, the server repeats it; stopped paging")
+    if first < since or reached < since:
+        raise HistorianError(
+            f"{where}: the page made no progress, it starts at {first.isoformat()}, before the time asked (the "
+            "server repeats a page instead of continuing); stopped paging"
+        )
     if reached > pd.Timestamp(end):
         raise HistorianError(f"{where}: past the window end {pd.Timestamp(end).isoformat()}; stopped paging")
     if page >= max_pages:
@@ -282,6 +293,7 @@ class HistorianResource(HttpSourceResource):
                         f"{tag.name} ({tag.path})",
                         tag_pages[tag.name],
                         pd.Timestamp(since),
+                        pd.Timestamp(values[0]["Timestamp"]),
                         pd.Timestamp(held[-1]["Timestamp"]),
                         end,
                         self.max_pages,

@@ -183,13 +183,12 @@ class ProficyHistorianResource(HttpSourceResource):
                     reached = held[tag.name][-1]["TimeStamp"]
                     # Checked before asking again: a server that repeats a page or ignores the end would
                     # otherwise keep this step paging until it is killed.
-                    since_ts, reached_ts = sample_times([since, reached], source=self.source_name)
+                    times = sample_times([since, samples[0].get("TimeStamp"), reached], source=self.source_name)
                     guard_paging(
                         self.source_name,
                         f"{tag.name} ({tag.historian_name})",
                         tag_pages[tag.name],
-                        since_ts,
-                        reached_ts,
+                        *times,
                         end,
                         self.max_pages,
                     )
