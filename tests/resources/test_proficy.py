@@ -157,6 +157,7 @@ attributes:
   client_id: {client_id}
   client_secret_env: GL_TEST_PROFICY_SECRET
   max_count: 500
+  chunk_values: 720
   tags:
     - {{name: Boiler1.SteamFlow, path: PLANT1.BLR1.FT101.F_CV, unit: t/h, min: 0, max: 500}}
 """
@@ -178,6 +179,8 @@ def test_a_proficy_instance_declared_in_yaml_stores_its_day(historian, tmp_path,
         [defs.resolve_assets_def(key)], instance=DagsterInstance.ephemeral(), partition_key="2026-11-02"
     )
     assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    query = result.get_asset_materialization_events()[0].materialization.metadata["query"].value
+    assert "2 chunks of at most ~720 values" in query  # the instance's chunk_values: the day in two time slices
     with duckdb.connect(str(tmp_path / "project" / "w.duckdb"), read_only=True) as con:
         assert con.execute(f"select count(*) from plant.{table_name(key)}").fetchall() == [(1440,)]
 
