@@ -12,8 +12,16 @@ values) are run twice: with chunking off (`chunk_values` larger than the window:
 frame, as the asset read it before this change; staging, checks and publish are today's) and with the default
 chunk size, so the bytes per value above the process baseline can be compared.
 
-Run: `python bench/peak_memory.py [--tags 5000]`. Prints one JSON object per figure per line and writes them
-to bench/results/peak_memory.jsonl. Takes several minutes on a loaded 2-core machine.
+`--warehouse iceberg` measures the shared warehouse instead (a scratch Iceberg catalog database in the local
+PostgreSQL, Parquet files in a temporary folder), at 1,000 tags x 1 h at 1 s (3.6 M values) by default: the
+same run published in record batches of `PUBLISH_BATCH_ROWS` and as the whole window in one batch (as the publish
+read it before batching), each in a fresh process. Besides the run's peak, the publish phase is measured on its
+own: the peak RSS is reset (/proc/self/clear_refs) when the IO manager starts storing the output, so the
+figure is the publish's own peak above the RSS it started from.
+
+Run: `python bench/peak_memory.py [--tags 5000] [--warehouse iceberg]`. Prints one JSON object per figure per
+line and writes them to bench/results/peak_memory.jsonl (replacing that warehouse's figures, keeping the
+other's). Takes several minutes on a loaded 2-core machine (the Iceberg pair about two).
 """
 
 from __future__ import annotations
@@ -25,10 +33,22 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
-from _common import QUIET_RUN_CONFIG, emit, free_port, plant_day_hours, quiet, scada_definitions, started_process
+from _common import (
+    QUIET_RUN_CONFIG,
+    RESULTS_DIR,
+    emit,
+    free_port,
+    plant_day_hours,
+    quiet,
+    scada_definitions,
+    started_process,
+)
 
+from gl_pipelines.resources.iceberg_warehouse import PUBLISH_BATCH_ROWS
 from gl_pipelines.resources.opcua import DEFAULT_CHUNK_VALUES
 from gl_pipelines.resources.warehouse import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV
 
@@ -39,6 +59,9 @@ BASELINE_TAGS = 1000
 SMALL_CHUNK = 250_000
 SMALL_DUCKDB = "256MB"
 CHUNKING_OFF = 10**12  # more values than any window: the whole window is one chunk
+WHOLE_WINDOW = 10**12  # rows per publish batch larger than any window: the whole window is one Arrow batch
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+ICEBERG_PREFIX = "iceberg_"
 
 
 def peak_rss_mb() -> float:
@@ -48,6 +71,20 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM again from the current RSS (Linux: 5 > /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
 
 
 def child_server(tags: int) -> None:
@@ -77,8 +114,12 @@ def site_of(endpoint: str, tags: int):
     return demo.model_copy(update={"opcua": source})
 
 
-def child_run(endpoint: str, tags: int, chunk_values: int) -> None:
-    """Fresh process: load definitions, then one checked hour of `scada_readings`; print peak RSS and time."""
+def child_run(endpoint: str, tags: int, chunk_values: int, iceberg: tuple[str, int] | None = None) -> None:
+    """Fresh process: load definitions, then one checked hour of `scada_readings`; print peak RSS and time.
+    With `iceberg` (catalog DSN, rows per publish batch), into the shared warehouse instead of a DuckDB file."""
+    if iceberg is not None:
+        iceberg_child_run(endpoint, tags, chunk_values, *iceberg)
+        return
     quiet()
     import duckdb
     from dagster import instance_for_test, materialize
@@ -115,14 +156,115 @@ def child_run(endpoint: str, tags: int, chunk_values: int) -> None:
     print(json.dumps({"peak_mb": peak, "before_run_mb": before, "rows": stored, "wall_s": wall}))
 
 
-def measure(endpoint: str, tags: int, chunk_values: int, duckdb_memory: str | None = None) -> dict:
+def iceberg_child_run(endpoint: str, tags: int, chunk_values: int, catalog_dsn: str, batch_rows: int) -> None:
+    """`child_run` into the shared warehouse, the publish phase (the IO manager storing the output) measured on
+    its own: RSS when it starts, then its own peak."""
+    quiet()
+    from dagster import AssetKey, instance_for_test, materialize
+
+    from gl_pipelines.components.site_file import build_definitions
+    from gl_pipelines.resources.iceberg_warehouse import (
+        IcebergPandasTypeHandler,
+        SharedWarehouseIOManager,
+        open_catalog,
+    )
+    from gl_pipelines.resources.opcua import OpcUaResource
+    from gl_pipelines.resources.warehouse_settings import WarehouseSettings
+
+    publish: dict = {}
+    handle_output = IcebergPandasTypeHandler.handle_output
+
+    def measured_publish(self, *args, **kwargs):
+        publish["run_peak_before_mb"], publish["rss_at_start_mb"] = peak_rss_mb(), rss_mb()
+        reset_peak_rss()
+        began = time.perf_counter()
+        try:
+            return handle_output(self, *args, **kwargs)
+        finally:
+            publish["wall_s"], publish["peak_mb"] = time.perf_counter() - began, peak_rss_mb()
+
+    IcebergPandasTypeHandler.handle_output = measured_publish
+    with tempfile.TemporaryDirectory() as tmp, instance_for_test() as instance:
+        settings = WarehouseSettings(
+            kind="iceberg", path=str(Path(tmp) / "unused.duckdb"), catalog_dsn=catalog_dsn, data_path=f"{tmp}/lake"
+        )
+        defs = build_definitions(site_of(endpoint, tags), settings)
+        (readings,) = [a for a in defs.assets if a.key == AssetKey("scada_readings")]
+        resources = dict(defs.resources)
+        resources["opcua"] = OpcUaResource(endpoint=endpoint, chunk_values=chunk_values)
+        resources["warehouse"] = SharedWarehouseIOManager(
+            catalog_dsn=catalog_dsn,
+            data_path=settings.data_path,
+            staging_database=settings.staging_database(),
+            publish_batch_rows=batch_rows,
+        )
+        key = plant_day_hours(readings)[6][0]
+        before = peak_rss_mb()
+        began = time.perf_counter()
+        result = materialize(
+            [readings, *(defs.asset_checks or [])],
+            selection=["scada_readings"],
+            partition_key=key,
+            resources=resources,
+            instance=instance,
+            run_config=QUIET_RUN_CONFIG,
+        )
+        wall = time.perf_counter() - began
+        evaluations = result.get_asset_check_evaluations()
+        if not result.success or len(evaluations) != 2 or not all(e.passed for e in evaluations):
+            raise RuntimeError(f"run failed or checks did not pass: {[(e.check_name, e.passed) for e in evaluations]}")
+        table = open_catalog(catalog_dsn, settings.data_path).load_table("plant.scada_readings")
+        stored, files = table.scan().count(), len(list(table.scan().plan_files()))
+        if stored != tags * PER_TAG or Path(settings.staging_database()).exists():
+            raise RuntimeError(f"stored {stored} rows (expected {tags * PER_TAG}), or the staging file was left")
+    print(
+        json.dumps(
+            {
+                "peak_mb": max(publish["run_peak_before_mb"], publish["peak_mb"]),
+                "before_run_mb": before,
+                "rows": stored,
+                "data_files": files,
+                "wall_s": wall,
+                "publish_batch_rows": batch_rows,
+                "publish": publish,
+            }
+        )
+    )
+
+
+@contextmanager
+def scratch_catalog_database(server: str):
+    """A new PostgreSQL database for one run's Iceberg catalog; dropped afterwards."""
+    import psycopg2
+
+    name = f"gl_bench_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(f"{server}/postgres")
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f"CREATE DATABASE {name}")
+        try:
+            yield f"{server}/{name}"
+        finally:
+            admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        admin.close()
+
+
+def measure(
+    endpoint: str,
+    tags: int,
+    chunk_values: int,
+    duckdb_memory: str | None = None,
+    iceberg: tuple[str, int] | None = None,
+) -> dict:
     environment = dict(os.environ)
     if duckdb_memory:
         environment[MEMORY_LIMIT_ENV] = duckdb_memory
     else:
         environment.pop(MEMORY_LIMIT_ENV, None)
+    shared = [] if iceberg is None else ["--iceberg", iceberg[0], str(iceberg[1])]
     out = subprocess.run(
-        [sys.executable, __file__, "--run-child", endpoint, str(tags), str(chunk_values)],
+        [sys.executable, __file__, "--run-child", endpoint, str(tags), str(chunk_values), *shared],
         check=True,
         capture_output=True,
         text=True,
@@ -133,6 +275,98 @@ def measure(endpoint: str, tags: int, chunk_values: int, duckdb_memory: str | No
     got["duckdb_memory_limit"] = duckdb_memory or DEFAULT_MEMORY_LIMIT
     got["bytes_per_value_above_baseline"] = round((got["peak_mb"] - got["before_run_mb"]) * 2**20 / got["rows"], 1)
     return got
+
+
+def record(figures: list[dict], iceberg: bool) -> None:
+    """`emit` the figures, keeping in the results file the other warehouse's figures of an earlier run."""
+    results = RESULTS_DIR / f"{BENCH}.jsonl"
+    lines = results.read_text().splitlines() if results.exists() else []
+    kept = [line for line in lines if json.loads(line)["figure"].startswith(ICEBERG_PREFIX) != iceberg]
+    emit(BENCH, figures)
+    results.write_text(results.read_text() + "".join(line + "\n" for line in kept))
+
+
+def main_iceberg(tags: int, server: str) -> None:
+    """Batched against whole-window publish into the shared warehouse, in the same script run, at `tags` and
+    at twice as many (a bounded publish does not grow with the window; the whole-window one does)."""
+    began, load_before = time.perf_counter(), os.getloadavg()
+    command = [sys.executable, __file__, "--server-child", str(2 * tags)]
+    plan = {
+        "whole_window": (tags, WHOLE_WINDOW),
+        "batched": (tags, PUBLISH_BATCH_ROWS),
+        f"batched_{SMALL_CHUNK // 1000}k": (tags, SMALL_CHUNK),
+        "whole_window_2x": (2 * tags, WHOLE_WINDOW),
+        "batched_2x": (2 * tags, PUBLISH_BATCH_ROWS),
+    }
+    runs = {}
+    with started_process(command, "ready", timeout_s=600) as (_, line):
+        endpoint = line.split()[1]
+        for name, (run_tags, batch_rows) in plan.items():
+            with scratch_catalog_database(server) as dsn:
+                runs[name] = measure(endpoint, run_tags, DEFAULT_CHUNK_VALUES, iceberg=(dsn, batch_rows))
+    context = {
+        "method": "fresh process per run: one checked hour of scada_readings (extract, stage, 2 blocking checks, "
+        "publish) into the shared warehouse (Iceberg, catalog in the local PostgreSQL, Parquet in a temporary "
+        "folder); publish = the IO manager storing the output, its peak RSS reset at its start; demo OPC UA server "
+        "in its own process",
+        "loadavg_1m_5m_15m": {"before": [round(x, 2) for x in load_before], "after": list(os.getloadavg())},
+        "cpus": os.cpu_count(),
+    }
+    size = f"{runs['batched']['rows'] / 1e6:g}m".replace(".", "_")
+
+    def growth(name: str) -> float:
+        """Peak RSS of the publish phase above the RSS it started from."""
+        return runs[name]["publish"]["peak_mb"] - runs[name]["publish"]["rss_at_start_mb"]
+
+    def ratio(figure: str, value: float, what: str, target: str | None = None) -> dict:
+        figure = f"{ICEBERG_PREFIX}{figure}"
+        return {"figure": figure, "value": round(value, 3), "unit": "ratio", "target": target, "what": what, **context}
+
+    figures = [
+        {
+            "figure": f"{ICEBERG_PREFIX}publish_peak_above_start_mb_{name}",
+            "value": round(growth(name), 1),
+            "unit": "MB",
+            "target": None,
+            "what": "peak RSS of the publish phase above the RSS it started from",
+            "tags": plan[name][0],
+            "values": run["rows"],
+            "run": run,
+            **context,
+        }
+        for name, run in runs.items()
+    ]
+    figures += [
+        ratio(
+            f"publish_memory_batched_vs_whole_window_{size}",
+            growth("batched") / growth("whole_window"),
+            f"publish-phase RSS growth, data files of {PUBLISH_BATCH_ROWS} rows / the whole window in one",
+            "< 1",
+        ),
+        ratio(
+            "publish_memory_batched_2x_window_vs_1x",
+            growth("batched_2x") / growth("batched"),
+            "publish-phase RSS growth when the window doubles, batched (bounded: about 1)",
+            "<= 1.2",
+        ),
+        ratio(
+            "publish_memory_whole_window_2x_window_vs_1x",
+            growth("whole_window_2x") / growth("whole_window"),
+            "publish-phase RSS growth when the window doubles, whole window in one batch (baseline: grows)",
+        ),
+        ratio(
+            f"run_peak_rss_batched_vs_whole_window_{size}",
+            runs["batched"]["peak_mb"] / runs["whole_window"]["peak_mb"],
+            "peak RSS of the whole run (extract, stage, checks, publish), batched / whole window",
+        ),
+        ratio(
+            f"publish_time_batched_vs_whole_window_{size}",
+            runs["batched"]["publish"]["wall_s"] / runs["whole_window"]["publish"]["wall_s"],
+            "publish-phase wall time, batched / whole window",
+        ),
+    ]
+    record(figures, iceberg=True)
+    print(f"# {BENCH} (iceberg): {time.perf_counter() - began:.0f} s wall", file=sys.stderr)
 
 
 def main(tags: int) -> None:
@@ -154,8 +388,7 @@ def main(tags: int) -> None:
     values = plant["rows"]
     figure = "peak_rss_mb_18m_values" if values == 18_000_000 else f"peak_rss_mb_{values / 1e6:g}m_values"
     baseline_ratio = chunked_small["bytes_per_value_above_baseline"] / unchunked["bytes_per_value_above_baseline"]
-    emit(
-        BENCH,
+    record(
         [
             {
                 "figure": figure,
@@ -212,19 +445,26 @@ def main(tags: int) -> None:
                 **context,
             },
         ],
+        iceberg=False,
     )
     print(f"# {BENCH}: {time.perf_counter() - began:.0f} s wall", file=sys.stderr)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tags", type=int, default=5000, help="synthetic tags of the plant-scale run")
+    parser.add_argument("--tags", type=int, help="synthetic tags (default 5000; 1000 with --warehouse iceberg)")
+    parser.add_argument("--warehouse", choices=("duckdb", "iceberg"), default="duckdb", help="which warehouse")
+    parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL server for the scratch Iceberg catalogs")
     parser.add_argument("--server-child", type=int, metavar="TAGS", help=argparse.SUPPRESS)
     parser.add_argument("--run-child", nargs=3, metavar=("ENDPOINT", "TAGS", "CHUNK_VALUES"), help=argparse.SUPPRESS)
+    parser.add_argument("--iceberg", nargs=2, metavar=("CATALOG_DSN", "BATCH_ROWS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.server_child:
         child_server(args.server_child)
     elif args.run_child:
-        child_run(args.run_child[0], int(args.run_child[1]), int(args.run_child[2]))
+        iceberg = None if args.iceberg is None else (args.iceberg[0], int(args.iceberg[1]))
+        child_run(args.run_child[0], int(args.run_child[1]), int(args.run_child[2]), iceberg)
+    elif args.warehouse == "iceberg":
+        main_iceberg(args.tags or BASELINE_TAGS, args.postgres)
     else:
-        main(args.tags)
+        main(args.tags or 5000)

@@ -20,29 +20,27 @@ import hashlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import cache
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
-    DailyPartitionsDefinition,
     Failure,
-    HourlyPartitionsDefinition,
     MetadataValue,
     Output,
     TimeWindowPartitionMapping,
-    TimeWindowPartitionsDefinition,
     asset,
 )
 
 from gl_pipelines.assets.cems_epa import build_epa_assets
 from gl_pipelines.assets.charts import bar_chart, chart_metadata
 from gl_pipelines.assets.partitions import (
-    HISTORY_START,
     WAREHOUSE_POOL,
     backfill_policy,
+    cems_daily_partitions,
+    cems_hourly_partitions,
+    cems_quarterly_partitions,
     utc_window,
 )
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
@@ -51,68 +49,22 @@ from gl_pipelines.cems.dahs_store import rows_for_window
 from gl_pipelines.cems.emissions import compute_hourly_emissions, open_end_gaps
 from gl_pipelines.cems.plc import plc_block_rows
 from gl_pipelines.cems.schema import KEY_COLUMNS, RAW_COLUMNS, validate_raw_frame
+from gl_pipelines.checks.cems import EMISSIONS_CHECKS, RAW_CHECKS, missing_unit_hours, raw_check_specs, raw_results
 from gl_pipelines.checks.gate import blocking_problems, problems_by_partition, require_checks_passed, writer_runs
 from gl_pipelines.checks.wap import audited
-from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.components.naming import InstanceNames, cems_names
 from gl_pipelines.config import CemsSource
 from gl_pipelines.resources.modbus import RESOURCE_VERSION as MODBUS_VERSION
 from gl_pipelines.resources.modbus import ModbusResource
 
 DAHS_READER_VERSION = "gl-pipelines-dahs/1"
 PLC_RESOURCE_KEY = "cems_plc"
-RAW_CHECKS = (
-    "cems_raw_hour_coverage",
-    "cems_raw_no_duplicate_unit_hour",
-    "cems_raw_op_time_in_range",
-    "cems_raw_values_in_range",
-)
-EMISSIONS_CHECKS = ("cems_emissions_hour_coverage", "cems_emissions_pma_reported")
 OPEN_GAPS_KEY = "open_gaps_at_end"
-QUARTER_CRON = "0 0 1 1,4,7,10 *"
-
-
-def cems_names(names: InstanceNames | None) -> InstanceNames:
-    """The instance's names; without one, the single-site file's short names."""
-    return names or InstanceNames.single("cems")
 
 
 def plc_resource_key(names: InstanceNames) -> str:
     """The PLC's Modbus resource of one CEMS instance (`cems_plc` in a single-site file)."""
     return "__".join((PLC_RESOURCE_KEY, *names.prefix))
-
-
-def lst_zone(lst_utc_offset_hours: int) -> str:
-    """The IANA fixed-offset zone of local standard time (POSIX sign: UTC-6 is Etc/GMT+6)."""
-    return "Etc/UTC" if lst_utc_offset_hours == 0 else f"Etc/GMT{-lst_utc_offset_hours:+d}"
-
-
-@cache
-def cems_hourly_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> HourlyPartitionsDefinition:
-    """`start`: the CEMS source's `history_start` (ISO date); the demo keeps the shared 2025-01-01."""
-    return HourlyPartitionsDefinition(start_date=f"{start}-00:00", timezone=lst_zone(lst_utc_offset_hours))
-
-
-@cache
-def cems_daily_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> DailyPartitionsDefinition:
-    return DailyPartitionsDefinition(start_date=start, timezone=lst_zone(lst_utc_offset_hours))
-
-
-@cache
-def cems_quarterly_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> TimeWindowPartitionsDefinition:
-    return TimeWindowPartitionsDefinition(
-        cron_schedule=QUARTER_CRON,
-        start=start,
-        fmt="%Y-%m-%d",
-        timezone=lst_zone(lst_utc_offset_hours),
-        end_offset=1,  # the quarter in progress is a partition too: its report is quarter to date
-    )
-
-
-def missing_unit_hours(rows: pd.DataFrame, units: list[str], start: datetime, end: datetime) -> list[tuple]:
-    """(unit, UTC hour start) of the window that `rows` has no row for."""
-    present = set(zip(rows["unit_id"], rows["hour_start_utc"], strict=True))
-    hours = pd.date_range(start, end, freq="h", inclusive="left")
-    return [(unit, hour) for unit in units for hour in hours if (unit, hour) not in present]
 
 
 def _digest(parts: list[str]) -> str:
@@ -132,8 +84,6 @@ def build_cems_assets(source: CemsSource, names: InstanceNames | None = None) ->
     quarterly = cems_quarterly_partitions(offset, start)
     hourly = cems_hourly_partitions(offset, start)
     plc_keys = {plc_key} if source.plc else set()
-    # Imported here: the check module builds on this one's partitions and key helpers.
-    from gl_pipelines.checks.cems import raw_check_specs, raw_results
 
     @asset(
         partitions_def=hourly,

@@ -32,7 +32,7 @@ from dagster import (
 )
 
 from gl_pipelines.assets.charts import bar_chart, chart_metadata
-from gl_pipelines.assets.partitions import WAREHOUSE_POOL
+from gl_pipelines.assets.partitions import QUARTER_CRON, WAREHOUSE_POOL
 from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
 from gl_pipelines.cems.epa_campd import (
     EpaFileError,
@@ -47,7 +47,6 @@ from gl_pipelines.config import CemsSource
 from gl_pipelines.resources.warehouse import table_name
 from gl_pipelines.resources.warehouse_reader import WindowRead
 
-EPA_QUARTER_CRON = "0 0 1 1,4,7,10 *"
 WAREHOUSE_READER_KEY = "warehouse_reader"
 EPA_QUARTERLY_COLUMNS = [
     "quarter_start_lst",
@@ -70,7 +69,7 @@ def epa_quarterly_partitions(start: str) -> TimeWindowPartitionsDefinition:
     """Calendar quarters from `start`. Keys name the quarter's first day of local standard time; the
     window is that wall-clock date read as UTC, which is how the EPA tables' naive LST columns
     (`hour_start_lst`, `day_lst`) are selected: each facility's quarter in its own standard time."""
-    return TimeWindowPartitionsDefinition(cron_schedule=EPA_QUARTER_CRON, start=start, fmt="%Y-%m-%d", timezone="UTC")
+    return TimeWindowPartitionsDefinition(cron_schedule=QUARTER_CRON, start=start, fmt="%Y-%m-%d", timezone="UTC")
 
 
 def _files(folder: Path | None, asset_name: str) -> list[Path]:

@@ -19,7 +19,13 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from functools import cache
 
-from dagster import BackfillPolicy, DailyPartitionsDefinition, HourlyPartitionsDefinition, TimeWindow
+from dagster import (
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    TimeWindow,
+    TimeWindowPartitionsDefinition,
+)
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 HISTORY_START = "2025-01-01"
@@ -77,3 +83,34 @@ def backfill_policy() -> BackfillPolicy:
     $GL_BACKFILL_PARTITIONS_PER_RUN to split very long backfills into runs of that many partitions."""
     per_run = os.environ.get("GL_BACKFILL_PARTITIONS_PER_RUN")
     return BackfillPolicy.multi_run(int(per_run)) if per_run else BackfillPolicy.single_run()
+
+
+QUARTER_CRON = "0 0 1 1,4,7,10 *"
+"""CEMS quarters (Part 75 reports by calendar quarter of local standard time)."""
+
+
+def lst_zone(lst_utc_offset_hours: int) -> str:
+    """The IANA fixed-offset zone of local standard time (POSIX sign: UTC-6 is Etc/GMT+6)."""
+    return "Etc/UTC" if lst_utc_offset_hours == 0 else f"Etc/GMT{-lst_utc_offset_hours:+d}"
+
+
+@cache
+def cems_hourly_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> HourlyPartitionsDefinition:
+    """`start`: the CEMS source's `history_start` (ISO date); the demo keeps the shared 2025-01-01."""
+    return HourlyPartitionsDefinition(start_date=f"{start}-00:00", timezone=lst_zone(lst_utc_offset_hours))
+
+
+@cache
+def cems_daily_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> DailyPartitionsDefinition:
+    return DailyPartitionsDefinition(start_date=start, timezone=lst_zone(lst_utc_offset_hours))
+
+
+@cache
+def cems_quarterly_partitions(lst_utc_offset_hours: int, start: str = HISTORY_START) -> TimeWindowPartitionsDefinition:
+    return TimeWindowPartitionsDefinition(
+        cron_schedule=QUARTER_CRON,
+        start=start,
+        fmt="%Y-%m-%d",
+        timezone=lst_zone(lst_utc_offset_hours),
+        end_offset=1,  # the quarter in progress is a partition too: its report is quarter to date
+    )

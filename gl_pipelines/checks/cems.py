@@ -22,20 +22,19 @@ from dagster import (
     multi_asset_check,
 )
 
-from gl_pipelines.assets.cems import (
-    EMISSIONS_CHECKS,
-    RAW_CHECKS,
-    cems_daily_partitions,
-    cems_hourly_partitions,
-    cems_names,
-    missing_unit_hours,
-)
-from gl_pipelines.assets.partitions import WAREHOUSE_POOL, utc_window
+from gl_pipelines.assets.partitions import WAREHOUSE_POOL, cems_daily_partitions, cems_hourly_partitions, utc_window
 from gl_pipelines.cems.schema import KEY_COLUMNS, PARAMETERS, STATUS_VALID, SUBSTITUTED_PARAMETERS
 from gl_pipelines.checks.wap import blocking_specs
-from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.components.naming import InstanceNames, cems_names
 from gl_pipelines.config import CemsSource, CemsUnit
 
+RAW_CHECKS = (
+    "cems_raw_hour_coverage",
+    "cems_raw_no_duplicate_unit_hour",
+    "cems_raw_op_time_in_range",
+    "cems_raw_values_in_range",
+)
+EMISSIONS_CHECKS = ("cems_emissions_hour_coverage", "cems_emissions_pma_reported")
 COVERAGE, DUPLICATES, OP_TIME, RANGES = RAW_CHECKS
 DAY_COVERAGE, PMA_REPORTED = EMISSIONS_CHECKS
 _PHYSICAL = {
@@ -48,6 +47,13 @@ _PHYSICAL = {
 }
 UNIT_MARGIN = 1.25
 """A reading above 125 % of the unit's maximum potential flow or maximum hourly load is not physical."""
+
+
+def missing_unit_hours(rows: pd.DataFrame, units: list[str], start: datetime, end: datetime) -> list[tuple]:
+    """(unit, UTC hour start) of the window that `rows` has no row for."""
+    present = set(zip(rows["unit_id"], rows["hour_start_utc"], strict=True))
+    hours = pd.date_range(start, end, freq="h", inclusive="left")
+    return [(unit, hour) for unit in units for hour in hours if (unit, hour) not in present]
 
 
 def limits_for(unit: CemsUnit) -> dict[str, tuple[float, float | None]]:

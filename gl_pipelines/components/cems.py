@@ -14,11 +14,12 @@ import dagster as dg
 import yaml
 from pydantic import Field, model_validator
 
-from gl_pipelines.assets.cems import build_cems_assets, cems_daily_partitions, cems_names, plc_resource_key
+from gl_pipelines.assets.cems import build_cems_assets, plc_resource_key
+from gl_pipelines.assets.partitions import cems_daily_partitions
 from gl_pipelines.checks.cems import build_cems_checks
 from gl_pipelines.components.base import InstanceSettings, SourceComponent
 from gl_pipelines.components.modbus import address_from_env
-from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.components.naming import InstanceNames, cems_names
 from gl_pipelines.config import PROJECT_ROOT, CemsSource, ModbusSource, SiteConfigError
 from gl_pipelines.resources.modbus import ModbusResource
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, HOURLY_JOB_MAX_RUNTIME_S, max_runtime

@@ -56,3 +56,8 @@ class InstanceNames:
         if self.owners:
             args["owners"] = list(self.owners)
         return args
+
+
+def cems_names(names: InstanceNames | None) -> InstanceNames:
+    """The instance's names; without one, the single-site file's short names."""
+    return names or InstanceNames.single("cems")

@@ -10,7 +10,7 @@ import dagster as dg
 
 from gl_pipelines.config import PROJECT_ROOT
 from gl_pipelines.resources.alerting import AlertWebhookResource
-from gl_pipelines.resources.warehouse import WarehouseSettings
+from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 from gl_pipelines.sensors.alerts import alert_redelivery, run_failure_alert
 
 # Used on purpose and pinned to dagster 1.13: single-run backfill policies (beta) and partitioned

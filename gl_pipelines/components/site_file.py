@@ -27,7 +27,7 @@ from gl_pipelines.config import SiteConfig, load_site_config
 from gl_pipelines.resources.erp import erp_from_source
 from gl_pipelines.resources.historian import historian_from_source
 from gl_pipelines.resources.opcua import OpcUaResource
-from gl_pipelines.resources.warehouse import WarehouseSettings
+from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
 from gl_pipelines.sensors.health import MonitoredSource, build_source_health_sensor
 from gl_pipelines.sensors.schedules import partition_schedule

@@ -11,16 +11,22 @@ files, add the new ones) made by a compare-and-swap on the table's row in the Po
 that loses the race commits again on the table's newest state, so each write stays atomic and idempotent and
 no pool slot is needed. Files written for a commit that did not land are never referenced: readers only ever
 see committed snapshots.
+
+A window is published as a stream: DuckDB hands its rows over in Arrow record batches, they are written as
+Parquet data files of `PUBLISH_BATCH_ROWS` rows as they arrive, and one commit deletes the window and adds
+every file. Only one file's rows are in memory, whatever the window's size, and the replace stays one commit.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
+import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -46,7 +52,10 @@ from pyiceberg.expressions import (
     LessThan,
     LessThanOrEqual,
 )
-from pyiceberg.table import Table, TableProperties
+from pyiceberg.io import FileIO
+from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, TableProperties, Transaction
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 from pyiceberg.types import DateType
 from sqlalchemy.exc import DBAPIError
@@ -59,6 +68,7 @@ from gl_pipelines.resources.warehouse import (
     InstanceTablesIOManager,
     StagedRows,
     audit_verdict,
+    connect_warehouse,
     published,
     quarantine_entry,
     quarantined,
@@ -74,6 +84,9 @@ TABLE_PROPERTIES = {
     TableProperties.METADATA_PREVIOUS_VERSIONS_MAX: str(METADATA_VERSIONS_KEPT),
 }
 """Every partition replace writes a metadata file: without these a year of hourly partitions leaves 8,760."""
+PUBLISH_BATCH_ROWS = 1_000_000
+"""Rows per Arrow record batch, and per Parquet data file, when a window is written: the publish holds one batch
+in memory, as the extraction holds one chunk (OpcUaResource.chunk_values has the same default)."""
 
 
 @dataclass(frozen=True)
@@ -259,8 +272,17 @@ def to_arrow(connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequ
     finally:
         for name in relations:
             connection.unregister(name)
-    fields = [_iceberg_timestamp(field) if pa.types.is_timestamp(field.type) else field for field in rows.schema]
-    return rows.cast(pa.schema(fields))
+    return rows.cast(iceberg_schema(rows.schema))
+
+
+def typed_for_iceberg(reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """`reader`'s batches typed as `to_arrow` types a table, cast one by one as they are read."""
+    schema = iceberg_schema(reader.schema)
+    return pa.RecordBatchReader.from_batches(schema, (batch.cast(schema) for batch in reader))
+
+
+def iceberg_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([_iceberg_timestamp(field) if pa.types.is_timestamp(field.type) else field for field in schema])
 
 
 def _iceberg_timestamp(field: pa.Field) -> pa.Field:
@@ -314,31 +336,114 @@ def read_slice(catalog: Catalog, table_slice: TableSlice) -> pa.Table | None:
 
 
 def replace_slice(
-    catalog: Catalog, table_slice: TableSlice, rows: pa.Table, retention: SnapshotRetention | None = None
-) -> None:
+    catalog: Catalog,
+    table_slice: TableSlice,
+    rows: pa.Table | pa.RecordBatchReader,
+    retention: SnapshotRetention | None = None,
+    rows_per_file: int = PUBLISH_BATCH_ROWS,
+) -> int:
     """Replace the slice's rows with `rows` in one commit (creating the table on the first write), then expire
-    old snapshots by `retention`."""
+    old snapshots by `retention`. `rows` may be a stream: it is written to data files of `rows_per_file` rows
+    one at a time, then one commit deletes the window and adds the files, so readers see the old rows or the
+    new, never part. Returns the rows written."""
     identifier = f"{table_slice.schema}.{table_slice.table}"
-    if load_table(catalog, identifier) is None:
-        if not rows.num_rows:
-            return  # as the DuckDB warehouse: no table until there is a row to type it
-        ensure_table(catalog, identifier, rows.schema)
+    batches = iter(rows.to_batches() if isinstance(rows, pa.Table) else rows)
+    first = next((batch for batch in batches if batch.num_rows), None)
+    table = load_table(catalog, identifier)
+    if table is None:
+        if first is None:
+            return 0  # as the DuckDB warehouse: no table until there is a row to type it
+        table = ensure_table(catalog, identifier, rows.schema)
+    # An empty window deletes only: its typeless frame need not match the table's columns.
+    files = (
+        [] if first is None else write_data_files(table, rows.schema, itertools.chain([first], batches), rows_per_file)
+    )
 
     def overwrite(table: Table) -> None:
-        with warnings.catch_warnings():
+        with table.transaction() as transaction, warnings.catch_warnings():
             # pyiceberg warns when the window had no rows yet, as on every first write of a partition.
             warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
-            if rows.num_rows:
-                table.overwrite(rows, overwrite_filter=slice_filter(table, table_slice))
-            else:  # an empty window: its typeless frame need not match the table's columns
-                table.delete(slice_filter(table, table_slice))
+            transaction.delete(slice_filter(table, table_slice))
+            add_data_files(transaction, files)
 
-    try:
-        commit(catalog, identifier, overwrite)
-    except ValueError as error:  # pyiceberg's schema check: a column's type differs from the stored table's
-        raise ValueError(f"{identifier}: the new rows do not fit the stored table, nothing written: {error}") from error
+    commit_files(catalog, identifier, files, overwrite)
     if retention is not None:
         expire_if_due(catalog, catalog.load_table(identifier), retention)
+    return sum(file.record_count for file in files)
+
+
+def write_data_files(
+    table: Table, schema: pa.Schema, batches: Iterable[pa.RecordBatch], rows_per_file: int = PUBLISH_BATCH_ROWS
+) -> list[DataFile]:
+    """Write the batches to Parquet data files of `table`, `rows_per_file` rows each, as they arrive and before
+    any commit: nothing references them until a commit adds them. Serial on purpose: pyiceberg's own stream
+    write (Transaction.append of a RecordBatchReader) hands every batch to its thread pool at once, so a fast
+    reader fills memory. Files already written are deleted when a batch fails, and a schema that does not fit
+    the table is refused before any file is written. (The two steps are Transaction.overwrite's own.)"""
+    identifier = ".".join(table.name())
+    try:
+        _check_pyarrow_schema_compatible(
+            table.schema(), provided_schema=schema, format_version=table.metadata.format_version
+        )
+    except ValueError as error:  # a column's type differs from the stored table's
+        raise ValueError(f"{identifier}: the new rows do not fit the stored table, nothing written: {error}") from error
+    files: list[DataFile] = []
+    write_uuid, counter = uuid.uuid4(), itertools.count()
+    try:
+        for rows in in_files_of(schema, batches, rows_per_file):
+            files += _dataframe_to_data_files(table.metadata, rows, table.io, write_uuid, counter)
+    except BaseException:
+        delete_data_files(table.io, files)
+        raise
+    return files
+
+
+def in_files_of(schema: pa.Schema, batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """The batches regrouped into tables of `rows` rows (the last one shorter), without copying: DuckDB hands
+    over a stream in batches of its own row groups (about 120,000 rows), whatever size is asked."""
+    group: list[pa.RecordBatch] = []
+    grouped = 0
+    for batch in batches:
+        while batch.num_rows:
+            taken = batch.slice(0, rows - grouped)
+            group.append(taken)
+            grouped += taken.num_rows
+            batch = batch.slice(taken.num_rows)
+            if grouped == rows:
+                yield pa.Table.from_batches(group, schema)
+                group, grouped = [], 0
+    if grouped:
+        yield pa.Table.from_batches(group, schema)
+
+
+def add_data_files(transaction: Transaction, files: Sequence[DataFile]) -> None:
+    """Add the written files to the transaction as one append snapshot."""
+    if not files:
+        return
+    with transaction.update_snapshot().fast_append() as appended:
+        for file in files:
+            appended.append_data_file(file)
+
+
+def delete_data_files(io: FileIO, files: Iterable[DataFile]) -> None:
+    for file in files:
+        with suppress(FileNotFoundError):
+            io.delete(file.file_path)
+
+
+def commit_files(
+    catalog: Catalog,
+    identifier: str,
+    files: Sequence[DataFile],
+    change: Callable[[Table], None],
+) -> None:
+    """`commit` a change that adds `files`; when it is refused for good (every retry lost the race), the files
+    are deleted: the refusal means the commit did not land, so nothing references them."""
+    try:
+        commit(catalog, identifier, change)
+    except (CommitFailedException, ValidationException):
+        delete_data_files(catalog.load_table(identifier).io, files)
+        raise
 
 
 def append(catalog: Catalog, identifier: str, rows: pa.Table, retention: SnapshotRetention | None = None) -> None:
@@ -349,10 +454,17 @@ def append(catalog: Catalog, identifier: str, rows: pa.Table, retention: Snapsho
 class IcebergConnection:
     """What the IO manager hands its type handler: the catalog, and a DuckDB for type conversions."""
 
-    def __init__(self, catalog: Catalog, staging_database: str, retention: SnapshotRetention):
+    def __init__(
+        self,
+        catalog: Catalog,
+        staging_database: str,
+        retention: SnapshotRetention,
+        batch_rows: int = PUBLISH_BATCH_ROWS,
+    ):
         self.catalog = catalog
         self.staging_database = staging_database
         self.retention = retention
+        self.batch_rows = batch_rows
         self.duckdb = scratch_duckdb()
 
 
@@ -365,6 +477,7 @@ class IcebergClient(DbClient):
             open_catalog(config["catalog_dsn"], config["data_path"]),
             config["staging_database"],
             SnapshotRetention(config["snapshot_retention_hours"], config["expire_every"]),
+            config["publish_batch_rows"],
         )
         try:
             yield connection
@@ -398,23 +511,87 @@ def remove_if_empty(database: str) -> None:
                 os.remove(path)
 
 
+@dataclass
+class NewRows:
+    """The rows an output stores, in DuckDB: the audit's staging table, or the asset's frame registered there.
+    Read as a stream of record batches, never as one table."""
+
+    connection: duckdb.DuckDBPyConnection | None
+    """None when nothing was read at all (a frame without columns, which DuckDB cannot scan)."""
+    relation: str
+    count: int
+    batch_rows: int
+    streams: list[pa.RecordBatchReader] = field(default_factory=list)
+
+    def batches(self, extra_columns: str = "", parameters: Sequence = ()) -> pa.RecordBatchReader | None:
+        """The rows, with `extra_columns` (SQL select items taking `parameters`) after theirs."""
+        if self.connection is None:
+            return None
+        columns = f"*, {extra_columns}" if extra_columns else "*"
+        query = self.connection.sql(f"SELECT {columns} FROM {self.relation}", params=list(parameters))
+        self.streams.append(query.to_arrow_reader(self.batch_rows))
+        return typed_for_iceberg(self.streams[-1])
+
+    def close(self) -> None:
+        """End the streams not read to the end (a write that failed): DuckDB runs nothing else on the connection
+        while a result is open."""
+        for stream in self.streams:
+            stream.close()
+
+
+@contextmanager
+def new_rows(obj: pd.DataFrame | StagedRows, staged: str | None, connection: IcebergConnection) -> Iterator[NewRows]:
+    """The output's rows: from the audit's staging file when it staged them (the table is dropped afterwards,
+    stored or not: a failed step re-extracts), else the frame."""
+    if staged is None:
+        if obj.columns.empty:
+            yield NewRows(None, "", 0, connection.batch_rows)
+            return
+        connection.duckdb.register("new_rows", obj)
+        rows = NewRows(connection.duckdb, "new_rows", len(obj), connection.batch_rows)
+        try:
+            yield rows
+        finally:
+            rows.close()
+            connection.duckdb.unregister("new_rows")
+        return
+    # Capped by $GL_DUCKDB_MEMORY_LIMIT like every warehouse connection: the scan spills rather than grows.
+    staging = connect_warehouse(connection.staging_database)
+    rows = NewRows(staging, staged, 0, connection.batch_rows)
+    try:
+        rows.count = staging.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
+        yield rows
+    finally:
+        rows.close()
+        staging.execute(f"DROP TABLE IF EXISTS {staged}")
+        staging.close()
+        remove_if_empty(connection.staging_database)
+
+
 class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
     """Write-audit-publish on the shared warehouse, as WarehousePandasTypeHandler does on the DuckDB file."""
 
     @property
     def supported_types(self) -> Sequence[type[object]]:
-        return [pd.DataFrame, StagedRows]  # StagedRows: rows a chunked audit staged (`_rows` reads them)
+        return [pd.DataFrame, StagedRows]  # StagedRows: rows a chunked audit staged (`new_rows` reads them)
 
     def handle_output(self, context, table_slice: TableSlice, obj: pd.DataFrame, connection: IcebergConnection):
         verdict = audit_verdict(context) or {"failed_checks": [], "staged_table": None}
-        rows = self._rows(obj, verdict["staged_table"], connection)
-        if verdict["failed_checks"]:
-            metadata = self._quarantine(context, table_slice, connection, rows, verdict["failed_checks"])
-        else:
-            replace_slice(connection.catalog, table_slice, rows, connection.retention)
-            superseded = self._supersede(context, table_slice, connection)
-            metadata = published(context, table_slice, rows.num_rows, superseded)
-        count = {"partition_row_count" if context.has_partition_key else "row_count": rows.num_rows}
+        with new_rows(obj, verdict["staged_table"], connection) as rows:
+            if verdict["failed_checks"]:
+                metadata = self._quarantine(context, table_slice, connection, rows, verdict["failed_checks"])
+            else:
+                batches = rows.batches()
+                replace_slice(
+                    connection.catalog,
+                    table_slice,
+                    pa.table({}) if batches is None else batches,  # nothing read: the window is emptied
+                    connection.retention,
+                    connection.batch_rows,
+                )
+                superseded = self._supersede(context, table_slice, connection)
+                metadata = published(context, table_slice, rows.count, superseded)
+        count = {"partition_row_count" if context.has_partition_key else "row_count": rows.count}
         context.add_output_metadata({**count, "storage_kind": "iceberg"})
         return metadata
 
@@ -428,33 +605,16 @@ class IcebergPandasTypeHandler(DbTypeHandler[pd.DataFrame]):
         return connection.duckdb.execute("SELECT * FROM rows").fetchdf()
 
     @staticmethod
-    def _rows(obj: pd.DataFrame, staged: str | None, connection: IcebergConnection) -> pa.Table:
-        """The rows to store as Arrow: from the audit's staging file when it staged them, else the frame."""
-        if staged is None:
-            if obj.columns.empty:
-                return pa.table({})  # nothing read at all: DuckDB cannot scan a frame without columns
-            return to_arrow(connection.duckdb, "SELECT * FROM obj", obj=obj)
-        staging = duckdb.connect(connection.staging_database)
-        try:
-            rows = to_arrow(staging, f"SELECT * FROM {staged}")
-            staging.execute(f"DROP TABLE {staged}")
-        finally:
-            staging.close()
-        remove_if_empty(connection.staging_database)
-        return rows
-
-    @staticmethod
-    def _quarantine(context, table_slice: TableSlice, connection: IcebergConnection, rows: pa.Table, failed) -> dict:
+    def _quarantine(context, table_slice: TableSlice, connection: IcebergConnection, rows: NewRows, failed) -> dict:
         """The rows first, then their entry: an entry never points to rows that are not there (see
         settle_quarantine for a crash between the two commits)."""
-        entry = quarantine_entry(context, table_slice, rows.num_rows, failed)
-        tagged = to_arrow(
-            connection.duckdb,
-            "SELECT *, ?::VARCHAR AS _wap_run_id, ?::TIMESTAMPTZ AS _wap_quarantined_at FROM rows",
-            [context.run_id, entry.quarantined_at],
-            rows=rows,
+        entry = quarantine_entry(context, table_slice, rows.count, failed)
+        tagged = rows.batches(
+            "?::VARCHAR AS _wap_run_id, ?::TIMESTAMPTZ AS _wap_quarantined_at", [context.run_id, entry.quarantined_at]
         )
-        settle_quarantine(connection.catalog, table_slice, context.run_id, finished_runs(context), tagged)
+        settle_quarantine(
+            connection.catalog, table_slice, context.run_id, finished_runs(context), tagged, connection.batch_rows
+        )
         entry_row = to_arrow(connection.duckdb, ENTRY_SELECT, entry.values())
         append(connection.catalog, ENTRIES, entry_row, connection.retention)
         return quarantined(context, table_slice, entry)
@@ -511,7 +671,8 @@ def settle_quarantine(
     table_slice: TableSlice,
     run_id: str,
     finished: Callable[[str], bool],
-    add: pa.Table | None = None,
+    add: pa.Table | pa.RecordBatchReader | None = None,
+    rows_per_file: int = PUBLISH_BATCH_ROWS,
 ) -> None:
     """In one commit on `quarantine.<table>`: delete the window's rows that no open entry points to, and add
     `add` (this run's rows). A quarantine is two commits, rows then entry, because Iceberg commits one table
@@ -519,8 +680,11 @@ def settle_quarantine(
     the window, which also deletes the rows of superseded entries. Rows of a run still going are kept (its
     entry may be on its way), except this run's own from an earlier attempt."""
     identifier = f"{QUARANTINE_SCHEMA}.{table_slice.table}"
+    files: list[DataFile] = []
     if add is not None:
-        ensure_table(catalog, identifier, add.schema)
+        table = ensure_table(catalog, identifier, add.schema)
+        batches = add.to_batches() if isinstance(add, pa.Table) else add
+        files = write_data_files(table, add.schema, batches, rows_per_file)
     elif load_table(catalog, identifier) is None:
         return
     quarantine = TableSlice(table_slice.table, QUARANTINE_SCHEMA, partition_dimensions=table_slice.partition_dimensions)
@@ -531,17 +695,16 @@ def settle_quarantine(
         # Ended before the entries are read, so an ended run's entry, if it wrote one, is in what is read.
         ended = {run for run in runs if run == run_id or finished(run)}
         stale = ended - open_runs(catalog, table_slice.table) | ({run_id} & runs)
-        if not stale and add is None:
+        if not stale and not files:
             return
         with table.transaction() as transaction, warnings.catch_warnings():
             # pyiceberg warns when a delete matches nothing, as when a concurrent run settled these rows first.
             warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
             if stale:
                 transaction.delete(And(in_window, In("_wap_run_id", sorted(stale))))
-            if add is not None:
-                transaction.append(add)
+            add_data_files(transaction, files)
 
-    commit(catalog, identifier, settle)
+    commit_files(catalog, identifier, files, settle)
 
 
 def open_runs(catalog: Catalog, table_name: str) -> set[str]:
@@ -582,6 +745,12 @@ class SharedWarehouseIOManager(ConfigurableIOManagerFactory):
     )
     expire_every: int = Field(
         default=50, ge=1, description="Expire a table's old snapshots once this many have aged out of the history."
+    )
+    publish_batch_rows: int = Field(
+        default=PUBLISH_BATCH_ROWS,
+        ge=1,
+        description="Rows per Arrow record batch (and Parquet data file) when a window is written: the publish "
+        "holds one batch in memory, and still replaces the window in one commit.",
     )
 
     def create_io_manager(self, context) -> DbIOManager:

@@ -35,11 +35,10 @@ from dagster import (
     sensor,
 )
 
-from gl_pipelines.assets.cems import cems_hourly_partitions, cems_names
-from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, cems_hourly_partitions
 from gl_pipelines.cems.dahs import DahsFormatError, parse_dahs_csv
 from gl_pipelines.cems.dahs_store import accept, previous_version, quarantine, sha256_of
-from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.components.naming import InstanceNames, cems_names
 from gl_pipelines.config import CemsSource
 from gl_pipelines.scrub import excerpt, printable, scrub
 

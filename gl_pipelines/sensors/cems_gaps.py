@@ -23,8 +23,9 @@ from dagster import (
     sensor,
 )
 
-from gl_pipelines.assets.cems import OPEN_GAPS_KEY, cems_daily_partitions, cems_hourly_partitions, cems_names
-from gl_pipelines.components.naming import InstanceNames
+from gl_pipelines.assets.cems import OPEN_GAPS_KEY
+from gl_pipelines.assets.partitions import cems_daily_partitions, cems_hourly_partitions
+from gl_pipelines.components.naming import InstanceNames, cems_names
 from gl_pipelines.config import CemsSource
 
 DAYS_WATCHED = 35

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dagster import Definitions, ScheduleDefinition, job, op
 
-from gl_pipelines.resources.warehouse import WarehouseSettings
+from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 
 MAINTENANCE_RESOURCE_KEY = "warehouse_maintenance"
 

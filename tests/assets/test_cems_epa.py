@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from dagster import instance_for_test
 
-from gl_pipelines.assets.cems import cems_daily_partitions, cems_hourly_partitions, cems_quarterly_partitions
+from gl_pipelines.assets.partitions import cems_daily_partitions, cems_hourly_partitions, cems_quarterly_partitions
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import CemsSource, SiteConfigError, load_site_config, parse_site_config
 from tests.epa_data import EPA_DIR

@@ -27,8 +27,7 @@ from dagster import (
 
 from gl_demo_plant import cems_model
 from gl_demo_plant.cems_dahs import write_day
-from gl_pipelines.assets.cems import cems_daily_partitions
-from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG
+from gl_pipelines.assets.partitions import RANGE_END_TAG, RANGE_START_TAG, cems_daily_partitions
 from gl_pipelines.assets.reports import overlapping_partition_keys, site_monthly_partitions
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.config import load_site_config

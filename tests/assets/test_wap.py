@@ -19,7 +19,7 @@ from gl_demo_plant import cems_model
 from gl_demo_plant.cems_dahs import lst_day_window, write_day
 from gl_demo_plant.pi_web_api import Mark
 from gl_pipelines.components.site_file import build_definitions
-from gl_pipelines.resources.warehouse import WarehouseSettings
+from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 from tests.resources.shared_warehouse import read_shared
 from tests.runs import run
 

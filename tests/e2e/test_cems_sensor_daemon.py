@@ -13,7 +13,7 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
 from gl_demo_plant.cems_dahs import write_day, write_malformed
-from gl_pipelines.assets.cems import RAW_CHECKS
+from gl_pipelines.checks.cems import RAW_CHECKS
 from tests.e2e.conftest import Deployment, pg_connect
 
 pytestmark = pytest.mark.e2e

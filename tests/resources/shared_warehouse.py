@@ -15,7 +15,7 @@ from dagster import DailyPartitionsDefinition, TimeWindow
 from dagster._core.storage.db_io_manager import TablePartitionDimension, TableSlice
 
 from gl_pipelines.resources.iceberg_warehouse import SnapshotRetention, open_catalog, replace_slice, scratch_duckdb
-from gl_pipelines.resources.warehouse import WarehouseSettings
+from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 

@@ -5,25 +5,40 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pytest
 from dagster import AssetKey, Output, asset, instance_for_test, materialize
+from pyiceberg.exceptions import CommitFailedException
 
 from gl_pipelines.components.site_file import build_definitions
 from gl_pipelines.resources import iceberg_warehouse
 from gl_pipelines.resources.iceberg_warehouse import (
     METADATA_VERSIONS_KEPT,
+    IcebergConnection,
     SharedWarehouseIOManager,
     SnapshotRetention,
     append,
     expire_snapshots,
+    in_files_of,
     load_table,
+    new_rows,
     open_catalog,
+    typed_for_iceberg,
 )
-from gl_pipelines.resources.warehouse import ENTRIES, WAP_KEY, WarehouseSettings
+from gl_pipelines.resources.warehouse import (
+    ENTRIES,
+    MEMORY_LIMIT_ENV,
+    WAP_KEY,
+    StagedRows,
+    WarehouseStaging,
+    stage_chunks,
+)
+from gl_pipelines.resources.warehouse_settings import WarehouseSettings
 from gl_pipelines.sensors.warehouse_maintenance import warehouse_maintenance_definitions
 from tests.assets.test_wap import assert_wap_cycle, read
 from tests.resources.shared_warehouse import days, scratch_catalog, write_days
@@ -335,3 +350,192 @@ def test_the_daily_maintenance_job_expires_every_table(shared, tmp_path):
     schedule = warehouse_maintenance_definitions(shared).resolve_schedule_def("warehouse_maintenance_schedule")
     assert schedule.cron_schedule == "0 4 * * *"
     assert not warehouse_maintenance_definitions(WarehouseSettings(path=str(tmp_path / "w.duckdb"))).jobs
+
+
+TAGS = ("Boiler1.SteamFlow", "Boiler1.O2", "Turbine.Load")
+STAGED_ROWS = 24 * len(TAGS)
+
+
+def staged_day(value: float, verdict: list[str] | None = None):
+    """`metered` as the chunked SCADA asset writes it: one day of hourly rows per tag, staged in four chunks through
+    `warehouse_staging`, output as `StagedRows` with its audit's verdict (failed check names)."""
+
+    @asset(
+        name="metered",
+        partitions_def=days,
+        io_manager_key="warehouse",
+        metadata={"partition_expr": "ts"},
+        required_resource_keys={"warehouse_staging"},
+    )
+    def metered(context) -> Output[StagedRows]:
+        start = context.partition_time_window.start
+
+        def chunk(quarter: int) -> pd.DataFrame:
+            hours = pd.date_range(start + timedelta(hours=6 * quarter), periods=6, freq="h")
+            return pd.DataFrame(
+                {
+                    "ts": [hour for tag in TAGS for hour in hours],
+                    "tag": [tag for tag in TAGS for _ in hours],
+                    "value": [value + index for index in range(len(TAGS)) for _ in hours],
+                }
+            )
+
+        staged = context.resources.warehouse_staging.stage_chunks("metered", (chunk(q) for q in range(4)))
+        return Output(staged, metadata={WAP_KEY: {"failed_checks": verdict or [], "staged_table": staged.table}})
+
+    return metered
+
+
+def staged_resources(shared: WarehouseSettings, schema: str, batch_rows: int) -> dict:
+    return {
+        "warehouse": SharedWarehouseIOManager(
+            catalog_dsn=shared.catalog_dsn,
+            data_path=shared.data_path,
+            staging_database=shared.staging_database(),
+            schema_name=schema,
+            publish_batch_rows=batch_rows,
+        ),
+        "warehouse_staging": WarehouseStaging(database=shared.staging_database()),
+    }
+
+
+def current_files(shared: WarehouseSettings, identifier: str) -> set[str]:
+    table = open_catalog(shared.catalog_dsn, shared.data_path).load_table(identifier)
+    return {task.file.file_path for task in table.scan().plan_files()}
+
+
+def commits(shared: WarehouseSettings, identifier: str) -> int:
+    """Catalog commits the table has seen (each one writes a metadata file; the log lists the earlier ones)."""
+    return len(open_catalog(shared.catalog_dsn, shared.data_path).load_table(identifier).metadata.metadata_log)
+
+
+def test_a_window_published_in_batches_stores_the_rows_of_a_one_batch_publish(shared):
+    """7 rows a batch (11 data files) or the whole window in one: the same rows, each replace one commit."""
+    day = "2026-11-02"
+    with instance_for_test() as instance:
+        for schema, batch_rows in (("batched", 7), ("whole", 10**9)):
+            for value in (1.0, 10.0):  # the second run replaces the first
+                result = materialize(
+                    [staged_day(value)],
+                    partition_key=day,
+                    resources=staged_resources(shared, schema, batch_rows),
+                    instance=instance,
+                )
+                assert result.success
+                if value == 1.0:
+                    first = commits(shared, f"{schema}.metered")
+            assert commits(shared, f"{schema}.metered") == first + 1
+    batched = read(shared, "select * from batched.metered order by tag, ts")
+    assert len(batched) == STAGED_ROWS
+    assert sorted(set(batched["value"])) == [10.0, 11.0, 12.0]
+    pd.testing.assert_frame_equal(batched, read(shared, "select * from whole.metered order by tag, ts"))
+    assert len(current_files(shared, "batched.metered")) == -(-STAGED_ROWS // 7)
+    assert len(current_files(shared, "whole.metered")) == 1
+    materialization = result.asset_materializations_for_node("metered")[0]
+    assert materialization.metadata["partition_row_count"].value == STAGED_ROWS
+    assert not Path(shared.staging_database()).exists()  # the staged table dropped, the emptied file removed
+
+
+def test_a_crash_after_the_second_batch_leaves_the_partition_and_a_rerun_replaces_it(shared, monkeypatch, tmp_path):
+    day = "2026-11-02"
+    resources = staged_resources(shared, "plant", 7)
+    crash = RuntimeError("killed after the second batch")
+
+    def crashing_after_two(reader):
+        typed = typed_for_iceberg(reader)
+        schema = typed.schema
+
+        def batches():
+            for number, batch in enumerate(typed, start=1):
+                yield batch
+                if number == 2:
+                    raise crash
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
+    with instance_for_test() as instance:
+
+        def write(value):
+            return materialize(
+                [staged_day(value)], partition_key=day, resources=resources, instance=instance, raise_on_error=False
+            )
+
+        assert write(1.0).success
+        before = read(shared, "select * from plant.metered order by tag, ts")
+        stored_files = current_files(shared, "plant.metered")
+        with monkeypatch.context() as patched:
+            patched.setattr(iceberg_warehouse, "typed_for_iceberg", crashing_after_two)
+            crashed = write(2.0)
+        assert not crashed.success
+        assert "killed after the second batch" in str(crashed.get_step_failure_events()[0].step_failure_data.error)
+        pd.testing.assert_frame_equal(read(shared, "select * from plant.metered order by tag, ts"), before)
+        # The two batches' data files were deleted: only the stored partition's files are left.
+        assert files_under(tmp_path / "lake", ".parquet") == stored_files
+        assert not Path(shared.staging_database()).exists()
+
+        assert write(3.0).success
+    stored = read(shared, "select * from plant.metered order by tag, ts")
+    assert len(stored) == STAGED_ROWS
+    assert sorted(set(stored["value"])) == [3.0, 4.0, 5.0]
+
+
+def test_a_failed_audit_quarantines_every_batch_and_keeps_the_partition(shared):
+    day = "2026-11-02"
+    resources = staged_resources(shared, "plant", 7)
+    with instance_for_test() as instance:
+        assert materialize([staged_day(1.0)], partition_key=day, resources=resources, instance=instance).success
+        failed = materialize([staged_day(50.0, ["range"])], partition_key=day, resources=resources, instance=instance)
+    assert sorted(set(read(shared, "select value from plant.metered")["value"])) == [1.0, 2.0, 3.0]
+    assert open_entries_point_to_their_rows(shared) == [(failed.run_id, STAGED_ROWS)]
+    quarantined = read(shared, "select * from quarantine.metered order by tag, ts")
+    assert sorted(set(quarantined["value"])) == [50.0, 51.0, 52.0]
+    assert len(current_files(shared, "quarantine.metered")) == -(-STAGED_ROWS // 7)
+
+
+def test_a_refused_commit_deletes_the_data_files_written_for_it(shared, monkeypatch, tmp_path):
+    """Every retry lost the race (or pyiceberg's conflict check refused it): the commit did not land, so the
+    files written for it are referenced by nothing and are deleted."""
+    write_days(shared, ["2026-11-01"])
+    stored_files = current_files(shared, "plant.metered")
+
+    def refused(catalog, identifier, change):
+        raise CommitFailedException("another writer won every race")
+
+    monkeypatch.setattr(iceberg_warehouse, "commit", refused)
+    with pytest.raises(CommitFailedException):
+        write_days(shared, ["2026-11-01"])
+    assert files_under(tmp_path / "lake", ".parquet") == stored_files
+
+
+def test_batches_are_regrouped_into_files_of_the_asked_rows():
+    """DuckDB hands a stream over in its own row groups; each data file still gets `rows` rows, none lost."""
+    schema = pa.schema([pa.field("n", pa.int64())])
+    sizes = [5, 1, 12, 0, 3]
+    start = [sum(sizes[:index]) for index in range(len(sizes))]
+    batches = [
+        pa.record_batch([pa.array(range(s, s + n), pa.int64())], schema=schema)
+        for s, n in zip(start, sizes, strict=True)
+    ]
+    groups = list(in_files_of(schema, batches, 4))
+    assert [group.num_rows for group in groups] == [4, 4, 4, 4, 4, 1]
+    assert [n for group in groups for n in group.column("n").to_pylist()] == list(range(21))
+
+
+def test_the_staged_rows_are_read_under_the_duckdb_memory_cap(tmp_path, monkeypatch):
+    """The publish's scan of the staging file runs under $GL_DUCKDB_MEMORY_LIMIT, as on the DuckDB warehouse; the
+    staged table is dropped afterwards and the emptied file removed."""
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "64MB")
+    database = str(tmp_path / "gl-staging.duckdb")
+    staged = stage_chunks(database, "metered", [pd.DataFrame({"n": range(10)})])
+    connection = IcebergConnection(None, database, SnapshotRetention(hours=1.0), batch_rows=4)
+    with duckdb.connect() as reference:
+        reference.execute("SET memory_limit = '64MB'")
+        (capped,) = reference.execute("SELECT current_setting('memory_limit')").fetchone()
+    try:
+        with new_rows(pd.DataFrame(), staged.table, connection) as rows:
+            ((limit,),) = rows.connection.execute("SELECT current_setting('memory_limit')").fetchall()
+            assert [batch.num_rows for batch in rows.batches()] == [4, 4, 2]
+    finally:
+        connection.duckdb.close()
+    assert (limit, rows.count) == (capped, 10)
+    assert not Path(database).exists()
