@@ -2,7 +2,9 @@
 
 The resource reads [start, end) for many tags and returns the canonical long frame; it knows nothing
 about partitions or the warehouse. PI's recorded call is inclusive at both ends and cuts each stream
-at maxCount, so the reader pages from the last timestamp it holds and drops what it already has.
+at maxCount, so the reader pages from the last timestamp it holds and drops what it already has, and stops
+(`guard_paging`) a server that would keep it paging. `read_recorded_chunks` reads a window in chunks of
+`chunk_values` values (`HistorianChunks`, shared with Proficy) so a plant day is never one frame.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ r_sampled_data_api.html and the "Common API Parameters" page of version 9.1; the
 - Bearer tokens from the Historian's UAA (`POST /uaa/oauth/token`, client credentials as HTTP Basic).
 
 Paging by count: a tag that came back with `count` samples is asked again from its last timestamp;
-the samples already held at that timestamp are dropped from the next page. Values outside [start, end)
+the samples already held at that timestamp are dropped from the next page; a full page that starts before the
+time asked, ends past the window or comes after `max_pages` stops the read (`historian.guard_paging`), so a
+server that keeps paging cannot hold a step forever. Values outside [start, end)
 (the raw call includes its end) are dropped per tag by the shared window rule (resources/window.py).
 The result is the canonical long frame, as PI's (`historian.READINGS_COLUMNS`).
 """
