@@ -531,7 +531,7 @@ class HistorianSource(_Strict):
         default=None,
         gt=0,
         description="Values one chunked recorded read holds at once (points in batches, a long day in time "
-        "slices): what bounds a run's memory. Unset: the resource's default (1,000,000).",
+        "slices): what bounds a run's memory. Unset: the resource's default (250,000).",
     )
     max_in_flight: int = Field(default=8, gt=0)
     requests_per_second: float | None = Field(default=None, gt=0)

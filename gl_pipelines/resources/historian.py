@@ -28,7 +28,7 @@ from pydantic import Field, PrivateAttr
 
 from gl_pipelines.config import HistorianSource
 from gl_pipelines.reporting.units import UnitConfigError, parse_unit
-from gl_pipelines.resources.chunks import DEFAULT_CHUNK_VALUES, chunk_plan
+from gl_pipelines.resources.chunks import chunk_plan
 from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceResource
 from gl_pipelines.resources.window import inside_window
 
@@ -40,6 +40,9 @@ _FLAG_STATUS = [
     for code in range(8)
 ]
 RESOURCE_VERSION = f"gl-pipelines-historian/1 httpx/{version('httpx')}"
+HISTORIAN_CHUNK_VALUES = 250_000
+"""Default `chunk_values` of the HTTP historians (PI, Proficy): a value costs ~900 bytes while its JSON is parsed
+(bench/historian_memory.py), several times an OPC UA value, so their chunks are a quarter of OPC UA's."""
 DEFAULT_MAX_PAGES = 10_000
 """Pages per tag and read before a server that keeps paging is stopped (a day of 1 s values at maxCount 1000
 is 87 pages)."""
@@ -208,7 +211,7 @@ class HistorianResource(HttpSourceResource):
     tags_per_request: int = Field(default=100, gt=0, description="WebIds per streamset call (keeps URLs short).")
     window_hours: float = Field(default=24.0, gt=0, description="Longer windows are split into pieces this long.")
     chunk_values: int = Field(
-        default=DEFAULT_CHUNK_VALUES,
+        default=HISTORIAN_CHUNK_VALUES,
         gt=0,
         description="Values a chunked read holds at once (points read in batches, a long window in time slices): "
         "what bounds a run's memory.",

@@ -39,9 +39,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from gl_pipelines.config import HistorianTag
-from gl_pipelines.resources.chunks import DEFAULT_CHUNK_VALUES, chunk_plan
+from gl_pipelines.resources.chunks import chunk_plan
 from gl_pipelines.resources.historian import (
     DEFAULT_MAX_PAGES,
+    HISTORIAN_CHUNK_VALUES,
     READINGS_COLUMNS,
     HistorianChunks,
     HistorianError,
@@ -109,7 +110,7 @@ class ProficyHistorianResource(HttpSourceResource):
     max_count: int = Field(default=5000, gt=0, description="`count` per raw call: samples per tag per page.")
     tags_per_request: int = Field(default=50, gt=0, description="Tag names per raw call (keeps the URL short).")
     chunk_values: int = Field(
-        default=DEFAULT_CHUNK_VALUES,
+        default=HISTORIAN_CHUNK_VALUES,
         gt=0,
         description="Values a chunked read holds at once (tags read in batches, a long window in time slices): "
         "what bounds a run's memory.",
@@ -283,7 +284,7 @@ class ProficySource(BaseModel):
         default=None,
         gt=0,
         description="Values one chunked read holds at once (tags in batches, a long day in time slices): what "
-        "bounds a run's memory. Unset: the resource's default (1,000,000).",
+        "bounds a run's memory. Unset: the resource's default (250,000).",
     )
     tags: list[HistorianTag] = Field(min_length=1, description="`path` is the Historian tag name (default: name).")
 
