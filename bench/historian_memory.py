@@ -9,8 +9,8 @@ any is staged, as the asset read it before chunking), so the figure is the ratio
 process's RSS before the run.
 
 Kept apart from bench/peak_memory.py (OPC UA, and the Iceberg warehouse), which another change was editing.
-Run: `python bench/historian_memory.py [--tags 20] [--chunk-values 250000]`. Prints one JSON object per figure
-per line and writes them to bench/results/historian_memory.jsonl.
+Run: `python bench/historian_memory.py [--tags 80] [--chunk-values 250000]` (250,000: the historians' default).
+Prints one JSON object per figure per line and writes them to bench/results/historian_memory.jsonl.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 
 from _common import QUIET_RUN_CONFIG, emit, quiet, started_process
+
+from gl_pipelines.resources.historian import HISTORIAN_CHUNK_VALUES
 
 BENCH = "historian_memory"
 SAMPLE_INTERVAL_S = 1
@@ -112,7 +114,7 @@ def measure(url: str, tags: int, chunk_values: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tags", type=int, default=20)
-    parser.add_argument("--chunk-values", type=int, default=250_000)
+    parser.add_argument("--chunk-values", type=int, default=HISTORIAN_CHUNK_VALUES)
     parser.add_argument("--child-server", action="store_true")
     parser.add_argument("--child-run")
     args = parser.parse_args()
