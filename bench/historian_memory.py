@@ -9,7 +9,7 @@ any is staged, as the asset read it before chunking), so the figure is the ratio
 process's RSS before the run.
 
 Kept apart from bench/peak_memory.py (OPC UA, and the Iceberg warehouse), which another change was editing.
-Run: `python bench/historian_memory.py [--tags 80] [--chunk-values 250000]` (250,000: the historians' default).
+Run: `python bench/historian_memory.py [--tags 20] [--chunk-values 250000]` (250,000: the historians' default).
 Prints one JSON object per figure per line and writes them to bench/results/historian_memory.jsonl.
 """
 
