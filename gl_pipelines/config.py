@@ -527,6 +527,12 @@ class HistorianSource(_Strict):
     max_count: int = Field(default=10_000, gt=0, description="maxCount per stream per call (<= server limit).")
     tags_per_request: int = Field(default=100, gt=0)
     window_hours: float = Field(default=24.0, gt=0, description="Longer reads are split into windows this long.")
+    chunk_values: int | None = Field(
+        default=None,
+        gt=0,
+        description="Values one chunked recorded read holds at once (points in batches, a long day in time "
+        "slices): what bounds a run's memory. Unset: the resource's default (250,000).",
+    )
     max_in_flight: int = Field(default=8, gt=0)
     requests_per_second: float | None = Field(default=None, gt=0)
     tags: list[HistorianTag] = Field(min_length=1)

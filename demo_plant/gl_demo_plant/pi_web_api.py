@@ -79,6 +79,11 @@ class PiFaults:
     outside_window: dict[str, float] = field(default_factory=dict)
     """Tag name -> seconds: each recorded response for it also carries an event that many seconds before
     startTime (first) and one that many seconds after endTime in the middle of the stream."""
+    repeat_first_page: bool = False
+    """streamsets/recorded answers from the first startTime its set of WebIds asked since this was switched on,
+    whatever startTime it asks: a server that ignores the continuation start and sends its first page again."""
+    first_starts: dict[tuple[str, ...], float] = field(default_factory=dict)
+    """What repeat_first_page repeats: the first startTime (epoch s) per set of WebIds."""
 
 
 @dataclass
@@ -264,6 +269,8 @@ class DemoPiWebApi:
             start_s, end_s, max_count = self._range_args(request)
         except ValueError as exc:
             return _errors(400, str(exc))
+        if self.faults.repeat_first_page:
+            start_s = self.faults.first_starts.setdefault(tuple(web_ids), start_s)
         items = []
         for web_id in web_ids:
             name = _name_of(web_id)

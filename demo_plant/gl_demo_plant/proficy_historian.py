@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -50,6 +50,11 @@ class ProficyFaults:
     """The first tag of each data answer carries `"Samples": "none"`."""
     expire_next_token: bool = False
     """The next data call finds every token revoked (once): a token that expired between issue and use."""
+    repeat_first_page: bool = False
+    """Data calls answer from the first start time asked for the same tags since it was switched on, whatever
+    start they ask: a server that ignores the continuation start and sends its first page again and again."""
+    past_end: bool = False
+    """Data calls answer samples up to a day past the end time asked: a server that ignores the end."""
 
 
 @dataclass
@@ -80,6 +85,7 @@ class DemoProficyHistorian:
         self.faults = ProficyFaults()
         self.stats = ProficyStats()
         self._tokens: set[str] = set()
+        self._first_start: dict[tuple[str, ...], datetime] = {}
         self.app = Starlette(
             routes=[
                 Route(TOKEN_PATH, self._token, methods=["POST"]),
@@ -154,6 +160,10 @@ class DemoProficyHistorian:
         except ValueError as exc:
             return JSONResponse({"ErrorCode": -2, "ErrorMessage": f"Invalid time: {exc}", "Data": []})
         self.stats.calls.append((names, p["start"], count))
+        if self.faults.repeat_first_page:
+            since = self._first_start.setdefault(tuple(names), since)
+        if self.faults.past_end:
+            until += timedelta(days=1)
         if self.faults.error:
             code, message = self.faults.error
             return JSONResponse({"ErrorCode": code, "ErrorMessage": message, "Data": []})

@@ -1,8 +1,11 @@
 """PI Web API historian: daily recorded values in the canonical long schema.
 
-The asset stays thin: ask the resource for the plant day, attach provenance, audit the frame with
-the blocking checks (`checks.wap`). The warehouse IO manager replaces the day's rows when they
-passed, so re-runs never duplicate, and quarantines them when they did not.
+The asset stays thin: ask the resource for the plant day chunk by chunk (`chunk_values` values at a time),
+append each chunk to a staging table, attach provenance, audit the staged rows with the blocking checks in
+DuckDB (`checks.wap`). The warehouse IO manager replaces the day's rows from the staging table when they
+passed, so re-runs never duplicate, and quarantines them when they did not. No step holds a plant day of
+a large PI server in pandas: memory is bounded by `chunk_values`. Proficy (assets/proficy.py) shares
+`stage_and_audit`.
 """
 
 from collections.abc import Iterator
@@ -18,11 +21,12 @@ from dagster import (
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.assets.provenance import provenance_metadata
 from gl_pipelines.checks.historian import historian_audit
+from gl_pipelines.checks.readings import ReadingsAudit, staged_profile
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds, HistorianSource
-from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianResource, pi_tags
-from gl_pipelines.resources.http import read_or_step_retry
-from gl_pipelines.resources.warehouse import WarehouseStaging
+from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianChunks, HistorianResource, pi_tags
+from gl_pipelines.resources.http import HttpSourceResource, read_or_step_retry
+from gl_pipelines.resources.warehouse import StagedRows, WarehouseStaging
 
 
 def build_historian_assets(
@@ -52,28 +56,55 @@ def build_historian_assets(
         warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
         start, end = utc_window(context.partition_time_window)
         context.log.info(f"reading {len(tags)} PI points from {historian.safe_endpoint} for [{start}, {end})")
-        read = read_or_step_retry(historian, lambda: historian.read_recorded(tags, start, end))
-        metadata = historian_read_metadata(
-            historian,
-            (start, end),
-            f"streamsets/recorded {len(tags)} points, maxCount={historian.max_count}",
-            read,
-            RESOURCE_VERSION,
-        )
-        yield from audit.run(context, read.frame, metadata, warehouse_staging)
+        chunks = historian.read_recorded_chunks(tags, start, end, sample_interval_s=source.sample_interval_s)
+        query = f"streamsets/recorded {len(tags)} points, maxCount={historian.max_count}"
+        yield from stage_and_audit(context, historian, chunks, audit, warehouse_staging, query, RESOURCE_VERSION)
 
     return [historian_recorded]
 
 
-def historian_read_metadata(resource, window: tuple, query: str, read, resource_version: str) -> dict:
-    """Provenance of a paged historian read (PI, Proficy): endpoint, window, query with its paging counts."""
-    return provenance_metadata(
+def stage_and_audit(
+    context: AssetExecutionContext,
+    resource: HttpSourceResource,
+    chunks: HistorianChunks,
+    audit: ReadingsAudit,
+    staging: WarehouseStaging,
+    query: str,
+    resource_version: str,
+) -> Iterator:
+    """Stage a chunked historian read (PI, Proficy) chunk by chunk as it arrives, attach its provenance and
+    audit the staged rows; the output is the staged table, which the IO manager publishes or quarantines."""
+    # The read happens while staging: a transient HTTP failure there is a step retry, as for a whole read.
+    staged = read_or_step_retry(resource, lambda: staging.stage_chunks(audit.asset, chunks))
+    try:
+        metadata = staged_read_metadata(resource, chunks, staged, staging, query, resource_version)
+    except BaseException:
+        staging.drop(staged.table)
+        raise
+    yield from audit.run_staged(context, staged, metadata, staging)
+
+
+def staged_read_metadata(
+    resource: HttpSourceResource,
+    chunks: HistorianChunks,
+    staged: StagedRows,
+    staging: WarehouseStaging,
+    query: str,
+    resource_version: str,
+) -> dict[str, object]:
+    """Provenance of a chunked, paged historian read: endpoint, window, query with its chunk and paging counts;
+    the row and quality counts and the preview come from the staged table (no frame holds the window)."""
+    qualities, preview = staged_profile(staging.database, staged.table)
+    metadata = provenance_metadata(
         endpoint=resource.safe_endpoint,
-        window=window,
-        query=f"{query}, {read.pages} pages, {read.requests} requests ({read.stats['retries']} retries)",
-        payload_sha256=read.payload_sha256,
+        window=chunks.window,
+        query=f"{query}, {len(chunks.plan)} chunks of at most ~{resource.chunk_values} values, {chunks.pages} "
+        f"pages, {chunks.requests} requests ({chunks.retries} retries)",
+        payload_sha256=chunks.payload_sha256,
         resource_version=resource_version,
-        duration_s=read.duration_s,
-        frame=read.frame,
-        dropped_outside_window=read.dropped_outside_window,
+        duration_s=chunks.duration_s,
+        frame=preview,
+        dropped_outside_window=dict(sorted(chunks.dropped_outside_window.items())),
     )
+    counts = {f"rows_{quality}": qualities.get(quality, 0) for quality in ("good", "uncertain", "bad")}
+    return {**metadata, "dagster/row_count": staged.rows, **counts}

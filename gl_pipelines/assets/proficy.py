@@ -1,20 +1,20 @@
 """GE Proficy Historian: daily raw samples in the canonical long schema, with the historian's checks.
 
-Same shape as `historian_recorded` (assets/historian.py): read the plant day, attach provenance, audit
-with the readings checks (great-expectations suite and completeness, checks/readings.py) in the step,
-and let the warehouse IO manager publish or quarantine the day.
+Same shape as `historian_recorded` (assets/historian.py `stage_and_audit`): read the plant day chunk by
+chunk into a staging table, attach provenance, audit the staged rows with the readings checks
+(great-expectations suite and completeness, checks/readings.py), and let the warehouse IO manager publish
+or quarantine the day.
 """
 
 from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetsDefinition, asset
 
-from gl_pipelines.assets.historian import historian_read_metadata
+from gl_pipelines.assets.historian import stage_and_audit
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.checks.readings import ReadingsAudit
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds
-from gl_pipelines.resources.http import read_or_step_retry
 from gl_pipelines.resources.proficy import RESOURCE_VERSION, ProficyHistorianResource, ProficySource
 from gl_pipelines.resources.warehouse import WarehouseStaging
 
@@ -48,10 +48,8 @@ def build_proficy_assets(
         proficy: ProficyHistorianResource = getattr(context.resources, names.resource_key)
         warehouse_staging: WarehouseStaging = context.resources.warehouse_staging
         start, end = utc_window(context.partition_time_window)
-        read = read_or_step_retry(proficy, lambda: proficy.read_raw(tags, start, end))
-        metadata = historian_read_metadata(
-            proficy, (start, end), f"datapoints/raw {len(tags)} tags, count={proficy.max_count}", read, RESOURCE_VERSION
-        )
-        yield from audit.run(context, read.frame, metadata, warehouse_staging)
+        chunks = proficy.read_raw_chunks(tags, start, end, sample_interval_s=source.sample_interval_s)
+        query = f"datapoints/raw {len(tags)} tags, count={proficy.max_count}"
+        yield from stage_and_audit(context, proficy, chunks, audit, warehouse_staging, query, RESOURCE_VERSION)
 
     return [_recorded]

@@ -2,18 +2,21 @@
 
 The resource reads [start, end) for many tags and returns the canonical long frame; it knows nothing
 about partitions or the warehouse. PI's recorded call is inclusive at both ends and cuts each stream
-at maxCount, so the reader pages from the last timestamp it holds and drops what it already has.
+at maxCount, so the reader pages from the last timestamp it holds and drops what it already has, and stops
+(`guard_paging`) a server that would keep it paging. `read_recorded_chunks` reads a window in chunks of
+`chunk_values` values (`HistorianChunks`, shared with Proficy) so a plant day is never one frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import itertools
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -25,6 +28,7 @@ from pydantic import Field, PrivateAttr
 
 from gl_pipelines.config import HistorianSource
 from gl_pipelines.reporting.units import UnitConfigError, parse_unit
+from gl_pipelines.resources.chunks import chunk_plan
 from gl_pipelines.resources.http import HttpClient, HttpSourceError, HttpSourceResource
 from gl_pipelines.resources.window import inside_window
 
@@ -36,6 +40,12 @@ _FLAG_STATUS = [
     for code in range(8)
 ]
 RESOURCE_VERSION = f"gl-pipelines-historian/1 httpx/{version('httpx')}"
+HISTORIAN_CHUNK_VALUES = 250_000
+"""Default `chunk_values` of the HTTP historians (PI, Proficy): a value costs ~900 bytes while its JSON is parsed
+(bench/historian_memory.py), several times an OPC UA value, so their chunks are a quarter of OPC UA's."""
+DEFAULT_MAX_PAGES = 10_000
+"""Pages per tag and read before a server that keeps paging is stopped (a day of 1 s values at maxCount 1000
+is 87 pages)."""
 
 
 class HistorianError(RuntimeError):
@@ -91,6 +101,32 @@ def quality_and_status(item: dict[str, Any]) -> tuple[float | None, str, str]:
     return float(raw), quality, ",".join(flags)
 
 
+def guard_paging(
+    source: str,
+    tag: str,
+    page: int,
+    since: pd.Timestamp,
+    first: pd.Timestamp,
+    reached: pd.Timestamp,
+    end: datetime,
+    max_pages: int,
+) -> None:
+    """Stop a paged read that would never end: a full page must start at or after the time asked (one that
+    starts before it is a page sent again), end within the window, and the tag must finish within `max_pages`
+    pages. A page entirely at the time asked is legitimate (many events at one timestamp): the callers' own
+    count of events already held ends that. The error names the instance, the tag, the page and the times."""
+    where = f"{source}: tag {tag}, page {page} (asked from {since.isoformat()}, reached {reached.isoformat()})"
+    if first < since or reached < since:
+        raise HistorianError(
+            f"{where}: the page made no progress, it starts at {first.isoformat()}, before the time asked (the "
+            "server repeats a page instead of continuing); stopped paging"
+        )
+    if reached > pd.Timestamp(end):
+        raise HistorianError(f"{where}: past the window end {pd.Timestamp(end).isoformat()}; stopped paging")
+    if page >= max_pages:
+        raise HistorianError(f"{where}: still paging after max_pages={max_pages} pages; stopped paging")
+
+
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -105,6 +141,67 @@ def split_window(start: datetime, end: datetime, max_span: timedelta) -> list[tu
     return pieces
 
 
+ChunkRead = Callable[[HttpClient, Sequence[Any], datetime, datetime], Awaitable[tuple[pd.DataFrame, str, int, dict]]]
+"""(client, tags, start, end) -> (canonical frame, digest, pages, dropped per tag): one chunk of a read."""
+
+
+class HistorianChunks:
+    """A chunked historian read (PI, Proficy): iterating it yields one canonical frame per planned chunk, read
+    through one HTTP client (one token, one connection pool), the next only when asked for; afterwards it holds
+    the provenance of the whole read."""
+
+    def __init__(
+        self,
+        resource: HttpSourceResource,
+        read: ChunkRead,
+        tags: Sequence[Any],
+        window: tuple[datetime, datetime],
+        plan: list[tuple[Sequence[Any], datetime, datetime]],
+    ) -> None:
+        self.resource, self.read, self.tags, self.window, self.plan = resource, read, tags, window, plan
+        self.requests = self.pages = self.retries = 0
+        self.duration_s = 0.0
+        self.dropped_outside_window: dict[str, int] = {}
+        self._digests: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        with asyncio.Runner() as runner:
+            session = self.resource.http_client()
+            client = runner.run(session.__aenter__())
+            try:
+                for tags, start, end in self.plan:
+                    began = time.perf_counter()
+                    frame, _, pages, dropped = runner.run(self.read(client, tags, start, end))
+                    # The chunk's JSON items stay reachable from reference cycles (the asyncio tasks that
+                    # parsed them) until a full collection, which a long read rarely triggers: without
+                    # this, peak memory grew with the day (bench/historian_memory.py), not with the chunk.
+                    gc.collect()
+                    self.pages += pages
+                    for tag, count in dropped.items():
+                        self.dropped_outside_window[tag] = self.dropped_outside_window.get(tag, 0) + count
+                    self._update_digest(frame)
+                    self.duration_s += time.perf_counter() - began
+                    yield frame
+            finally:
+                self.requests, self.retries = client.stats["requests"], client.stats.get("retries", 0)
+                runner.run(session.__aexit__(None, None, None))
+
+    def _update_digest(self, frame: pd.DataFrame) -> None:
+        # Per tag, its rows in time order: the digest is the same for any batching or time slicing of a read.
+        for tag, rows in frame.groupby("tag", sort=False):
+            digest = self._digests.setdefault(str(tag), hashlib.sha256())
+            digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+
+    @property
+    def payload_sha256(self) -> str:
+        """SHA-256 over the tags in name order, each with the digest of its canonical rows."""
+        digest = hashlib.sha256()
+        for tag in sorted(self._digests):
+            digest.update(tag.encode())
+            digest.update(self._digests[tag].digest())
+        return digest.hexdigest()
+
+
 class HistorianResource(HttpSourceResource):
     """An AVEVA/OSIsoft PI Web API: base_url is the service root, e.g. https://pi.example/piwebapi."""
 
@@ -113,6 +210,13 @@ class HistorianResource(HttpSourceResource):
     max_count: int = Field(default=10_000, gt=0, description="maxCount per stream per call; at most the server's.")
     tags_per_request: int = Field(default=100, gt=0, description="WebIds per streamset call (keeps URLs short).")
     window_hours: float = Field(default=24.0, gt=0, description="Longer windows are split into pieces this long.")
+    chunk_values: int = Field(
+        default=HISTORIAN_CHUNK_VALUES,
+        gt=0,
+        description="Values a chunked read holds at once (points read in batches, a long window in time slices): "
+        "what bounds a run's memory.",
+    )
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, gt=0, description="Pages per point and read before it stops.")
 
     _web_ids: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -125,6 +229,15 @@ class HistorianResource(HttpSourceResource):
         """Every recorded value of `tags` in [start, end), flags mapped to quality, as the canonical frame."""
         _require_aware(start, end)
         return asyncio.run(self._with_client(self._read_recorded, tags, start, end))
+
+    def read_recorded_chunks(
+        self, tags: Sequence[PiTag], start: datetime, end: datetime, *, sample_interval_s: float
+    ) -> HistorianChunks:
+        """The rows of `read_recorded`, as frames of about `chunk_values` values each (planned from the points'
+        `sample_interval_s`); iterate it once, then read its provenance."""
+        _require_aware(start, end)
+        plan = chunk_plan(list(tags), start, end, sample_interval_s, self.chunk_values)
+        return HistorianChunks(self, self._read_recorded, tags, (start, end), plan)
 
     async def _read_recorded(
         self, client: HttpClient, tags: Sequence[PiTag], start: datetime, end: datetime
@@ -160,6 +273,7 @@ class HistorianResource(HttpSourceResource):
         repeats: dict[str, int] = dict.fromkeys(cursor, 0)  # held values stamped at the cursor: sent again
         pending = list(batch)
         pages = 0
+        tag_pages: dict[str, int] = dict.fromkeys(cursor, 0)
         while pending:
             by_start: dict[str, list[PiTag]] = defaultdict(list)
             for tag in pending:
@@ -171,6 +285,7 @@ class HistorianResource(HttpSourceResource):
             pending = []
             for (since, group), body in zip(by_start.items(), bodies, strict=True):
                 for tag, values in self._items_by_tag(group, web_ids, body).items():
+                    tag_pages[tag.name] += 1
                     skip = 0
                     while skip < min(repeats[tag.name], len(values)) and values[skip]["Timestamp"] == since:
                         skip += 1
@@ -183,6 +298,16 @@ class HistorianResource(HttpSourceResource):
                             f"{self.source_name}: tag {tag.name} ({tag.path}) has more than maxCount="
                             f"{self.max_count} events at {since}; raise max_count to page past them"
                         )
+                    guard_paging(
+                        self.source_name,
+                        f"{tag.name} ({tag.path})",
+                        tag_pages[tag.name],
+                        pd.Timestamp(since),
+                        pd.Timestamp(values[0]["Timestamp"]),
+                        pd.Timestamp(held[-1]["Timestamp"]),
+                        end,
+                        self.max_pages,
+                    )
                     cursor[tag.name] = held[-1]["Timestamp"]
                     repeats[tag.name] = _count_tail(held, cursor[tag.name])
                     pending.append(tag)
@@ -442,6 +567,7 @@ def historian_from_source(source: HistorianSource, **secrets: Any) -> HistorianR
         max_count=source.max_count,
         tags_per_request=source.tags_per_request,
         window_hours=source.window_hours,
+        **({"chunk_values": source.chunk_values} if source.chunk_values else {}),
         max_in_flight=source.max_in_flight,
         requests_per_second=source.requests_per_second,
         **{key: value for key, value in secrets.items() if value is not None},

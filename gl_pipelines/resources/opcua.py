@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import socket
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +30,7 @@ from dagster import ConfigurableResource
 from pydantic import ConfigDict, Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from gl_pipelines.resources.chunks import DEFAULT_CHUNK_VALUES, chunk_plan
 from gl_pipelines.resources.health import HealthStatus
 from gl_pipelines.resources.opcua_codec import EPOCH_TICKS, RawResult, RawValues, decode_history_read_response
 from gl_pipelines.resources.window import keep_window
@@ -39,7 +39,6 @@ READINGS_COLUMNS = ["ts", "tag", "value", "unit", "quality", "status_code", "sta
 RESOURCE_VERSION = f"gl-pipelines-opcua/1 asyncua/{version('asyncua')}"
 ASYNCUA_TESTED = ">=2.1,<3"  # as pinned in pyproject.toml: the private hook below exists there
 RAW_SEND_HOOK = "client.uaclient.session._send_request"
-DEFAULT_CHUNK_VALUES = 1_000_000
 
 # Service results that mean "the link or the session went away", worth a reconnect and retry.
 TRANSIENT_STATUS = {
@@ -503,28 +502,6 @@ class OpcUaResource(ConfigurableResource):
             ts = frame["ts"]
             frame = frame[((ts >= pd.Timestamp(read[0])) & (ts < pd.Timestamp(read[1]))).to_numpy()]
         return frame, windowed.dropped
-
-
-def chunk_plan(
-    tags: Sequence[TagRef], start: datetime, end: datetime, sample_interval_s: float, chunk_values: int
-) -> list[tuple[Sequence[TagRef], datetime, datetime]]:
-    """(tags, slice start, slice end) reads of about `chunk_values` values each, covering [start, end) for every
-    tag: whole-window reads of as many tags as fit, or, when one tag's window alone is larger, one tag at a time
-    in time slices of `chunk_values` samples. A tag's slices follow each other in time (PayloadDigest needs it)."""
-    per_tag = max(1, math.ceil((end - start).total_seconds() / sample_interval_s))
-    if per_tag <= chunk_values:
-        slices = [(start, end)]
-        batch = max(1, chunk_values // per_tag)
-    else:
-        step = timedelta(seconds=chunk_values * sample_interval_s)
-        bounds = [start + k * step for k in range(math.ceil((end - start) / step))] + [end]
-        slices = list(zip(bounds[:-1], bounds[1:], strict=True))
-        batch = 1
-    return [
-        (tags[i : i + batch], slice_start, slice_end)
-        for i in range(0, len(tags), batch)
-        for slice_start, slice_end in slices
-    ]
 
 
 class PayloadDigest:

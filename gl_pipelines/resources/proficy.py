@@ -14,7 +14,9 @@ r_sampled_data_api.html and the "Common API Parameters" page of version 9.1; the
 - Bearer tokens from the Historian's UAA (`POST /uaa/oauth/token`, client credentials as HTTP Basic).
 
 Paging by count: a tag that came back with `count` samples is asked again from its last timestamp;
-the samples already held at that timestamp are dropped from the next page. Values outside [start, end)
+the samples already held at that timestamp are dropped from the next page; a full page that starts before the
+time asked, ends past the window or comes after `max_pages` stops the read (`historian.guard_paging`), so a
+server that keeps paging cannot hold a step forever. Values outside [start, end)
 (the raw call includes its end) are dropped per tag by the shared window rule (resources/window.py).
 The result is the canonical long frame, as PI's (`historian.READINGS_COLUMNS`).
 """
@@ -37,7 +39,16 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from gl_pipelines.config import HistorianTag
-from gl_pipelines.resources.historian import READINGS_COLUMNS, HistorianError, HistorianRead
+from gl_pipelines.resources.chunks import chunk_plan
+from gl_pipelines.resources.historian import (
+    DEFAULT_MAX_PAGES,
+    HISTORIAN_CHUNK_VALUES,
+    READINGS_COLUMNS,
+    HistorianChunks,
+    HistorianError,
+    HistorianRead,
+    guard_paging,
+)
 from gl_pipelines.resources.http import HttpClient, HttpSourceResource
 from gl_pipelines.resources.window import inside_window
 
@@ -98,6 +109,13 @@ class ProficyHistorianResource(HttpSourceResource):
     health_path: str = Field(default="tags?nameMask=*&maxNumber=1", description="Path GET by health_check().")
     max_count: int = Field(default=5000, gt=0, description="`count` per raw call: samples per tag per page.")
     tags_per_request: int = Field(default=50, gt=0, description="Tag names per raw call (keeps the URL short).")
+    chunk_values: int = Field(
+        default=HISTORIAN_CHUNK_VALUES,
+        gt=0,
+        description="Values a chunked read holds at once (tags read in batches, a long window in time slices): "
+        "what bounds a run's memory.",
+    )
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, gt=0, description="Pages per tag and read before it stops.")
 
     def read_raw(self, tags: Sequence[ProficyTag], start: datetime, end: datetime) -> HistorianRead:
         """Every raw sample of `tags` in [start, end), Quality mapped, as the canonical long frame."""
@@ -105,17 +123,34 @@ class ProficyHistorianResource(HttpSourceResource):
             raise ValueError("start and end must be timezone-aware (UTC)")
         return asyncio.run(self._read(list(tags), start, end))
 
+    def read_raw_chunks(
+        self, tags: Sequence[ProficyTag], start: datetime, end: datetime, *, sample_interval_s: float
+    ) -> HistorianChunks:
+        """The rows of `read_raw`, as frames of about `chunk_values` values each (planned from the tags'
+        `sample_interval_s`); iterate it once, then read its provenance."""
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware (UTC)")
+        plan = chunk_plan(list(tags), start, end, sample_interval_s, self.chunk_values)
+        return HistorianChunks(self, self._read_with, tags, (start, end), plan)
+
     async def _read(self, tags: list[ProficyTag], start: datetime, end: datetime) -> HistorianRead:
         began = time.perf_counter()
         async with self.http_client() as client:
-            batches = [tags[i : i + self.tags_per_request] for i in range(0, len(tags), self.tags_per_request)]
-            results = await asyncio.gather(*(self._batch(client, batch, start, end) for batch in batches))
+            frame, digest, pages, dropped = await self._read_with(client, tags, start, end)
             stats = dict(client.stats)
+        return HistorianRead(frame, digest, stats["requests"], pages, time.perf_counter() - began, stats, dropped)
+
+    async def _read_with(
+        self, client: HttpClient, tags: Sequence[ProficyTag], start: datetime, end: datetime
+    ) -> tuple[pd.DataFrame, str, int, dict[str, int]]:
+        """(canonical frame, its digest, pages, dropped per tag) of `tags` over [start, end) through `client`."""
+        tags = list(tags)
+        batches = [tags[i : i + self.tags_per_request] for i in range(0, len(tags), self.tags_per_request)]
+        results = await asyncio.gather(*(self._batch(client, batch, start, end) for batch in batches))
         per_tag = {name: samples for collected, _ in results for name, samples in collected.items()}
         frame, dropped = self._frame(tags, per_tag, start, end)
         digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
-        pages = sum(made for _, made in results)
-        return HistorianRead(frame, digest, stats["requests"], pages, time.perf_counter() - began, stats, dropped)
+        return frame, digest, sum(made for _, made in results), dropped
 
     async def _batch(
         self, client: HttpClient, batch: list[ProficyTag], start: datetime, end: datetime
@@ -124,6 +159,7 @@ class ProficyHistorianResource(HttpSourceResource):
         held: dict[str, list[dict]] = {tag.name: [] for tag in batch}
         cursor = {tag.name: _iso(start) for tag in batch}
         pending, pages = list(batch), 0
+        tag_pages = dict.fromkeys(cursor, 0)
         while pending:
             groups: dict[str, list[ProficyTag]] = {}
             for tag in pending:
@@ -133,6 +169,7 @@ class ProficyHistorianResource(HttpSourceResource):
             pending = []
             for (since, group), body in zip(groups.items(), bodies, strict=True):
                 for tag, samples in self._samples(group, body).items():
+                    tag_pages[tag.name] += 1
                     # The page starts at the cursor again: drop what is already held at that timestamp.
                     repeat = sum(1 for sample in held[tag.name] if sample.get("TimeStamp") == since)
                     skip = 0
@@ -146,7 +183,19 @@ class ProficyHistorianResource(HttpSourceResource):
                             f"{self.source_name}: tag {tag.name} ({tag.historian_name}) has more than "
                             f"count={self.max_count} samples at {since}; raise max_count to page past them"
                         )
-                    cursor[tag.name] = held[tag.name][-1]["TimeStamp"]
+                    reached = held[tag.name][-1]["TimeStamp"]
+                    # Checked before asking again: a server that repeats a page or ignores the end would
+                    # otherwise keep this step paging until it is killed.
+                    times = sample_times([since, samples[0].get("TimeStamp"), reached], source=self.source_name)
+                    guard_paging(
+                        self.source_name,
+                        f"{tag.name} ({tag.historian_name})",
+                        tag_pages[tag.name],
+                        *times,
+                        end,
+                        self.max_pages,
+                    )
+                    cursor[tag.name] = reached
                     pending.append(tag)
         return held, pages
 
@@ -230,6 +279,13 @@ class ProficySource(BaseModel):
     client_id: str | None = None
     username: str | None = None
     max_count: int = Field(default=5000, gt=0)
+    max_pages: int = Field(default=DEFAULT_MAX_PAGES, gt=0, description="Pages per tag and read before it stops.")
+    chunk_values: int | None = Field(
+        default=None,
+        gt=0,
+        description="Values one chunked read holds at once (tags in batches, a long day in time slices): what "
+        "bounds a run's memory. Unset: the resource's default (250,000).",
+    )
     tags: list[HistorianTag] = Field(min_length=1, description="`path` is the Historian tag name (default: name).")
 
     def tag_ranges(self) -> dict[str, tuple[float, float]]:
@@ -250,5 +306,7 @@ def proficy_from_source(source: ProficySource, **secrets: Any) -> ProficyHistori
         client_id=source.client_id,
         username=source.username,
         max_count=source.max_count,
+        max_pages=source.max_pages,
+        **({"chunk_values": source.chunk_values} if source.chunk_values else {}),
         **{key: value for key, value in secrets.items() if value is not None},
     )

@@ -295,3 +295,22 @@ def test_health_check(pi):
     assert resource(pi).health_check().ok
     pi.oauth_clients = {PI_CLIENT_ID: PI_CLIENT_SECRET}
     assert not resource(pi, max_attempts=1).health_check().ok
+
+
+def test_a_server_that_repeats_its_page_is_stopped_at_the_second_page(pi):
+    pi.faults.repeat_first_page = True
+    res = resource(pi, max_count=100)
+    with pytest.raises(
+        HistorianError,
+        match=r"^test-pi: tag Boiler1.SteamFlow \(.*\), page 2 \(asked from 2026-11-01T09:16:30\+00:00, reached "
+        r"2026-11-01T09:16:30\+00:00\): the page made no progress, it starts at 2026-11-01T09:00:00\+00:00",
+    ):
+        res.read_recorded(tags(res, ["Boiler1.SteamFlow"]), START, START + HOUR)
+    assert pi.stats.streamset_requests == 2
+
+
+def test_a_read_past_max_pages_is_stopped(pi):
+    res = resource(pi, max_count=100, max_pages=2)  # an hour at 10 s is 4 pages of 100
+    with pytest.raises(HistorianError, match=r"Boiler1.SteamFlow .*page 2 .*still paging after max_pages=2 pages"):
+        res.read_recorded(tags(res, ["Boiler1.SteamFlow"]), START, START + HOUR)
+    assert pi.stats.streamset_requests == 2

@@ -157,6 +157,7 @@ attributes:
   client_id: {client_id}
   client_secret_env: GL_TEST_PROFICY_SECRET
   max_count: 500
+  chunk_values: 720
   tags:
     - {{name: Boiler1.SteamFlow, path: PLANT1.BLR1.FT101.F_CV, unit: t/h, min: 0, max: 500}}
 """
@@ -178,5 +179,38 @@ def test_a_proficy_instance_declared_in_yaml_stores_its_day(historian, tmp_path,
         [defs.resolve_assets_def(key)], instance=DagsterInstance.ephemeral(), partition_key="2026-11-02"
     )
     assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    query = result.get_asset_materialization_events()[0].materialization.metadata["query"].value
+    assert "2 chunks of at most ~720 values" in query  # the instance's chunk_values: the day in two time slices
     with duckdb.connect(str(tmp_path / "project" / "w.duckdb"), read_only=True) as con:
         assert con.execute(f"select count(*) from plant.{table_name(key)}").fetchall() == [(1440,)]
+
+
+@pytest.mark.parametrize(
+    ("fault", "stopped"),
+    [
+        (
+            "repeat_first_page",
+            r"page 2 \(asked from 2026-11-02T14:19:00\+00:00, reached 2026-11-02T14:19:00\+00:00\): the page made "
+            "no progress",
+        ),
+        (
+            "past_end",
+            r"page 3 \(asked from 2026-11-02T22:38:00\+00:00, reached 2026-11-03T06:57:00\+00:00\): past the window "
+            r"end 2026-11-03T06:00:00\+00:00",
+        ),
+    ],
+)
+def test_a_server_that_keeps_paging_is_stopped_at_the_page_that_goes_nowhere(historian, fault, stopped):
+    setattr(historian.faults, fault, True)
+    with pytest.raises(
+        HistorianError, match=rf"^proficy-test: tag Boiler1.SteamFlow \(PLANT1.BLR1.FT101.F_CV\), {stopped}"
+    ):
+        resource(historian).read_raw(source(historian).proficy_tags(), START, END)
+    assert len(historian.stats.calls) <= 3  # stopped at once, not after paging until killed
+
+
+def test_a_read_past_max_pages_is_stopped(historian):
+    capped = proficy_from_source(source(historian).model_copy(update={"max_pages": 2}), client_secret=CLIENT_SECRET)
+    with pytest.raises(HistorianError, match=r"Boiler1.SteamFlow .*page 2 .*still paging after max_pages=2 pages"):
+        capped.read_raw(source(historian).proficy_tags(), START, END)
+    assert len(historian.stats.calls) == 2
