@@ -162,42 +162,75 @@ def dated_asset_names(source: ErpSource) -> list[str]:
 def build_erp_jobs(source: ErpSource, timezone: str, names: InstanceNames | None = None) -> tuple[list, list]:
     """(jobs, schedules): dated entity sets daily after the plant day closes, the others once a day."""
     names = names or InstanceNames.single("erp")
-    daily = site_daily_partitions(timezone)
     dated = dated_asset_names(source)
     whole = [f"erp_{role}" for role in source.roles() if role not in DOCUMENT_ROLES] + [
         entity.name for entity in source.entity_sets if not entity.date_column
     ]
     tags = {"gl/erp-service": urlsplit(source.service_url).netloc, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)}
+    # 02:00 plant time: goods receipts of the closed day are usually posted by then.
+    return daily_and_whole_jobs(
+        names,
+        dated,
+        whole,
+        tags,
+        timezone,
+        daily=("erp_daily_job", 2, "Daily ERP documents with their blocking checks."),
+        whole_refresh=(
+            "erp_master_data_job",
+            "30 1 * * *",
+            "ERP entity sets without a date (master data), replaced whole.",
+            "Refreshes the ERP master data before the daily documents run.",
+        ),
+    )
+
+
+def daily_and_whole_jobs(
+    names: InstanceNames,
+    dated: list[str],
+    whole: list[str],
+    tags: dict,
+    timezone: str,
+    daily: tuple[str, int, str],
+    whole_refresh: tuple[str, str, str, str],
+) -> tuple[list, list]:
+    """(jobs, schedules) of an entity-set source: the dated sets' daily job, scheduled per plant day at
+    `daily` = (job, hour of day, description) once the day is posted; the undated sets' job replaced whole on
+    `whole_refresh` = (job, cron, job description, schedule description), before the daily one."""
     jobs, schedules = [], []
     if dated:
+        job_name, hour, description = daily
         documents_job = define_asset_job(
-            names.job("erp_daily_job"),
+            names.job(job_name),
             selection=AssetSelection.assets(*(names.key(name) for name in dated)),
             tags=tags,
-            description="Daily ERP documents with their blocking checks.",
+            description=description,
         )
         jobs.append(documents_job)
-        # 02:00 plant time: goods receipts of the closed day are usually posted by then.
         schedules.append(
             partition_schedule(
-                documents_job, daily, minute_of_hour=0, hour_of_day=2, source_resource_key=names.resource_key
+                documents_job,
+                site_daily_partitions(timezone),
+                minute_of_hour=0,
+                hour_of_day=hour,
+                source_resource_key=names.resource_key,
             )
         )
     if whole:
+        job_name, cron, description, schedule_description = whole_refresh
         master_job = define_asset_job(
-            names.job("erp_master_data_job"),
+            names.job(job_name),
             selection=AssetSelection.assets(*(names.key(name) for name in whole)),
             tags=tags,
-            description="ERP entity sets without a date (master data), replaced whole.",
+            description=description,
         )
         jobs.append(master_job)
         schedules.append(
             ScheduleDefinition(
                 name=f"{master_job.name}_schedule",
                 job=master_job,
-                cron_schedule="30 1 * * *",
+                cron_schedule=cron,
                 execution_timezone=timezone,
-                description="Refreshes the ERP master data before the daily documents run.",
+                description=schedule_description,
             )
         )
     return jobs, schedules

@@ -13,13 +13,11 @@ from datetime import datetime
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
-    AssetSelection,
     ScheduleDefinition,
     asset,
-    define_asset_job,
 )
 
-from gl_pipelines.assets.erp import _extract
+from gl_pipelines.assets.erp import _extract, daily_and_whole_jobs
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
 from gl_pipelines.checks.erp import entity_set_audit
 from gl_pipelines.components.naming import InstanceNames
@@ -27,7 +25,6 @@ from gl_pipelines.config import ErpEntitySet
 from gl_pipelines.resources.erp import EntityQuery, ErpExtract
 from gl_pipelines.resources.workday import WorkdayCollection, WorkdayReport, WorkdayResource, WorkdaySource
 from gl_pipelines.run_launcher import DAILY_JOB_MAX_RUNTIME_S, max_runtime
-from gl_pipelines.sensors.schedules import partition_schedule
 
 DAILY_JOB = "workday_daily_job"
 WHOLE_JOB = "workday_refresh_job"
@@ -120,40 +117,18 @@ def build_workday_jobs(
     dated = [item.name for item in source.sets() if item.date_column]
     whole = [item.name for item in source.sets() if not item.date_column]
     tags = {"gl/workday-tenant": source.tenant, **max_runtime(DAILY_JOB_MAX_RUNTIME_S)}
-    jobs, schedules = [], []
-    if dated:
-        job = define_asset_job(
-            names.job(DAILY_JOB),
-            selection=AssetSelection.assets(*(names.key(name) for name in dated)),
-            tags=tags,
-            description="Daily Workday reports and collections with their blocking checks.",
-        )
-        jobs.append(job)
-        # 03:00 plant time: time blocks of the closed day are usually submitted by then.
-        schedules.append(
-            partition_schedule(
-                job,
-                site_daily_partitions(timezone),
-                minute_of_hour=0,
-                hour_of_day=3,
-                source_resource_key=names.resource_key,
-            )
-        )
-    if whole:
-        job = define_asset_job(
-            names.job(WHOLE_JOB),
-            selection=AssetSelection.assets(*(names.key(name) for name in whole)),
-            tags=tags,
-            description="Workday reports and collections without a date, replaced whole.",
-        )
-        jobs.append(job)
-        schedules.append(
-            ScheduleDefinition(
-                name=f"{job.name}_schedule",
-                job=job,
-                cron_schedule="30 2 * * *",
-                execution_timezone=timezone,
-                description="Refreshes the undated Workday sets (e.g. workers) before the daily ones run.",
-            )
-        )
-    return jobs, schedules
+    # 03:00 plant time: time blocks of the closed day are usually submitted by then.
+    return daily_and_whole_jobs(
+        names,
+        dated,
+        whole,
+        tags,
+        timezone,
+        daily=(DAILY_JOB, 3, "Daily Workday reports and collections with their blocking checks."),
+        whole_refresh=(
+            WHOLE_JOB,
+            "30 2 * * *",
+            "Workday reports and collections without a date, replaced whole.",
+            "Refreshes the undated Workday sets (e.g. workers) before the daily ones run.",
+        ),
+    )
