@@ -19,9 +19,9 @@ from dagster import (
 )
 
 from gl_pipelines.assets.partitions import WAREHOUSE_POOL, backfill_policy, site_daily_partitions, utc_window
-from gl_pipelines.assets.provenance import provenance_metadata
+from gl_pipelines.assets.provenance import staged_provenance_metadata
 from gl_pipelines.checks.historian import historian_audit
-from gl_pipelines.checks.readings import ReadingsAudit, staged_profile
+from gl_pipelines.checks.readings import ReadingsAudit
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds, HistorianSource
 from gl_pipelines.resources.historian import RESOURCE_VERSION, HistorianChunks, HistorianResource, pi_tags
@@ -92,10 +92,11 @@ def staged_read_metadata(
     query: str,
     resource_version: str,
 ) -> dict[str, object]:
-    """Provenance of a chunked, paged historian read: endpoint, window, query with its chunk and paging counts;
-    the row and quality counts and the preview come from the staged table (no frame holds the window)."""
-    qualities, preview = staged_profile(staging.database, staged.table)
-    metadata = provenance_metadata(
+    """Provenance of a chunked, paged historian read: endpoint, window, query with its chunk and paging counts,
+    counted from its staged rows."""
+    return staged_provenance_metadata(
+        staged,
+        staging.database,
         endpoint=resource.safe_endpoint,
         window=chunks.window,
         query=f"{query}, {len(chunks.plan)} chunks of at most ~{resource.chunk_values} values, {chunks.pages} "
@@ -103,8 +104,5 @@ def staged_read_metadata(
         payload_sha256=chunks.payload_sha256,
         resource_version=resource_version,
         duration_s=chunks.duration_s,
-        frame=preview,
         dropped_outside_window=dict(sorted(chunks.dropped_outside_window.items())),
     )
-    counts = {f"rows_{quality}": qualities.get(quality, 0) for quality in ("good", "uncertain", "bad")}
-    return {**metadata, "dagster/row_count": staged.rows, **counts}

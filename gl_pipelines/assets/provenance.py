@@ -7,6 +7,8 @@ from datetime import datetime
 import pandas as pd
 from dagster import MetadataValue
 
+from gl_pipelines.checks.readings import staged_profile
+
 
 def provenance_metadata(
     *,
@@ -45,3 +47,12 @@ def preview_markdown(frame: pd.DataFrame, rows: int = 10) -> str:
     if frame.empty:
         return "_no rows_"
     return frame.head(rows).to_markdown(index=False)
+
+
+def staged_provenance_metadata(staged, staging_database: str, **provenance) -> dict[str, object]:
+    """`provenance_metadata` of a chunked read staged in DuckDB: the row and quality counts and the preview come
+    from the staged table, since no frame holds the window (`provenance` as for provenance_metadata, no frame)."""
+    qualities, preview = staged_profile(staging_database, staged.table)
+    metadata = provenance_metadata(frame=preview, **provenance)
+    counts = {f"rows_{quality}": qualities.get(quality, 0) for quality in ("good", "uncertain", "bad")}
+    return {**metadata, "dagster/row_count": staged.rows, **counts}

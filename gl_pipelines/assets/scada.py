@@ -33,9 +33,8 @@ from gl_pipelines.assets.partitions import (
     site_hourly_partitions,
     utc_window,
 )
-from gl_pipelines.assets.provenance import preview_markdown, provenance_metadata
+from gl_pipelines.assets.provenance import preview_markdown, staged_provenance_metadata
 from gl_pipelines.checks.gate import every_upstream_partition_checked, require_checks_passed
-from gl_pipelines.checks.readings import staged_profile
 from gl_pipelines.checks.scada import SCADA_BLOCKING_CHECKS, scada_audit
 from gl_pipelines.components.naming import InstanceNames
 from gl_pipelines.config import CheckThresholds, OpcUaSource
@@ -109,10 +108,10 @@ def empty_summary() -> pd.DataFrame:
 def staged_provenance(
     opcua: OpcUaResource, chunks: HistoryChunks, staged: StagedRows, staging: WarehouseStaging
 ) -> dict[str, object]:
-    """`provenance_metadata` of a chunked read: the row and quality counts and the preview come from the staged
-    table (provenance_metadata counts the frame it is given, here only the preview)."""
-    qualities, preview = staged_profile(staging.database, staged.table)
-    metadata = provenance_metadata(
+    """The provenance of a chunked OPC UA read, counted from its staged rows."""
+    return staged_provenance_metadata(
+        staged,
+        staging.database,
         endpoint=opcua.safe_endpoint,
         window=chunks.window,
         query=f"HistoryReadRaw {len(chunks.tags)} nodes in {len(chunks.plan)} chunks of at most "
@@ -120,11 +119,8 @@ def staged_provenance(
         payload_sha256=chunks.payload_sha256,
         resource_version=RESOURCE_VERSION,
         duration_s=chunks.duration_s,
-        frame=preview,
         dropped_outside_window=chunks.dropped_outside_window,
     )
-    counts = {f"rows_{quality}": qualities.get(quality, 0) for quality in ("good", "uncertain", "bad")}
-    return {**metadata, "dagster/row_count": staged.rows, **counts}
 
 
 def build_scada_assets(
