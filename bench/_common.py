@@ -146,6 +146,36 @@ def plant_day_hours(readings, days_ago: int = 3) -> list[tuple[str, datetime, da
     raise RuntimeError("no 24-hour plant day in the past week")
 
 
+def _proc_status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def peak_rss_mb() -> float:
+    """VmHWM of this process (ru_maxrss would carry the parent's peak across fork/exec)."""
+    return _proc_status_mb("VmHWM")
+
+
+def rss_mb() -> float:
+    return _proc_status_mb("VmRSS")
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM again from the current RSS (Linux: 5 > /proc/self/clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+
+
+def require_checks_passed(result, checks: int = 2) -> None:
+    """A memory figure counts only for a run whose blocking checks all ran and passed."""
+    evaluations = result.get_asset_check_evaluations()
+    if not result.success or len(evaluations) != checks or not all(e.passed for e in evaluations):
+        raise RuntimeError(f"run failed or checks did not pass: {[(e.check_name, e.passed) for e in evaluations]}")
+
+
 def emit(bench: str, figures: list[dict]) -> None:
     """Print one JSON object per figure per line and write the same lines to bench/results/<bench>.jsonl."""
     lines = [json.dumps({"bench": bench, **figure}) for figure in figures]

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import QUIET_RUN_CONFIG, emit, quiet, started_process
+from _common import QUIET_RUN_CONFIG, emit, peak_rss_mb, quiet, require_checks_passed, started_process
 
 from gl_pipelines.resources.historian import HISTORIAN_CHUNK_VALUES
 
@@ -31,15 +31,6 @@ BENCH = "historian_memory"
 SAMPLE_INTERVAL_S = 1
 PER_TAG = 86_400 // SAMPLE_INTERVAL_S
 CHUNKING_OFF = 10**12  # more values than any window: the whole day is one chunk
-
-
-def peak_rss_mb() -> float:
-    """VmHWM of this process (ru_maxrss would carry the parent's peak across fork/exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def child_server(tags: int) -> None:
@@ -93,9 +84,7 @@ def child_run(url: str, tags: int, chunk_values: int) -> None:
         )
         wall = time.perf_counter() - began
         peak = peak_rss_mb()
-        evaluations = result.get_asset_check_evaluations()
-        if not result.success or len(evaluations) != 2 or not all(e.passed for e in evaluations):
-            raise RuntimeError(f"run failed or checks did not pass: {[(e.check_name, e.passed) for e in evaluations]}")
+        require_checks_passed(result)
         with duckdb.connect(warehouse, read_only=True) as con:
             (stored,) = con.execute("select count(*) from plant.historian_recorded").fetchone()
         if stored != tags * PER_TAG:

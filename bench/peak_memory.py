@@ -42,8 +42,12 @@ from _common import (
     RESULTS_DIR,
     emit,
     free_port,
+    peak_rss_mb,
     plant_day_hours,
     quiet,
+    require_checks_passed,
+    reset_peak_rss,
+    rss_mb,
     scada_definitions,
     started_process,
 )
@@ -62,29 +66,6 @@ CHUNKING_OFF = 10**12  # more values than any window: the whole window is one ch
 WHOLE_WINDOW = 10**12  # rows per publish batch larger than any window: the whole window is one Arrow batch
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 ICEBERG_PREFIX = "iceberg_"
-
-
-def peak_rss_mb() -> float:
-    """VmHWM of this process (ru_maxrss would carry the parent's peak across fork/exec)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def reset_peak_rss() -> None:
-    """Start VmHWM again from the current RSS (Linux: 5 > /proc/self/clear_refs)."""
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")
 
 
 def child_server(tags: int) -> None:
@@ -143,9 +124,7 @@ def child_run(endpoint: str, tags: int, chunk_values: int, iceberg: tuple[str, i
         )
         wall = time.perf_counter() - began
         peak = peak_rss_mb()
-        evaluations = result.get_asset_check_evaluations()
-        if not result.success or len(evaluations) != 2 or not all(e.passed for e in evaluations):
-            raise RuntimeError(f"run failed or checks did not pass: {[(e.check_name, e.passed) for e in evaluations]}")
+        require_checks_passed(result)
         with duckdb.connect(str(warehouse), read_only=True) as con:
             (stored,) = con.execute("select count(*) from plant.scada_readings").fetchone()
             (staged,) = con.execute(
@@ -210,9 +189,7 @@ def iceberg_child_run(endpoint: str, tags: int, chunk_values: int, catalog_dsn: 
             run_config=QUIET_RUN_CONFIG,
         )
         wall = time.perf_counter() - began
-        evaluations = result.get_asset_check_evaluations()
-        if not result.success or len(evaluations) != 2 or not all(e.passed for e in evaluations):
-            raise RuntimeError(f"run failed or checks did not pass: {[(e.check_name, e.passed) for e in evaluations]}")
+        require_checks_passed(result)
         table = open_catalog(catalog_dsn, settings.data_path).load_table("plant.scada_readings")
         stored, files = table.scan().count(), len(list(table.scan().plan_files()))
         if stored != tags * PER_TAG or Path(settings.staging_database()).exists():
